@@ -1,0 +1,451 @@
+"""The interpreter: a device spec's state machine over a value backend.
+
+A ``Machine`` holds a ``DeviceState`` (global fields, one field map per CPU interface, one
+per interrupt) and performs register accesses exactly as the table's accessors say. It
+runs on the concrete backend (ints) and on the symbolic one (Z3) without change.
+
+Per-interrupt registers are handled slice by slice: a 32-bit word of GICD_ISENABLER is the
+concatenation of 32 one-bit slices, each belonging to one interrupt, and every accessor
+sees one interrupt's fields and its slice. A machine may therefore hold only *some*
+interrupts (``Config.intids``), the representatives the proofs use; words then carry only
+the slices of the interrupts present.
+
+Sequences run as a list of *accesses* (one register word on one CPU bank, or one
+operation), expanded from the file's steps by ``expand``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spec.algebra import Ops, Value, mask
+from spec.device import ENVIRONMENT, AccessContext, DeviceSpec, Effect, Register
+from spec.sequence import Sequence, Step, ValueSpec
+
+SPI_BANK = -1
+
+IrqKey = tuple[int, int]  # (bank, intid): bank = owning CPU for private interrupts, -1 for SPIs
+
+
+@dataclass(frozen=True)
+class Config:
+    """The size of a VM: CPUs and interrupts; ``intids`` restricts which interrupts the
+    machine holds (None = all of ``range(irqs)``)."""
+
+    cpus: int
+    irqs: int
+    intids: tuple[int, ...] | None = None
+
+    def present(self, intid: int) -> bool:
+        return intid < self.irqs and (self.intids is None or intid in self.intids)
+
+    def describe(self) -> str:
+        return f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}, {self.irqs} interrupts"
+
+
+@dataclass
+class DeviceState:
+    glob: dict[str, Value]
+    cpu: list[dict[str, Value]]
+    irq: dict[IrqKey, dict[str, Value]]
+
+    def copy(self) -> DeviceState:
+        return DeviceState(dict(self.glob), [dict(c) for c in self.cpu],
+                           {k: dict(v) for k, v in self.irq.items()})
+
+
+def irq_keys(spec: DeviceSpec, config: Config) -> list[IrqKey]:
+    keys: list[IrqKey] = []
+    ids = config.intids if config.intids is not None else range(config.irqs)
+    for intid in sorted(ids):
+        if intid >= config.irqs:
+            continue
+        if intid < spec.private_irqs:
+            keys.extend((cpu, intid) for cpu in range(config.cpus))
+        else:
+            keys.append((SPI_BANK, intid))
+    return keys
+
+
+def bank_of(spec: DeviceSpec, intid: int, vcpu: int) -> int:
+    return vcpu if intid < spec.private_irqs else SPI_BANK
+
+
+def make_state(spec: DeviceSpec, semantics: Any, config: Config, ops: Ops,
+               field_value: Callable[[str, Any, str, int], Value] | None = None,
+               host: Any = None) -> DeviceState:
+    """A state whose fields come from ``field_value(scope, key, field, width)``, or the
+    device's reset values when it is None (a freshly initialised device)."""
+
+    def scope_fields(scope: str, key: Any, ctx: AccessContext) -> dict[str, Value]:
+        reset = spec.reset(ops, ctx, scope)
+        if field_value is None:
+            return reset
+        return {name: field_value(scope, key, name, spec.field_spec(name).width) for name in reset}
+
+    glob_ctx = _ctx(spec, semantics, config, 0, {}, host)
+    glob = scope_fields("global", None, glob_ctx)
+    cpus = [scope_fields("cpu", c, _ctx(spec, semantics, config, c, glob, host)) for c in range(config.cpus)]
+    irqs = {}
+    for key in irq_keys(spec, config):
+        bank, intid = key
+        ctx = _ctx(spec, semantics, config, max(bank, 0), glob, host, intid)
+        irqs[key] = scope_fields("irq", key, ctx)
+    return DeviceState(glob, cpus, irqs)
+
+
+def _ctx(spec: DeviceSpec, semantics: Any, config: Config, vcpu: int, glob: dict[str, Value],
+         host: Any, intid: int = -1, user: bool = True) -> AccessContext:
+    return AccessContext(semantics=semantics, cpus=config.cpus, irqs=config.irqs, vcpu=vcpu,
+                         intid=intid, kind=spec.interrupt_kind(intid) if intid >= 0 else "",
+                         device=glob, host=host, user=user)
+
+
+# A word read from / written to a register: a scalar value, or {intid: slice} for an
+# irq-scope register (only the interrupts present in the machine).
+Word = Any
+
+
+class Machine:
+    """A device instance: ``spec`` + kernel ``semantics`` + ``config`` over ``ops``."""
+
+    def __init__(self, spec: DeviceSpec, semantics: Any, config: Config, ops: Ops,
+                 state: DeviceState, host: Any = None):
+        self.spec = spec
+        self.semantics = semantics
+        self.config = config
+        self.ops = ops
+        self.state = state
+        self.host = host
+
+    # -- contexts and invariants ------------------------------------------------------
+    def ctx(self, vcpu: int, intid: int = -1, user: bool = True) -> AccessContext:
+        return _ctx(self.spec, self.semantics, self.config, vcpu, self.state.glob, self.host, intid, user)
+
+    def invariant(self) -> Value:
+        ops = self.ops
+        conds = [self.spec.invariant(ops, self.ctx(0), "global", self.state.glob)]
+        conds += [self.spec.invariant(ops, self.ctx(c), "cpu", f) for c, f in enumerate(self.state.cpu)]
+        for (bank, intid), f in self.state.irq.items():
+            conds.append(self.spec.invariant(ops, self.ctx(max(bank, 0), intid), "irq", f))
+        out = ops.const(1, 1)
+        for c in conds:
+            out = ops.and_(out, c)
+        return out
+
+    # -- register access ------------------------------------------------------------------
+    def word_keys(self, reg: Register, word: int, vcpu: int) -> list[tuple[IrqKey, int]]:
+        out = []
+        for intid in reg.word_irqs(word):
+            if not self.config.present(intid):
+                continue
+            key = (bank_of(self.spec, intid, vcpu), intid)
+            if key in self.state.irq:
+                out.append((key, intid))
+        return out
+
+    def scope_fields(self, reg: Register, vcpu: int) -> dict[str, Value]:
+        return self.state.glob if reg.scope == "global" else self.state.cpu[vcpu]
+
+    def read(self, reg: Register, word: int, vcpu: int, user: bool = True) -> Word:
+        acc = reg.user_read if user else reg.guest_read
+        if reg.scope == "irq":
+            return {intid: acc.fn(self.ops, self.ctx(vcpu, intid, user), self.state.irq[key])
+                    for key, intid in self.word_keys(reg, word, vcpu)}
+        return acc.fn(self.ops, self.ctx(vcpu, -1, user), self.scope_fields(reg, vcpu))
+
+    def write(self, reg: Register, word: int, vcpu: int, data: Word, user: bool = True) -> tuple[Value, str]:
+        """Write ``data``; returns (error condition, errno). A failing write changes nothing."""
+        acc = reg.user_write if user else reg.guest_write
+        ops = self.ops
+        error = ops.const(0, 1)
+        errno = ""
+        if reg.scope == "irq":
+            for key, intid in self.word_keys(reg, word, vcpu):
+                if intid not in data:
+                    continue
+                eff = acc.fn(ops, self.ctx(vcpu, intid, user), self.state.irq[key], data[intid])
+                self._apply(self.state.irq[key], eff)
+                if eff.error is not None:
+                    error, errno = ops.or_(error, eff.error), eff.errno
+            return error, errno
+        fields = self.scope_fields(reg, vcpu)
+        eff = acc.fn(ops, self.ctx(vcpu, -1, user), fields, data)
+        target = self.state.glob if reg.scope == "global" else fields
+        # a scalar accessor may update global fields (GICD_IIDR sets the group gate)
+        updates = {k: v for k, v in eff.updates.items() if k in target}
+        glob_updates = {k: v for k, v in eff.updates.items() if k not in target and k in self.state.glob}
+        self._apply(target, Effect(updates, eff.error, eff.errno))
+        if glob_updates:
+            self._apply(self.state.glob, Effect(glob_updates, eff.error, eff.errno))
+        if eff.error is not None:
+            error, errno = eff.error, eff.errno
+        return error, errno
+
+    def _apply(self, fields: dict[str, Value], eff: Effect) -> None:
+        ops = self.ops
+        for name, new in eff.updates.items():
+            if name not in fields:
+                continue  # a field this interrupt kind does not have
+            fields[name] = new if eff.error is None else ops.ite(eff.error, fields[name], new)
+
+    def operation(self, name: str, vcpu: int = 0) -> tuple[Value, str]:
+        op = self.spec.operation(name)
+        eff = op.fn(self.ops, self.ctx(vcpu), self.state.glob)
+        self._apply(self.state.glob, eff)
+        return (eff.error if eff.error is not None else self.ops.const(0, 1)), eff.errno
+
+    # -- word-level helpers for concrete callers (guest fuzzing, reports) ----------------
+    def read_word(self, reg: Register, word: int, vcpu: int, user: bool = True) -> int:
+        val = self.read(reg, word, vcpu, user)
+        if reg.scope != "irq":
+            return int(val)
+        out = 0
+        for intid, s in val.items():
+            out |= int(s) << reg.slice_shift(intid)
+        return out
+
+    def write_word(self, reg: Register, word: int, vcpu: int, value: int, user: bool = True) -> tuple[Value, str]:
+        if reg.scope != "irq":
+            return self.write(reg, word, vcpu, value & mask(reg.width), user)
+        data = {intid: (value >> reg.slice_shift(intid)) & mask(reg.bits_per_irq)
+                for _, intid in self.word_keys(reg, word, vcpu)}
+        return self.write(reg, word, vcpu, data, user)
+
+
+# ---------------------------------------------------------------------------------------
+# Sequences: expansion into accesses, save and restore.
+
+
+@dataclass(frozen=True)
+class Access:
+    """One step of a run: a register word on a CPU bank, or an operation."""
+
+    number: int  # position in the expanded run (1-based)
+    step: Step
+    action: str  # read | write | check | op
+    register: Register | None
+    word: int
+    vcpu: int
+
+    def label(self, spec: DeviceSpec) -> str:
+        if self.action == "op":
+            return self.step.target
+        reg = self.register
+        assert reg is not None
+        where = ""
+        if reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(self.word).start < spec.private_irqs):
+            where = f" cpu{self.vcpu}"
+        word = f"[{self.word}]" if reg.words > 1 else ""
+        verb = {"write": "write", "check": "check", "read": "read"}[self.action]
+        val = ""
+        if self.action in ("write", "check"):
+            val = f" = {self.step.value.describe()}"
+        return f"{verb} {reg.name}{word}{where}{val}"
+
+
+def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Access]:
+    """Expand steps into accesses: every word of a register array (or the ``index``
+    words), banked words once per CPU (DESIGN.md: a banked register named outside an
+    ``each = "cpu"`` block is applied to every CPU in turn), ``each`` blocks per CPU.
+    Words wholly beyond the configured interrupts are skipped (the kernel's check_region
+    makes them RAZ/WI), as are words holding none of the machine's interrupts."""
+    out: list[Access] = []
+
+    def words_of(reg: Register, step: Step) -> list[int]:
+        if reg.scope != "irq":
+            return [0]
+        idx = step.index if step.index is not None else range(reg.words)
+        return [w for w in idx if w < reg.words and any(config.present(i) for i in reg.word_irqs(w))]
+
+    def emit(step: Step, cpu: int | None) -> None:
+        if step.action == "each":
+            for c in range(config.cpus):
+                for inner in step.steps:
+                    emit(inner, c)
+            return
+        if step.action == "op":
+            out.append(Access(len(out) + 1, step, "op", None, 0, cpu or 0))
+            return
+        reg = spec.register(step.target)
+        for w in words_of(reg, step):
+            banked = reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(w).start < spec.private_irqs)
+            cpus = [cpu] if (cpu is not None) else (range(config.cpus) if banked else [0])
+            for c in cpus:
+                out.append(Access(len(out) + 1, step, step.action, reg, w, c))
+
+    for s in steps:
+        emit(s, None)
+    return out
+
+
+def ideal_save_steps(spec: DeviceSpec) -> tuple[Step, ...]:
+    """The device's ideal save (DESIGN.md): read every register of the table."""
+    return tuple(Step(0, "read", r.name) for r in spec.registers)
+
+
+SavedKey = tuple[str, int, int]  # (register, word, bank)
+
+
+def saved_key(spec: DeviceSpec, reg: Register, word: int, vcpu: int) -> SavedKey:
+    if reg.scope == "global":
+        return (reg.name, 0, SPI_BANK)
+    if reg.scope == "cpu":
+        return (reg.name, 0, vcpu)
+    banked = reg.word_irqs(word).start < spec.private_irqs
+    return (reg.name, word, vcpu if banked else SPI_BANK)
+
+
+def run_save(machine: Machine, steps: Iterable[Step]) -> dict[SavedKey, Word]:
+    """Run the save side: every read stores the word it read (userspace semantics)."""
+    saved: dict[SavedKey, Word] = {}
+    for acc in expand(machine.spec, steps, machine.config):
+        if acc.action == "op":
+            machine.operation(acc.step.target, acc.vcpu)
+            continue
+        assert acc.register is not None
+        saved[saved_key(machine.spec, acc.register, acc.word, acc.vcpu)] = machine.read(acc.register, acc.word, acc.vcpu)
+    return saved
+
+
+class MissingSaved(Exception):
+    def __init__(self, step: Step, register: str):
+        super().__init__(f"line {step.line}: the restore writes the saved value of {register}, "
+                         "but the save does not read it")
+        self.step = step
+
+
+def lookup_saved(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> Word:
+    """The saved word for an access. A set/clear pair reads the same state through both
+    views (the table checks their read accessors are the same), so a save that read one
+    view serves a restore of the other: QEMU reads GICD_CPENDSGIR and writes
+    GICD_SPENDSGIR (kvm_arm_gic_get/put)."""
+    reg = acc.register
+    assert reg is not None
+    key = saved_key(machine.spec, reg, acc.word, acc.vcpu)
+    if key in saved:
+        return saved[key]
+    if reg.pair:
+        alt = (reg.pair, key[1], key[2])
+        if alt in saved:
+            return saved[alt]
+    raise MissingSaved(acc.step, reg.name)
+
+
+def step_value(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> Word:
+    """The value an access writes (or checks against): the step's value kind, then its
+    modifiers in the order shift, and, or (DESIGN.md)."""
+    reg = acc.register
+    assert reg is not None
+    ops = machine.ops
+    vs: ValueSpec = acc.step.value
+    spec = machine.spec
+    if reg.scope != "irq":
+        width = reg.width
+        if vs.kind == "saved":
+            v = lookup_saved(machine, acc, saved)
+        elif vs.kind == "ones":
+            v = ops.const(mask(width), width)
+        elif vs.kind == "zeros":
+            v = ops.const(0, width)
+        elif vs.kind == "reset":
+            ctx = machine.ctx(acc.vcpu)
+            v = reg.user_read.fn(ops, ctx, spec.reset(ops, ctx, reg.scope))
+        else:
+            v = ops.const(vs.const, width)
+        if vs.shift:
+            v = _shift(ops, v, vs.shift, width)
+        if vs.and_mask is not None:
+            v = ops.and_(v, ops.const(vs.and_mask, width))
+        if vs.or_mask is not None:
+            v = ops.or_(v, ops.const(vs.or_mask, width))
+        return v
+    bits = reg.bits_per_irq
+    out = {}
+    word_saved = lookup_saved(machine, acc, saved) if vs.kind == "saved" else {}
+    for (_bank, intid) in [k for k, _ in machine.word_keys(reg, acc.word, acc.vcpu)]:
+        sh = reg.slice_shift(intid)
+        if vs.kind == "saved":
+            s = word_saved[intid]
+        elif vs.kind == "ones":
+            s = ops.const(mask(bits), bits)
+        elif vs.kind == "zeros":
+            s = ops.const(0, bits)
+        elif vs.kind == "reset":
+            ctx = machine.ctx(acc.vcpu, intid)
+            s = reg.user_read.fn(ops, ctx, spec.reset(ops, ctx, "irq"))
+        else:
+            s = ops.const((vs.const >> sh) & mask(bits), bits)
+        if vs.and_mask is not None:
+            s = ops.and_(s, ops.const((vs.and_mask >> sh) & mask(bits), bits))
+        if vs.or_mask is not None:
+            s = ops.or_(s, ops.const((vs.or_mask >> sh) & mask(bits), bits))
+        out[intid] = s
+    return out
+
+
+def _shift(ops: Ops, v: Value, amount: int, width: int) -> Value:
+    """Shift by a constant using extract/concat only (so both backends agree)."""
+    if amount >= width or -amount >= width:
+        return ops.const(0, width)
+    if amount > 0:
+        return ops.concat(ops.extract(v, width - 1 - amount, 0), ops.const(0, amount), amount)
+    a = -amount
+    return ops.concat(ops.const(0, a), ops.extract(v, width - 1, a), width - a)
+
+
+@dataclass
+class StepOutcome:
+    access: Access
+    error: Value
+    errno: str
+
+
+@dataclass
+class RestoreResult:
+    failed: Value  # 1-bit: some step failed
+    outcomes: list[StepOutcome] = field(default_factory=list)
+    stopped_at: Access | None = None  # concrete runs stop at the first failure, as QEMU aborts
+
+
+def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, Word],
+                observe: Callable[[Access, Machine], None] | None = None,
+                accesses: list[Access] | None = None) -> RestoreResult:
+    """Run the restore side on ``machine`` (the destination)."""
+    ops = machine.ops
+    failed = ops.const(0, 1)
+    result = RestoreResult(failed)
+    for acc in accesses if accesses is not None else expand(machine.spec, steps, machine.config):
+        if acc.action == "op":
+            err, errno = machine.operation(acc.step.target, acc.vcpu)
+        elif acc.action == "check":
+            assert acc.register is not None
+            want = step_value(machine, acc, saved)
+            got = machine.read(acc.register, acc.word, acc.vcpu)
+            if acc.register.scope == "irq":
+                same = ops.const(1, 1)
+                for intid, s in got.items():
+                    same = ops.and_(same, ops.eq(s, want[intid]))
+            else:
+                same = ops.eq(got, want)
+            err, errno = ops.not_(same, 1), "check failed (the VMM aborts)"
+        else:
+            assert acc.register is not None
+            err, errno = machine.write(acc.register, acc.word, acc.vcpu, step_value(machine, acc, saved))
+        result.outcomes.append(StepOutcome(acc, err, errno))
+        failed = ops.or_(failed, err)
+        if observe is not None:
+            observe(acc, machine)
+        if not ops.symbolic and err:
+            result.stopped_at = acc
+            break
+    result.failed = failed
+    return result
+
+
+def carried_fields(spec: DeviceSpec) -> list[str]:
+    """Environment fields the destination takes from the source (the interrupt lines,
+    which the interrupt sources drive on both sides)."""
+    return [f.name for f in spec.fields if f.classification == ENVIRONMENT and f.scope == "irq"]

@@ -1,0 +1,234 @@
+"""Counterexamples for people: replay on the concrete backend, then explain.
+
+A witness from the solver is only shown after it replays: the smallest configuration that
+holds its interrupt is built with concrete ints (every other interrupt at its reset
+value, which is a reachable state), save and restore run access by access, and the loss
+must show at the witness's field. A witness that does not replay is reported as a bug in
+the tool, never shown as a counterexample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.concrete import CONCRETE
+from models.machine import (
+    Access,
+    Config,
+    DeviceState,
+    Machine,
+    carried_fields,
+    expand,
+    ideal_save_steps,
+    make_state,
+    run_restore,
+    run_save,
+)
+from proofs.roundtrip import Witness
+from spec.device import ARCHITECTURAL, DeviceSpec
+from spec.sequence import Sequence
+
+
+@dataclass
+class Replay:
+    witness: Witness
+    confirmed: bool
+    config: Config
+    source: DeviceState
+    prior: DeviceState
+    after: DeviceState
+    accesses: list[Access]
+    timeline: list[tuple[Access, int]] = field(default_factory=list)  # (access, field value after it)
+    diverging: Access | None = None
+    diverging_note: str = ""
+    failed_at: Access | None = None
+    errno: str = ""
+    rule: str = ""
+    rule_source: str = ""
+    read_rule: str = ""
+    source_value: int | None = None
+    final_value: int | None = None
+
+    @property
+    def where_text(self) -> str:
+        scope, key = self.witness.where
+        if scope == "irq":
+            bank, intid = key
+            kind = self.spec_kind
+            return f"{kind.upper()} {intid}" + (f" (banked, cpu{bank})" if bank >= 0 else "")
+        if scope == "cpu":
+            return f"CPU interface {key}"
+        if scope == "global":
+            return "distributor"
+        return f"step {key}"
+
+    spec_kind: str = ""
+
+
+def minimal_config(spec: DeviceSpec, w: Witness) -> Config:
+    scope, key = w.where
+    need = 0
+    if scope == "irq":
+        need = key[1] + 1
+    irqs = min(c for c in spec.irq_counts if c >= need)
+    return Config(w.config.cpus, irqs)
+
+
+def _field_of(state: DeviceState, where: tuple[str, Any], name: str) -> int | None:
+    scope, key = where
+    if scope == "irq":
+        return state.irq[key].get(name)
+    if scope == "cpu":
+        return state.cpu[key].get(name)
+    if scope == "global":
+        return state.glob.get(name)
+    return None
+
+
+def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Replay:
+    cfg = minimal_config(spec, w)
+    src_sem = spec.semantics(seq.effective_source_kernel)
+    dst_sem = spec.semantics(seq.kernel)
+
+    def values(side: str):
+        def fv(scope: str, key: Any, name: str, width: int) -> int:
+            got = w.values.get((side, scope, key, name))
+            if got is not None:
+                return got
+            # not part of the witness: the reset value
+            return _reset_value(spec, dst_sem if side == "dst" else src_sem, cfg, scope, key, name)
+
+        return fv
+
+    src = make_state(spec, src_sem, cfg, CONCRETE, values("src"))
+    if destination == "fresh":
+        dst = make_state(spec, dst_sem, cfg, CONCRETE)
+    else:
+        dst = make_state(spec, dst_sem, cfg, CONCRETE, values("dst"))
+    for name in carried_fields(spec):
+        for key, f in dst.irq.items():
+            if name in f:
+                f[name] = src.irq[key][name]
+    m_src = Machine(spec, src_sem, cfg, CONCRETE, src)
+    m_dst = Machine(spec, dst_sem, cfg, CONCRETE, dst)
+    prior = dst.copy()
+    save_steps = seq.save if seq.save is not None else ideal_save_steps(spec)
+    saved = run_save(m_src, save_steps)
+    accesses = expand(spec, seq.restore, cfg)
+    rep = Replay(w, False, cfg, src, prior, dst, accesses)
+    if w.where[0] == "irq":
+        rep.spec_kind = spec.interrupt_kind(w.where[1][1])
+    timeline: list[tuple[Access, int]] = []
+
+    def observe(acc: Access, m: Machine) -> None:
+        if w.field:
+            v = _field_of(m.state, w.where, w.field)
+            if v is not None:
+                timeline.append((acc, v))
+
+    result = run_restore(m_dst, seq.restore, saved, observe, accesses)
+    rep.timeline = timeline
+    if w.label.startswith("refused:"):
+        if result.stopped_at is not None:
+            rep.confirmed = True
+            rep.failed_at = result.stopped_at
+            rep.diverging = result.stopped_at
+            rep.errno = result.outcomes[-1].errno
+            reg = result.stopped_at.register
+            if reg is not None:
+                acc = reg.user_write
+                rep.rule, rep.rule_source = acc.rule, acc.source
+        return rep
+    if result.stopped_at is not None:
+        rep.failed_at = result.stopped_at
+        rep.errno = result.outcomes[-1].errno
+        return rep  # a silent loss must not come with a failing step
+    src_v = _field_of(src, w.where, w.field)
+    end_v = _field_of(dst, w.where, w.field)
+    rep.source_value, rep.final_value = src_v, end_v
+    if src_v is None or end_v is None or src_v == end_v:
+        return rep
+    if ":" in w.label:
+        want = w.label.split(":")[1]
+        if f"{src_v}->{end_v}" != want:
+            return rep
+    rep.confirmed = True
+    # The diverging step: the last access that changed the field (to its wrong final
+    # value); if none did, the first access to a register viewing the field, which had
+    # no effect; if there is none, the field is restored by no step.
+    prev = _field_of(prior, w.where, w.field)
+    last_change = None
+    for acc, v in timeline:
+        if v != prev:
+            last_change = acc
+        prev = v
+    if last_change is not None:
+        rep.diverging = last_change
+        rep.diverging_note = f"{w.field} becomes {end_v:#x} (source {src_v:#x})"
+    else:
+        for acc in accesses:
+            reg = acc.register
+            if reg is not None and acc.action == "write" and w.field in reg.views and _touches(spec, acc, w.where):
+                rep.diverging = acc
+                rep.diverging_note = f"no effect: {w.field} stays {end_v:#x} (source {src_v:#x})"
+                break
+        else:
+            rep.diverging_note = f"no step restores {w.field}"
+    if rep.diverging is not None and rep.diverging.register is not None:
+        reg = rep.diverging.register
+        rep.rule, rep.rule_source = reg.user_write.rule, reg.user_write.source
+        if rep.diverging.step.value.kind == "saved":
+            saved_from = _saved_from(spec, save_steps, reg.name)
+            if saved_from is not None:
+                rd = saved_from.user_read
+                rep.read_rule = f"the saved value came from {saved_from.name}: {rd.rule} ({rd.source})"
+    return rep
+
+
+def _saved_from(spec: DeviceSpec, save_steps: Any, name: str) -> Any:
+    flat = []
+    for s in save_steps:
+        flat.extend(s.steps if s.action == "each" else [s])
+    names = {s.target for s in flat if s.action == "read"}
+    reg = spec.register(name)
+    if name in names:
+        return reg
+    if reg.pair and reg.pair in names:
+        return spec.register(reg.pair)
+    return None
+
+
+def _touches(spec: DeviceSpec, acc: Access, where: tuple[str, Any]) -> bool:
+    reg = acc.register
+    assert reg is not None
+    scope, key = where
+    if scope == "irq":
+        bank, intid = key
+        if intid not in reg.word_irqs(acc.word) or reg.scope != "irq":
+            return False
+        return bank < 0 or acc.vcpu == bank
+    if scope == "cpu":
+        return reg.scope == "cpu" and acc.vcpu == key
+    return reg.scope == "global"
+
+
+def _reset_value(spec: DeviceSpec, sem: Any, cfg: Config, scope: str, key: Any, name: str) -> int:
+    from models.machine import _ctx
+
+    if scope == "irq":
+        bank, intid = key
+        ctx = _ctx(spec, sem, cfg, max(bank, 0), {}, None, intid)
+    else:
+        ctx = _ctx(spec, sem, cfg, key if scope == "cpu" else 0, {}, None)
+    return int(spec.reset(CONCRETE, ctx, scope)[name])
+
+
+def describe_fields(spec: DeviceSpec, fields: dict[str, int], arch_only: bool = False) -> str:
+    parts = []
+    for name, v in fields.items():
+        sf = spec.field_spec(name)
+        if arch_only and sf.classification != ARCHITECTURAL:
+            continue
+        parts.append(f"{name}={v:#x}")
+    return " ".join(parts)

@@ -1,0 +1,253 @@
+"""The round-trip obligation (DESIGN.md "Properties"):
+
+    for every source state S with inv(S) and every permitted destination prior state D
+    (the reset state for destination = "fresh"; any D with inv(D) for "any"),
+    restore(D, save(S)) does not fail, and arch(restore(D, save(S))) = arch(S).
+
+Encoding: for each CPU count N, one symbolic representative per interrupt class
+(``proofs.classes``), fields as bit-vector variables, the interpreter run on the symbolic
+backend. PROVED needs ``unsat`` for every N *and* satisfiable assumptions. Otherwise every
+distinct loss (field and direction) and every refusal is searched separately, at the
+smallest N that shows it, with a witness minimised towards reset values and then replayed
+on the concrete backend (``proofs.replay``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.machine import (
+    Config,
+    DeviceState,
+    Machine,
+    carried_fields,
+    ideal_save_steps,
+    make_state,
+    run_restore,
+    run_save,
+)
+from models.symbolic import SYMBOLIC
+from proofs import solver
+from proofs.classes import representatives
+from spec.algebra import Value
+from spec.device import ARCHITECTURAL, DeviceSpec
+from spec.sequence import Sequence
+
+PROVED = "PROVED"
+COUNTEREXAMPLE = "COUNTEREXAMPLE"
+REFUSED = "REFUSED"
+UNKNOWN = "UNKNOWN"
+
+
+@dataclass
+class Difference:
+    """One way the destination can differ: ``label`` (``field``, ``field:1->0``,
+    ``refused:REGISTER``), with the condition under which it happens at ``where``."""
+
+    label: str
+    cond: Value
+    where: tuple[str, Any]  # (scope, key): ("irq", (bank, intid)), ("cpu", n), ("global", None)
+    field: str = ""
+
+
+@dataclass
+class Encoding:
+    config: Config
+    assumptions: list[Value]
+    failed: Value
+    differences: list[Difference]
+    source: DeviceState
+    prior: DeviceState
+    after: DeviceState
+    variables: list[tuple[Any, int]]  # (z3 var, its reset value), for witness minimisation
+    var_names: dict[str, tuple[str, str, Any, str]]  # z3 name -> (side, scope, key, field)
+
+
+@dataclass
+class Witness:
+    label: str
+    config: Config
+    where: tuple[str, Any]
+    field: str
+    values: dict[tuple[str, str, Any, str], int]  # (side, scope, key, field) -> value
+    seconds: float
+
+
+@dataclass
+class RoundTripResult:
+    verdict: str
+    covers: str
+    witnesses: list[Witness] = field(default_factory=list)
+    unknown_reason: str = ""
+    seconds: float = 0.0
+    queries: int = 0
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({w.label for w in self.witnesses})
+
+
+def _var_factory(side: str, names: dict[str, tuple[str, str, Any, str]]):
+    def fv(scope: str, key: Any, name: str, width: int) -> Value:
+        vname = f"{side}|{scope}|{key}|{name}"
+        names[vname] = (side, scope, key, name)
+        return SYMBOLIC.var(vname, width)
+
+    return fv
+
+
+def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str) -> Encoding:
+    src_sem = spec.semantics(seq.effective_source_kernel)
+    dst_sem = spec.semantics(seq.kernel)
+    names: dict[str, tuple[str, str, Any, str]] = {}
+    src = make_state(spec, src_sem, config, SYMBOLIC, _var_factory("src", names))
+    if destination == "fresh":
+        dst = make_state(spec, dst_sem, config, SYMBOLIC)
+    else:
+        dst = make_state(spec, dst_sem, config, SYMBOLIC, _var_factory("dst", names))
+    for name in carried_fields(spec):
+        for key, f in dst.irq.items():
+            if name in f:
+                f[name] = src.irq[key][name]
+    m_src = Machine(spec, src_sem, config, SYMBOLIC, src)
+    m_dst = Machine(spec, dst_sem, config, SYMBOLIC, dst)
+    assumptions = [m_src.invariant()]
+    if destination != "fresh":
+        assumptions.append(m_dst.invariant())
+    prior = dst.copy()
+    saved = run_save(m_src, seq.save if seq.save is not None else ideal_save_steps(spec))
+    result = run_restore(m_dst, seq.restore, saved)
+
+    diffs: list[Difference] = []
+    arch = {f.name: f for f in spec.fields if f.classification == ARCHITECTURAL}
+
+    def compare(scope: str, key: Any, a: dict[str, Value], b: dict[str, Value]) -> None:
+        for name, sf in arch.items():
+            if sf.scope != scope or name not in a:
+                continue
+            if sf.width == 1:
+                one, zero = SYMBOLIC.const(1, 1), SYMBOLIC.const(0, 1)
+                diffs.append(Difference(f"{name}:1->0", SYMBOLIC.and_(SYMBOLIC.eq(a[name], one), SYMBOLIC.eq(b[name], zero)), (scope, key), name))
+                diffs.append(Difference(f"{name}:0->1", SYMBOLIC.and_(SYMBOLIC.eq(a[name], zero), SYMBOLIC.eq(b[name], one)), (scope, key), name))
+            else:
+                diffs.append(Difference(name, SYMBOLIC.not_(SYMBOLIC.eq(a[name], b[name]), 1), (scope, key), name))
+
+    compare("global", None, src.glob, dst.glob)
+    for c in range(config.cpus):
+        compare("cpu", c, src.cpu[c], dst.cpu[c])
+    for key in src.irq:
+        compare("irq", key, src.irq[key], dst.irq[key])
+    for out in result.outcomes:
+        reg = out.access.register.name if out.access.register else out.access.step.target
+        diffs.append(Difference(f"refused:{reg}", out.error, ("step", out.access.number)))
+
+    variables = []
+    reset_src = make_state(spec, src_sem, config, SYMBOLIC)
+    reset_dst = make_state(spec, dst_sem, config, SYMBOLIC)
+    for vname, (side, scope, key, fname) in names.items():
+        base = reset_src if side == "src" else reset_dst
+        if scope == "global":
+            rv = base.glob[fname]
+        elif scope == "cpu":
+            rv = base.cpu[key][fname]
+        else:
+            rv = base.irq[key][fname]
+        var = SYMBOLIC.var(vname, spec.field_spec(fname).width)
+        variables.append((var, rv.as_long()))
+    return Encoding(config, assumptions, result.failed, diffs, src, prior, dst, variables, names)
+
+
+def _witness(enc: Encoding, diff_group: list[Difference], extra: list[Any], timeout_ms: int) -> tuple[solver.Answer, Difference | None]:
+    ans = solver.minimise(enc.assumptions, extra + [solver.any_of([d.cond for d in diff_group])],
+                          enc.variables, timeout_ms)
+    if ans.status != "sat":
+        return ans, None
+    for d in diff_group:
+        if solver.value_in(ans, d.cond) == 1:
+            return ans, d
+    return ans, None
+
+
+def _values(enc: Encoding, ans: solver.Answer) -> dict[tuple[str, str, Any, str], int]:
+    return {info: ans.assignments.get(vname, 0) for vname, info in enc.var_names.items()}
+
+
+def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | None,
+                encoding: str) -> tuple[list[Config], str]:
+    max_irqs = max(spec.irq_counts)
+    m = irqs or max_irqs
+    cpu_range = [cpus] if cpus else list(range(1, spec.max_cpus + 1))
+    if encoding == "full":
+        cfgs = [Config(n, m) for n in cpu_range]
+        covers = f"exactly {', '.join(map(str, cpu_range))} CPU(s) x {m} interrupts (every interrupt symbolic)"
+        return cfgs, covers
+    reps = tuple(i for i in representatives(spec, seq.save, seq.restore, max_irqs) if i < m)
+    cfgs = [Config(n, m, reps) for n in cpu_range]
+    if cpus is None and irqs is None:
+        covers = (f"all configurations: 1-{spec.max_cpus} CPUs x {min(spec.irq_counts)}-{max_irqs} "
+                  f"interrupts ({len(reps)} interrupt classes)")
+    else:
+        covers = (f"{', '.join(map(str, cpu_range))} CPU(s) x {m} interrupts "
+                  f"({len(reps)} interrupt classes)")
+    return cfgs, covers
+
+
+def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = None,
+                    cpus: int | None = None, irqs: int | None = None, encoding: str = "classes",
+                    timeout_ms: int = solver.DEFAULT_TIMEOUT_MS, progress: Any = None) -> RoundTripResult:
+    t0 = time.perf_counter()
+    dest = destination or seq.destination
+    cfgs, covers = configs_for(spec, seq, cpus, irqs, encoding)
+    witnesses: list[Witness] = []
+    found: set[str] = set()
+    queries = 0
+    unknown = ""
+    any_sat = False
+    for cfg in cfgs:
+        if progress:
+            progress(f"round trip: {cfg.describe()}")
+        enc = encode(spec, seq, cfg, dest)
+        vac = solver.satisfiable(enc.assumptions, timeout_ms)
+        queries += 1
+        if vac.status == "unknown":
+            unknown = f"checking the assumptions: {vac.reason}"
+            continue
+        if vac.status == "unsat":
+            unknown = "the assumptions are unsatisfiable (a vacuous proof): a bug in the device invariants"
+            continue
+        bad = solver.any_of([enc.failed] + [d.cond for d in enc.differences if not d.label.startswith("refused:")])
+        main = solver.check(enc.assumptions, [bad], timeout_ms)
+        queries += 1
+        if main.status == "unknown":
+            unknown = f"{cfg.describe()}: solver {main.reason}"
+            continue
+        if main.status == "unsat":
+            continue
+        any_sat = True
+        # Every distinct loss, without a refusal (silent), then every refusal.
+        groups: dict[str, list[Difference]] = {}
+        for d in enc.differences:
+            groups.setdefault(d.label, []).append(d)
+        for label, group in groups.items():
+            if label in found:
+                continue
+            extra = [] if label.startswith("refused:") else [solver.none_of([enc.failed])]
+            ans, hit = _witness(enc, group, extra, timeout_ms)
+            queries += 1
+            if ans.status == "unknown":
+                unknown = f"{label}: solver {ans.reason}"
+                continue
+            if ans.status != "sat" or hit is None:
+                continue
+            found.add(label)
+            witnesses.append(Witness(label, cfg, hit.where, hit.field, _values(enc, ans), ans.seconds))
+    seconds = time.perf_counter() - t0
+    if witnesses:
+        silent = [w for w in witnesses if not w.label.startswith("refused:")]
+        verdict = COUNTEREXAMPLE if silent else REFUSED
+        return RoundTripResult(verdict, covers, witnesses, unknown, seconds, queries)
+    if unknown or any_sat:
+        return RoundTripResult(UNKNOWN, covers, [], unknown or "no witness could be extracted", seconds, queries)
+    return RoundTripResult(PROVED, covers, [], "", seconds, queries)

@@ -1,0 +1,283 @@
+"""The shape of a device specification: canonical state fields, register rows, lifecycle
+operations and kernel-version semantics. A device module (``spec.gicv2``) fills these in;
+the engine in ``models`` interprets them without knowing which device it runs.
+
+A table checks itself when it is built (``DeviceSpec.validate``): offsets sorted, no two
+registers overlapping in one KVM attribute group, unique names, every accessor named and
+cited, every architectural field viewed by some register.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from spec.algebra import Value
+
+# Field classifications (DESIGN.md "Canonical state").
+ARCHITECTURAL = "architectural"  # must survive migration
+DERIVED = "derived"  # recomputable from other state; excluded, with a reason
+HOST = "host"  # ID/capability values of the host: checked, not restored
+ENVIRONMENT = "environment"  # outside the device: lines, memory, vCPUs, lifecycle
+
+CLASSIFICATIONS = (ARCHITECTURAL, DERIVED, HOST, ENVIRONMENT)
+SCOPES = ("global", "cpu", "irq")
+
+
+class SpecError(Exception):
+    """A device table that does not check itself (a bug in spec/, not in user input)."""
+
+
+@dataclass(frozen=True)
+class StateField:
+    """One field of the canonical device state.
+
+    ``scope`` says how many copies exist: one (``global``), one per CPU interface (``cpu``),
+    or one per interrupt (``irq``; private interrupts have one per CPU). ``kinds`` limits an
+    irq field to some interrupt kinds (e.g. SGI source bits exist only for SGIs).
+    """
+
+    name: str
+    width: int
+    scope: str
+    classification: str
+    source: str
+    reason: str = ""  # required for derived fields: why it is not state
+    kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotState:
+    """A value some implementation keeps that is *not* device state, with the reason
+    (e.g. QEMU's ``running_priority``, derived from the active priorities)."""
+
+    name: str
+    classification: str
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Effect:
+    """The result of a write accessor on one scope (an interrupt, a CPU, the device).
+
+    ``updates`` maps field names to new values. ``error`` is a 1-bit condition (or None for
+    a write that cannot fail); when it holds, the kernel returns ``errno`` and changes
+    nothing (the engine guards ``updates`` by it).
+    """
+
+    updates: Mapping[str, Value]
+    error: Value | None = None
+    errno: str = ""
+
+
+@dataclass(frozen=True)
+class Accessor:
+    """A named register behaviour, in the architecture's words (``write_senable``,
+    ``read_raz``, ``uaccess_write_spending``), with the rule's source.
+
+    Read accessors: ``fn(ops, ctx, fields) -> value``.
+    Write accessors: ``fn(ops, ctx, fields, data) -> Effect``.
+    ``fields`` is the mapping of the scope's state fields; ``ctx`` is an ``AccessContext``.
+    """
+
+    name: str
+    kind: str  # "read" | "write"
+    fn: Callable[..., Any]
+    source: str
+    rule: str = ""  # the sentence or behaviour, quoted or paraphrased, shown in reports
+
+
+@dataclass(frozen=True)
+class AccessContext:
+    """What a behaviour may depend on besides its own scope's fields."""
+
+    semantics: Any  # the device's semantics object for the kernel version
+    cpus: int  # number of vCPUs / CPU interfaces
+    irqs: int  # number of interrupts (SGIs + PPIs + SPIs)
+    vcpu: int  # the CPU whose bank (or interface) the access goes to
+    intid: int = -1  # the interrupt, for irq-scope accesses
+    kind: str = ""  # the interrupt kind ("sgi", "ppi", "spi"), for irq-scope accesses
+    device: Mapping[str, Value] = field(default_factory=dict)  # global fields, read-only
+    host: Any = None  # the host description (device-defined)
+    user: bool = True  # userspace (KVM device attribute) or guest access
+
+
+@dataclass(frozen=True)
+class Register:
+    """One row of a device table (one register or register array), like a REGISTER_DESC
+    row of the kernel's vgic-mmio tables: offset, size, how it maps onto state, and the
+    guest and userspace accessors side by side."""
+
+    name: str
+    group: str  # the KVM attribute group (e.g. "KVM_DEV_ARM_VGIC_GRP_DIST_REGS")
+    offset: int
+    words: int  # number of 32-bit words
+    scope: str  # "global" | "cpu" | "irq"
+    views: tuple[str, ...]  # the canonical fields this register reads or changes
+    guest_read: Accessor
+    guest_write: Accessor
+    user_read: Accessor
+    user_write: Accessor
+    bits_per_irq: int = 0  # irq-scope registers: bits per interrupt
+    first_irq: int = 0  # irq-scope registers: the interrupt of bit 0 of word 0
+    irqs: int = 0  # irq-scope registers: how many interrupts the array can cover
+    reset: int = 0  # scalar registers: value read after reset (documentation)
+    width: int = 32  # scalar registers: value width
+    pair: str = ""  # set/clear pair partner (the other view of the same field)
+    pair_role: str = ""  # "set" | "clear"
+    doc: str = ""
+
+    @property
+    def size(self) -> int:
+        return 4 * self.words
+
+    @property
+    def irqs_per_word(self) -> int:
+        return 32 // self.bits_per_irq if self.bits_per_irq else 0
+
+    def word_irqs(self, word: int) -> range:
+        """The interrupts covered by ``word`` of an irq-scope register."""
+        per = self.irqs_per_word
+        return range(self.first_irq + word * per, self.first_irq + (word + 1) * per)
+
+    def word_of(self, intid: int) -> int:
+        return (intid - self.first_irq) // self.irqs_per_word
+
+    def slice_shift(self, intid: int) -> int:
+        return ((intid - self.first_irq) % self.irqs_per_word) * self.bits_per_irq
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A lifecycle step or ioctl (``KVM_DEV_ARM_VGIC_CTRL_INIT``, ``create_vcpus``...):
+    ``fn(ops, ctx, device_fields) -> Effect`` on the global fields."""
+
+    name: str
+    fn: Callable[..., Any]
+    source: str
+    rule: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A device: its fields, table, operations, versions, reset and invariants.
+
+    Device-defined callables:
+    ``interrupt_kind(intid) -> str``; ``reset(ops, ctx, scope) -> dict`` the fields of one
+    scope after creation/initialisation; ``invariant(ops, ctx, scope, fields) -> cond`` the
+    states the device can reach; ``host_values(config) -> dict`` host field values.
+    """
+
+    name: str
+    title: str
+    fields: tuple[StateField, ...]
+    registers: tuple[Register, ...]
+    operations: tuple[Operation, ...]
+    versions: Mapping[str, Any]  # kernel version -> semantics object
+    default_kernel: str
+    interrupt_kind: Callable[[int], str]
+    reset: Callable[..., dict[str, Value]]
+    invariant: Callable[..., Value]
+    max_cpus: int
+    irq_counts: tuple[int, ...]  # the interrupt counts KVM accepts
+    private_irqs: int  # interrupts below this are banked per CPU
+    not_state: tuple[NotState, ...] = ()
+    hosts: Mapping[str, Any] = field(default_factory=dict)
+    default_host: str = ""
+    selectors: tuple[str, ...] = ("cpu",)
+    doc: str = ""
+
+    # -- lookups ---------------------------------------------------------------------
+    def register(self, name: str) -> Register:
+        for r in self.registers:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def operation(self, name: str) -> Operation:
+        for o in self.operations:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    def field_spec(self, name: str) -> StateField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def fields_of(self, scope: str, kind: str = "") -> list[StateField]:
+        return [
+            f
+            for f in self.fields
+            if f.scope == scope and (not kind or not f.kinds or kind in f.kinds)
+        ]
+
+    def semantics(self, kernel: str) -> Any:
+        return self.versions[kernel]
+
+    # -- the self-check ----------------------------------------------------------------
+    def validate(self) -> DeviceSpec:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise SpecError(f"{self.name}: duplicate field names")
+        for f in self.fields:
+            if f.classification not in CLASSIFICATIONS:
+                raise SpecError(f"{self.name}: field {f.name}: bad classification")
+            if f.scope not in SCOPES:
+                raise SpecError(f"{self.name}: field {f.name}: bad scope")
+            if f.classification == DERIVED and not f.reason:
+                raise SpecError(f"{self.name}: derived field {f.name} needs a reason")
+            if not f.source:
+                raise SpecError(f"{self.name}: field {f.name} cites no source")
+        regs = [r.name for r in self.registers]
+        if len(set(regs)) != len(regs):
+            raise SpecError(f"{self.name}: duplicate register names")
+        by_group: dict[str, list[Register]] = {}
+        for r in self.registers:
+            by_group.setdefault(r.group, []).append(r)
+            for acc, kind in (
+                (r.guest_read, "read"),
+                (r.user_read, "read"),
+                (r.guest_write, "write"),
+                (r.user_write, "write"),
+            ):
+                if acc.kind != kind:
+                    raise SpecError(f"{r.name}: accessor {acc.name} is not a {kind} accessor")
+                if not acc.source:
+                    raise SpecError(f"{r.name}: accessor {acc.name} cites no source")
+            for v in r.views:
+                if v not in names:
+                    raise SpecError(f"{r.name} views unknown field {v}")
+                if self.field_spec(v).scope != r.scope:
+                    raise SpecError(f"{r.name} ({r.scope}) views {v} of another scope")
+            if r.scope == "irq":
+                if r.bits_per_irq not in (1, 2, 8):
+                    raise SpecError(f"{r.name}: bits per interrupt must be 1, 2 or 8")
+                if r.irqs != r.words * r.irqs_per_word:
+                    raise SpecError(f"{r.name}: {r.words} words do not cover {r.irqs} interrupts")
+            if r.pair:
+                other = self.register(r.pair)
+                if other.pair != r.name or {r.pair_role, other.pair_role} != {"set", "clear"}:
+                    raise SpecError(f"{r.name}: set/clear pair with {r.pair} is not symmetric")
+                if other.views != r.views:
+                    raise SpecError(f"{r.name}: set/clear pair views differ from {r.pair}")
+                if other.user_read.fn is not r.user_read.fn:
+                    raise SpecError(f"{r.name}: set/clear pair is read differently from {r.pair}")
+        for group, rows in by_group.items():
+            offsets = [r.offset for r in rows]
+            if offsets != sorted(offsets):
+                raise SpecError(f"{self.name}: {group} rows are not sorted by offset")
+            for a, b in zip(rows, rows[1:], strict=False):
+                if a.offset + a.size > b.offset:
+                    raise SpecError(f"{self.name}: {a.name} overlaps {b.name}")
+        viewed = {v for r in self.registers for v in r.views}
+        for f in self.fields:
+            if f.classification == ARCHITECTURAL and f.name not in viewed:
+                raise SpecError(f"{self.name}: architectural field {f.name} is viewed by no register")
+        if self.default_kernel not in self.versions:
+            raise SpecError(f"{self.name}: default kernel {self.default_kernel} not modelled")
+        return self
+

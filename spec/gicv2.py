@@ -1,0 +1,691 @@
+"""GICv2 as KVM exposes it to userspace (KVM_DEV_TYPE_ARM_VGIC_V2).
+
+Sources (quoted in each rule below):
+  DOC   = Documentation/virt/kvm/devices/arm-vgic.rst
+  MMIO2 = arch/arm64/kvm/vgic/vgic-mmio-v2.c   (virt/kvm/arm/vgic/ before 5.6)
+  MMIO  = arch/arm64/kvm/vgic/vgic-mmio.c
+  INIT  = arch/arm64/kvm/vgic/vgic-init.c
+  QEMU  = hw/intc/arm_gic_kvm.c (QEMU)
+  seed 000 = ../shared/seeds/000_3320b6318e498174.txt (QEMU RFC v2 of the GICv2 save/restore)
+
+Kernel versions modelled (``VERSIONS``), each a ``GicV2Semantics``:
+  "4.7"  the rewritten VGIC as first merged: a pending write is interpreted through the
+         trigger configuration at the time of the write (``irq->soft_pending``), and a
+         GICD_ICFGR write re-derives the pending state; groups are RAZ/WI; IIDR is RO.
+  "4.19" ``pending_latch`` (latch independent of configuration); interrupt groups
+         guest-configurable, userspace IGROUPR writes ignored unless GICD_IIDR was written
+         (exact value); userspace pending writes use the guest accessors.
+  "6.12" as 4.19, plus: separate userspace pending accessors (5.7) that give a GICv2 SGI
+         the accessing vCPU as source, guest writes to SGI pending bits ignored (5.3); IIDR
+         revision 3, an IIDR write accepted when all but the Revision field match (the
+         revision is then taken from the current value, see ``uaccess_write_iidr``).
+
+Model choices (said here once, cited where used):
+  * One host kind: a GICv2 host (VGIC_V2), where only GICC_APR0 is stored.
+  * The line level of an interrupt is *environment*: its source (a QEMU device through
+    KVM_IRQ_LINE, the in-kernel timer for PPIs) drives it, and the GICv2 device API has no
+    attribute for it (KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO exists for GICv3 only,
+    arm-vgic-v3.rst). We assume the source drives the same level on the destination.
+  * Hardware-mapped interrupts (irq->hw) and GICv4 are out of scope for GICv2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spec.algebra import Ops, Value, bool_and, implies, mask, nonzero, subset
+from spec.behaviours import (
+    ARM_GICV2,
+    read_const,
+    read_field,
+    read_raz,
+    write_field,
+    write_masked,
+    write_one_to_clear,
+    write_one_to_set,
+    write_wi,
+)
+from spec.device import (
+    ARCHITECTURAL,
+    DERIVED,
+    ENVIRONMENT,
+    HOST,
+    AccessContext,
+    Accessor,
+    DeviceSpec,
+    Effect,
+    NotState,
+    Operation,
+    Register,
+    StateField,
+)
+
+DOC = "Documentation/virt/kvm/devices/arm-vgic.rst"
+MMIO2 = "arch/arm64/kvm/vgic/vgic-mmio-v2.c"
+MMIO = "arch/arm64/kvm/vgic/vgic-mmio.c"
+INIT = "arch/arm64/kvm/vgic/vgic-init.c"
+SEED000 = "seed 000_3320b6318e498174.txt"
+
+DIST = "KVM_DEV_ARM_VGIC_GRP_DIST_REGS"
+CPUIF = "KVM_DEV_ARM_VGIC_GRP_CPU_REGS"
+
+NR_SGIS = 16
+NR_PRIVATE = 32
+MAX_CPUS = 8
+# vgic_set_common_attr(): "at least 32 SPIs on top of the 16 SGIs and 16 PPIs, at most 1024
+# interrupts, a multiple of 32", checked as val > VGIC_MAX_RESERVED (1023): so 64..992.
+IRQ_COUNTS = tuple(range(64, 1024, 32))
+
+PRODUCT_ID_KVM = 0x4B
+IMPLEMENTER_ARM = 0x43B
+IIDR_REVISION_SHIFT = 12
+IIDR_REVISION_MASK = 0xF << IIDR_REVISION_SHIFT
+GICC_CTLR_STORED = 0x21F  # EnableGrp0|EnableGrp1|AckCtl|FIQEn|CBPR (bits 0-4), EOImodeNS (9)
+
+
+@dataclass(frozen=True)
+class GicV2Semantics:
+    """The userspace (and guest) semantics of one kernel version."""
+
+    kernel: str
+    pending_model: str  # "soft_pending" (4.7-4.10) | "latch" (4.11+)
+    groups: bool  # interrupt groups guest-configurable; userspace gated by IIDR (4.19+)
+    uaccess_pending: bool  # separate userspace ISPENDR/ICPENDR accessors (GICv2 SGI sources)
+    iidr_write: str  # "ignored" | "exact" | "revision-ignored"
+    iidr_revision: int
+    source: str
+
+    def iidr(self) -> int:
+        return (PRODUCT_ID_KVM << 24) | (self.iidr_revision << IIDR_REVISION_SHIFT) | IMPLEMENTER_ARM
+
+
+VERSIONS = {
+    "4.7": GicV2Semantics(
+        kernel="4.7",
+        pending_model="soft_pending",
+        groups=False,
+        uaccess_pending=False,
+        iidr_write="ignored",
+        iidr_revision=0,
+        source="virt/kvm/arm/vgic/vgic-mmio.c at v4.7: vgic_mmio_write_spending sets "
+        "irq->soft_pending for level interrupts; vgic_mmio_write_config recomputes "
+        "irq->pending = line_level || soft_pending; QEMU commit 74fdb781c1 (2015) 'restore "
+        "config first': 'there is logic to deal with the difference between edge and level "
+        "triggered interrupts in the kernel'",
+    ),
+    "4.19": GicV2Semantics(
+        kernel="4.19",
+        pending_model="latch",
+        groups=True,
+        uaccess_pending=False,
+        iidr_write="exact",
+        iidr_revision=2,
+        source=f"{MMIO2}: vgic_mmio_uaccess_write_v2_misc ('if (val != vgic_mmio_read_v2_misc"
+        "(...)) return -EINVAL'), vgic_mmio_uaccess_write_v2_group (both 4.19); userspace "
+        "pending writes still use the guest accessors (separate uaccess accessors: 5.7, "
+        "'Only use the virtual state when userspace accesses pending bits')",
+    ),
+    "6.12": GicV2Semantics(
+        kernel="6.12",
+        pending_model="latch",
+        groups=True,
+        uaccess_pending=True,
+        iidr_write="revision-ignored",
+        iidr_revision=3,
+        source=f"{MMIO2}: vgic_mmio_uaccess_write_v2_misc after 49a1a2c70a7f (IIDR revision 3, "
+        "KVM_VGIC_IMP_REV_LATEST) and before a0e6ae45af17 (the revision is read from the "
+        "current value, not the written one)",
+    ),
+}
+DEFAULT_KERNEL = "6.12"
+
+
+def interrupt_kind(intid: int) -> str:
+    """SGIs 0-15, PPIs 16-31, SPIs 32 and up (GICv2 2.2.1)."""
+    if intid < NR_SGIS:
+        return "sgi"
+    if intid < NR_PRIVATE:
+        return "ppi"
+    return "spi"
+
+
+def cpu_mask(cpus: int) -> int:
+    """GENMASK(online_vcpus - 1, 0) as in vgic_mmio_write_target."""
+    return mask(cpus)
+
+
+# ---------------------------------------------------------------------------------------
+# Canonical state.
+
+FIELDS = (
+    StateField("dist_enabled", 1, "global", ARCHITECTURAL,
+               f"{MMIO2}: vgic_mmio_write_v2_misc 'dist->enabled = val & GICD_ENABLE'"),
+    StateField("groups_user_writable", 1, "global", ENVIRONMENT,
+               f"{DOC}: 'Unless GICD_IIDR has been set from userspace, writes to the interrupt "
+               "group registers (GICD_IGROUPR) are ignored.' (kvm->arch.vgic.v2_groups_user_writable)"),
+    StateField("ctlr", 10, "cpu", ARCHITECTURAL,
+               f"{MMIO2}: vgic_mmio_write_vcpuif GIC_CPU_CTRL (grpen0, grpen1, ackctl, fiqen, cbpr, eoim)"),
+    StateField("pmr", 5, "cpu", ARCHITECTURAL,
+               f"{DOC}: GICC_PMR 'in the format of the GICH_VMCR.VMPriMask field in the lower 5 bits'"),
+    StateField("bpr", 3, "cpu", ARCHITECTURAL, "vgic-v2.c: vgic_v2_set_vmcr (GICH_VMCR.VMBP, 3 bits)"),
+    StateField("abpr", 3, "cpu", ARCHITECTURAL, "vgic-v2.c: vgic_v2_set_vmcr (GICH_VMCR.VMABP, 3 bits)"),
+    StateField("apr", 32, "cpu", ARCHITECTURAL,
+               f"{DOC}: APRn 'preemption level X has one or more active interrupts iff APRn[X mod 32]'; "
+               f"{MMIO2}: vgic_mmio_write_apr (GICv2 host: 'support max. 32 groups', APR0 only)"),
+    StateField("enabled", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_uaccess_write_senable/cenable"),
+    StateField("pending_latch", 1, "irq", ARCHITECTURAL,
+               "arch/arm64/kvm/vgic/vgic.h: irq_is_pending (latch, ORed with line_level when level)"),
+    StateField("line_level", 1, "irq", ENVIRONMENT,
+               "driven by the interrupt's source (KVM_IRQ_LINE, in-kernel timer); no GICv2 "
+               "device attribute restores it (LEVEL_INFO is GICv3-only, arm-vgic-v3.rst)"),
+    StateField("soft_pending", 1, "irq", DERIVED,
+               "virt/kvm/arm/vgic/vgic-mmio.c at v4.7: irq->soft_pending",
+               reason="4.7-4.10 kernel shadow of the latch of a level-sensitive interrupt: equal "
+               "to pending_latch while the interrupt is level-sensitive; unused from 4.11"),
+    StateField("active", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_mmio_uaccess_write_sactive/cactive"),
+    StateField("group", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_mmio_write_group"),
+    StateField("priority", 8, "irq", ARCHITECTURAL,
+               f"{MMIO}: vgic_mmio_write_priority 'Narrow the priority range to what we actually "
+               "support' (VGIC_PRI_BITS = 5)"),
+    StateField("targets", 8, "irq", ARCHITECTURAL, f"{MMIO2}: vgic_mmio_write_target"),
+    StateField("edge", 1, "irq", ARCHITECTURAL,
+               f"{MMIO}: vgic_mmio_write_config (1 = VGIC_CONFIG_EDGE, GICD_ICFGR bit 2i+1)"),
+    StateField("sgi_sources", 8, "irq", ARCHITECTURAL,
+               f"{MMIO2}: vgic_mmio_write_sgipends/sgipendc (irq->source)", kinds=("sgi",)),
+)
+
+NOT_STATE = (
+    NotState("running_priority", DERIVED,
+             "the priority of the highest active preemption level: derived from the active "
+             "priorities (GICC_APRn) and the active bits", SEED000 + " (Christoffer Dall, Nov 19 2013)"),
+    NotState("running_irq / last_active", DERIVED,
+             "which interrupt is running: derived from the active state and the APRs; the "
+             "virtual CPU interface keeps it in the list registers", SEED000),
+    NotState("current_pending", DERIVED,
+             "the highest-priority pending interrupt of a CPU interface: computed from "
+             "enabled/pending/priority/targets ('The necessary state ... is preserved through "
+             "the registers that we do save an restore')", SEED000),
+    NotState("model (1:N / N:N)", HOST,
+             "static for GICv2.0: 'all SGIs are N:N and all peripheral interrupts are 1:N and it "
+             "is therefore a static property'", SEED000),
+    NotState("GICD_TYPER, GICD_IIDR, GICC_IIDR", HOST,
+             "ID values of the destination host: checked (TYPER by QEMU, IIDR by the kernel on "
+             "write), not restored", f"{MMIO2}: vgic_mmio_read_v2_misc"),
+)
+
+# ---------------------------------------------------------------------------------------
+# Reset and reachable states.
+
+
+def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
+    """Fields of one scope on a freshly created and initialised GICv2.
+
+    INIT: kvm_vgic_vcpu_init / vgic_allocate_private_irqs_locked: 'Enable and configure all
+    SGIs to be edge-triggered and configure all PPIs as level-triggered'; v2:
+    'irq->group = 0; irq->targets = BIT(vcpu->vcpu_id)'. kvm_vgic_dist_init: SPIs are
+    kcalloc'd, so config = 0 = VGIC_CONFIG_EDGE, targets 0, group 0. vgic_v2_enable:
+    'vgic_vmcr = 0'. dist->enabled and v2_groups_user_writable start at 0.
+    """
+    c = ops.const
+    if scope == "global":
+        return {"dist_enabled": c(0, 1), "groups_user_writable": c(0, 1)}
+    if scope == "cpu":
+        return {"ctlr": c(0, 10), "pmr": c(0, 5), "bpr": c(0, 3), "abpr": c(0, 3), "apr": c(0, 32)}
+    kind = ctx.kind
+    out = {
+        "enabled": c(1 if kind == "sgi" else 0, 1),
+        "pending_latch": c(0, 1),
+        "line_level": c(0, 1),
+        "soft_pending": c(0, 1),
+        "active": c(0, 1),
+        "group": c(0, 1),
+        "priority": c(0, 8),
+        "targets": c((1 << ctx.vcpu) if kind != "spi" else 0, 8),
+        "edge": c(0 if kind == "ppi" else 1, 1),
+    }
+    if kind == "sgi":
+        out["sgi_sources"] = c(0, 8)
+    return out
+
+
+def invariant(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> Value:
+    """The states the device can reach (each conjunct names the rule that keeps it)."""
+    c = ops.const
+    sem: GicV2Semantics = ctx.semantics
+    if scope == "global":
+        return c(1, 1)
+    if scope == "cpu":
+        # GICC_CTLR stores only the bits of vgic_mmio_write_vcpuif; the rest is 0.
+        return subset(ops, f["ctlr"], GICC_CTLR_STORED, 10)
+    kind = ctx.kind
+    conds = [
+        # vgic_mmio_write_priority: '& GENMASK(7, 8 - VGIC_PRI_BITS)'
+        subset(ops, f["priority"], 0xF8, 8),
+    ]
+    if kind == "spi":
+        # vgic_mmio_write_target: '(val >> (i * 8)) & cpu_mask'
+        conds.append(subset(ops, f["targets"], cpu_mask(ctx.cpus), 8))
+    else:
+        # 'GICD_ITARGETSR[0-7] are read-only'; config of SGIs/PPIs is read-only
+        conds.append(ops.eq(f["targets"], c(1 << ctx.vcpu, 8)))
+        conds.append(ops.eq(f["edge"], c(1 if kind == "sgi" else 0, 1)))
+    if kind == "sgi":
+        conds.append(ops.eq(f["line_level"], c(0, 1)))  # SGIs have no input line
+        # vgic_mmio_write_sgipends: 'if (irq->source) irq->pending_latch = true'
+        conds.append(implies(ops, nonzero(ops, f["sgi_sources"], 8), f["pending_latch"]))
+        if sem.uaccess_pending:
+            # from 5.7 every way of setting a v2 SGI pending records a source, and
+            # vgic_mmio_write_sgipendc clears the latch with the last source
+            conds.append(ops.eq(f["pending_latch"], nonzero(ops, f["sgi_sources"], 8)))
+    if not sem.groups:
+        conds.append(ops.eq(f["group"], c(0, 1)))  # IGROUPR RAZ/WI before 4.19
+    if sem.pending_model == "soft_pending":
+        # while level-sensitive, pending = line_level || soft_pending (4.7 vgic_mmio_write_config)
+        conds.append(implies(ops, ops.not_(f["edge"], 1), ops.eq(f["soft_pending"], f["pending_latch"])))
+    else:
+        conds.append(ops.eq(f["soft_pending"], c(0, 1)))
+    return bool_and(ops, *conds)
+
+
+# ---------------------------------------------------------------------------------------
+# Named accessors that depend on the kernel version.
+
+
+def pending_view(ops: Ops, f: dict[str, Value]) -> Value:
+    """irq_is_pending(): 'if (irq->config == VGIC_CONFIG_EDGE) return irq->pending_latch;
+    else return irq->pending_latch || irq->line_level;'"""
+    return ops.or_(f["pending_latch"], ops.and_(f["line_level"], ops.not_(f["edge"], 1)))
+
+
+def _read_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    return pending_view(ops, f)
+
+
+read_pending = Accessor(
+    "read_pending", "read", _read_pending,
+    f"{MMIO}: __read_pending / vgic_uaccess_read_pending ('default: val = irq_is_pending(irq)' "
+    "for a GICv2 model, guest and userspace alike)",
+    "a GICv2 pending read returns the latch ORed with the line level for a level-sensitive "
+    "interrupt (irq_is_pending)",
+)
+
+
+def _set_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    sem: GicV2Semantics = ctx.semantics
+    one = ops.const(1, 1)
+    if ctx.kind == "sgi" and sem.uaccess_pending:
+        if not ctx.user:
+            return Effect({})  # 'GICD_ISPENDR0 SGI bits are WI when written from the guest'
+        # 'GICv2 SGIs are terribly broken. We can't restore the source of the interrupt, so
+        # just pick the vcpu itself as the source...'
+        src = ops.ite(d, ops.or_(f["sgi_sources"], ops.const(1 << ctx.vcpu, 8)), f["sgi_sources"])
+        return Effect({"sgi_sources": src, "pending_latch": ops.or_(f["pending_latch"], d)})
+    if sem.pending_model == "soft_pending":
+        # 4.7: 'irq->pending = true; if (irq->config == VGIC_CONFIG_LEVEL) irq->soft_pending = true;'
+        level = ops.not_(f["edge"], 1)
+        return Effect({
+            "pending_latch": ops.ite(d, one, f["pending_latch"]),
+            "soft_pending": ops.ite(ops.and_(d, level), one, f["soft_pending"]),
+        })
+    # 'pending_latch is set irrespective of irq type (level or edge)'
+    return Effect({"pending_latch": ops.or_(f["pending_latch"], d)})
+
+
+write_spending = Accessor(
+    "write_spending", "write", _set_pending,
+    f"{MMIO}: vgic_mmio_write_spending / vgic_uaccess_write_spending (__set_pending from 6.8); "
+    "4.7: virt/kvm/arm/vgic/vgic-mmio.c vgic_mmio_write_spending",
+    "4.11 and later: a pending write sets the latch whatever the trigger configuration; "
+    "4.7-4.10: it sets soft_pending only if the interrupt is level-sensitive at the time of "
+    "the write; a userspace write to a GICv2 SGI bit adds the accessing vCPU as a source",
+)
+
+
+def _clear_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    sem: GicV2Semantics = ctx.semantics
+    zero = ops.const(0, 1)
+    if ctx.kind == "sgi" and sem.uaccess_pending:
+        if not ctx.user:
+            return Effect({})  # 'GICD_ICPENDR0 SGI bits are WI'
+        # 'If we're clearing one of them from userspace, which source vcpu to clear? Let's
+        # not even think of it, and blow the whole set.'
+        return Effect({
+            "sgi_sources": ops.ite(d, ops.const(0, 8), f["sgi_sources"]),
+            "pending_latch": ops.ite(d, zero, f["pending_latch"]),
+        })
+    if sem.pending_model == "soft_pending":
+        # 4.7: level: 'irq->soft_pending = false; irq->pending = irq->line_level;' edge:
+        # 'irq->pending = false;' (soft_pending of an edge interrupt is left as it was)
+        level = ops.not_(f["edge"], 1)
+        return Effect({
+            "pending_latch": ops.ite(d, zero, f["pending_latch"]),
+            "soft_pending": ops.ite(ops.and_(d, level), zero, f["soft_pending"]),
+        })
+    return Effect({"pending_latch": ops.and_(f["pending_latch"], ops.not_(d, 1))})
+
+
+write_cpending = Accessor(
+    "write_cpending", "write", _clear_pending,
+    f"{MMIO}: vgic_mmio_write_cpending / vgic_uaccess_write_cpending (__clear_pending from 6.8)",
+    "a clear-pending write clears the latch (not the line level); from userspace a GICv2 SGI "
+    "bit clears all its sources",
+)
+
+
+def _write_config(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if ctx.kind != "spi":
+        # 'The configuration cannot be changed for SGIs in general, for PPIs this is
+        # IMPLEMENTATION DEFINED ... we also make them read-only here.'
+        return Effect({})
+    edge = ops.extract(d, 1, 1)
+    sem: GicV2Semantics = ctx.semantics
+    if sem.pending_model == "soft_pending":
+        # 4.7: to level: 'irq->pending = irq->line_level | irq->soft_pending' (so the latch
+        # becomes soft_pending); to edge: the pending value (line_level | soft_pending while
+        # level) is kept as the edge latch.
+        was_level = ops.not_(f["edge"], 1)
+        latch = ops.ite(
+            edge,
+            ops.ite(was_level, ops.or_(f["pending_latch"], f["line_level"]), f["pending_latch"]),
+            f["soft_pending"],
+        )
+        return Effect({"edge": edge, "pending_latch": latch})
+    return Effect({"edge": edge})
+
+
+write_config = Accessor(
+    "write_config", "write", _write_config,
+    f"{MMIO}: vgic_mmio_write_config; 4.7: virt/kvm/arm/vgic/vgic-mmio.c vgic_mmio_write_config",
+    "SGI/PPI configuration is read-only; 4.7-4.10: switching an SPI to level re-derives its "
+    "pending state as line_level || soft_pending, dropping a latch set while it was edge",
+)
+
+
+def _read_config(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    return ops.concat(f["edge"], ops.const(0, 1), 1)  # 'value |= (2U << (i * 2))' when edge
+
+
+read_config = Accessor("read_config", "read", _read_config, f"{MMIO}: vgic_mmio_read_config",
+                       "bit 2i+1 is 1 for an edge-triggered interrupt")
+
+
+def _write_target(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if ctx.kind != "spi":
+        return Effect({})  # 'GICD_ITARGETSR[0-7] are read-only'
+    return Effect({"targets": ops.and_(d, ops.const(cpu_mask(ctx.cpus), 8))})
+
+
+write_target = Accessor("write_target", "write", _write_target,
+                        f"{MMIO2}: vgic_mmio_write_target",
+                        "SPI targets are masked with the online vCPUs; private targets are read-only")
+
+
+def _write_priority(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    return Effect({"priority": ops.and_(d, ops.const(0xF8, 8))})
+
+
+write_priority = Accessor("write_priority", "write", _write_priority,
+                          f"{MMIO}: vgic_mmio_write_priority",
+                          "only the top VGIC_PRI_BITS (5) bits of a priority are kept")
+
+
+def _read_group(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    return f["group"]
+
+
+def _guest_write_group(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if not ctx.semantics.groups:
+        return Effect({})
+    return Effect({"group": d})
+
+
+def _uaccess_write_group(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if not ctx.semantics.groups:
+        return Effect({})
+    return Effect({"group": ops.ite(ctx.device["groups_user_writable"], d, f["group"])})
+
+
+read_group = Accessor("read_group", "read", _read_group, f"{MMIO}: vgic_mmio_read_group",
+                      "reads the group bit (always 0 before 4.19)")
+guest_write_group = Accessor("write_group", "write", _guest_write_group,
+                             f"{MMIO}: vgic_mmio_write_group (4.19+; RAZ/WI before)",
+                             "the guest sets the group of an interrupt")
+uaccess_write_group = Accessor(
+    "uaccess_write_v2_group", "write", _uaccess_write_group,
+    f"{MMIO2}: vgic_mmio_uaccess_write_v2_group; {DOC}: 'Unless GICD_IIDR has been set from "
+    "userspace, writes to the interrupt group registers (GICD_IGROUPR) are ignored.'",
+    "Unless GICD_IIDR has been set from userspace, writes to the interrupt group registers "
+    "(GICD_IGROUPR) are ignored.",
+)
+
+
+def _read_iidr(ctx: object) -> int:
+    sem: GicV2Semantics = ctx.semantics  # type: ignore[attr-defined]
+    return sem.iidr()
+
+
+def _uaccess_write_iidr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    sem: GicV2Semantics = ctx.semantics
+    current = ops.const(sem.iidr(), 32)
+    if sem.iidr_write == "ignored":
+        return Effect({})
+    if sem.iidr_write == "exact":
+        mismatch = ops.not_(ops.eq(d, current), 1)
+    else:
+        # '(reg ^ val) & ~GICD_IIDR_REVISION_MASK' must be 0; the revision switch then reads
+        # FIELD_GET(GICD_IIDR_REVISION_MASK, reg), the current value, which is 2 or 3.
+        diff = ops.and_(ops.xor(d, current), ops.const(~IIDR_REVISION_MASK & 0xFFFFFFFF, 32))
+        mismatch = nonzero(ops, diff, 32)
+    # 'we now allow groups to be user writable'
+    return Effect({"groups_user_writable": ops.const(1, 1)}, error=mismatch, errno="EINVAL")
+
+
+uaccess_write_iidr = Accessor(
+    "uaccess_write_v2_misc", "write", _uaccess_write_iidr,
+    f"{MMIO2}: vgic_mmio_uaccess_write_v2_misc; {DOC}: 'Userspace should read GICD_IIDR from "
+    "KVM and write back the read value to confirm its expected behavior is aligned with the "
+    "KVM implementation.'",
+    "a userspace GICD_IIDR write must match the kernel's IIDR (4.19-5.18 exactly; 5.19+ all "
+    "but Revision), else -EINVAL; it makes GICD_IGROUPR user-writable",
+)
+
+
+def _read_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    return ops.zext(f["dist_enabled"], 1, 32)
+
+
+def _write_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    return Effect({"dist_enabled": ops.extract(d, 0, 0)})
+
+
+def _typer(ctx: object) -> int:
+    c: AccessContext = ctx  # type: ignore[assignment]
+    return ((c.irqs // 32) - 1) | ((c.cpus - 1) << 5)
+
+
+def _vcpuif(field_name: str, width: int) -> tuple[Accessor, Accessor]:
+    def rd(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+        return ops.zext(f[field_name], width, 32)
+
+    def wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+        return Effect({field_name: ops.extract(d, width - 1, 0)})
+
+    src = f"{MMIO2}: vgic_mmio_read_vcpuif / vgic_mmio_write_vcpuif; vgic-v2.c vgic_v2_set_vmcr"
+    return (Accessor("read_vcpuif", "read", rd, src, f"reads {field_name}"),
+            Accessor("write_vcpuif", "write", wr, src,
+                     f"stores the low {width} bits in GICH_VMCR ({field_name})"))
+
+
+def _read_gicc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    return ops.zext(f["ctlr"], 10, 32)
+
+
+def _write_gicc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    return Effect({"ctlr": ops.and_(ops.extract(d, 9, 0), ops.const(GICC_CTLR_STORED, 10))})
+
+
+# ---------------------------------------------------------------------------------------
+# The table (one row per register, sorted by offset within each attribute group).
+
+
+def _irq_row(name: str, offset: int, bits: int, views: tuple[str, ...],
+             guest_read: Accessor, guest_write: Accessor,
+             user_read: Accessor | None = None, user_write: Accessor | None = None,
+             pair: str = "", role: str = "", words: int = 0, doc: str = "") -> Register:
+    n_words = words or (1024 * bits) // 32
+    return Register(
+        name=name, group=DIST, offset=offset, words=n_words, scope="irq", views=views,
+        guest_read=guest_read, guest_write=guest_write,
+        user_read=user_read or guest_read, user_write=user_write or guest_write,
+        bits_per_irq=bits, irqs=n_words * (32 // bits), pair=pair, pair_role=role, doc=doc,
+    )
+
+
+_enable_read = read_field("read_enable", "enabled", f"{MMIO}: vgic_mmio_read_enable")
+_active_read = read_field("read_active", "active", f"{MMIO}: vgic_mmio_read_active / vgic_uaccess_read_active")
+_sgi_read = read_field("read_sgipend", "sgi_sources", f"{MMIO2}: vgic_mmio_read_sgipend")
+
+
+def _write_sgipendc(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    src = ops.and_(f["sgi_sources"], ops.not_(d, 8))
+    # 'irq->source &= ~...; if (!irq->source) irq->pending_latch = false;'
+    return Effect({"sgi_sources": src, "pending_latch": ops.and_(f["pending_latch"], nonzero(ops, src, 8))})
+
+
+def _write_sgipends(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    src = ops.or_(f["sgi_sources"], d)
+    # 'irq->source |= ...; if (irq->source) { irq->pending_latch = true; ...'
+    return Effect({"sgi_sources": src, "pending_latch": ops.or_(f["pending_latch"], nonzero(ops, src, 8))})
+
+
+write_sgipendc = Accessor("write_sgipendc", "write", _write_sgipendc, f"{MMIO2}: vgic_mmio_write_sgipendc",
+                          "clears source bits; the SGI stops pending with its last source")
+write_sgipends = Accessor("write_sgipends", "write", _write_sgipends, f"{MMIO2}: vgic_mmio_write_sgipends",
+                          "sets source bits; the SGI is pending while it has a source")
+
+_pmr = _vcpuif("pmr", 5)
+_bpr = _vcpuif("bpr", 3)
+_abpr = _vcpuif("abpr", 3)
+_gicc_ctlr = (
+    Accessor("read_vcpuif", "read", _read_gicc_ctlr, f"{MMIO2}: vgic_mmio_read_vcpuif GIC_CPU_CTRL", "reads GICC_CTLR"),
+    Accessor("write_vcpuif", "write", _write_gicc_ctlr, f"{MMIO2}: vgic_mmio_write_vcpuif GIC_CPU_CTRL",
+             "stores EnableGrp0/1, AckCtl, FIQEn, CBPR, EOImodeNS"),
+)
+_apr0 = (
+    read_field("read_apr", "apr", f"{MMIO2}: vgic_mmio_read_apr"),
+    write_field("write_apr", "apr", lambda ops, old, d, w: d, 32, f"{MMIO2}: vgic_mmio_write_apr",
+                "a GICv2 host stores GICC_APR0 as written"),
+)
+_apr_raz = (
+    read_raz(32, f"{MMIO2}: vgic_mmio_read_apr 'GICv2 hardware systems support max. 32 groups'"),
+    write_wi(f"{MMIO2}: vgic_mmio_write_apr 'if (n != 0) return;' on a GICv2 host"),
+)
+
+
+def _cpu_row(name: str, offset: int, views: tuple[str, ...], acc: tuple[Accessor, Accessor],
+             reset_value: int = 0, doc: str = "") -> Register:
+    # 'These are for userland accesses only, there is no guest-facing emulation.'
+    return Register(name=name, group=CPUIF, offset=offset, words=1, scope="cpu", views=views,
+                    guest_read=acc[0], guest_write=acc[1], user_read=acc[0], user_write=acc[1],
+                    reset=reset_value, doc=doc)
+
+
+_ro_wi = write_wi(f"{MMIO2}: vgic_mmio_write_v2_misc 'GIC_DIST_CTR, GIC_DIST_IIDR: Nothing to do'")
+
+REGISTERS = (
+    Register("GICD_CTLR", DIST, 0x000, 1, "global", ("dist_enabled",),
+             Accessor("read_v2_misc", "read", _read_ctlr, f"{MMIO2}: vgic_mmio_read_v2_misc", "bit 0 = dist->enabled"),
+             Accessor("write_v2_misc", "write", _write_ctlr, f"{MMIO2}: vgic_mmio_write_v2_misc",
+                      "dist->enabled = val & GICD_ENABLE"),
+             Accessor("read_v2_misc", "read", _read_ctlr, f"{MMIO2}: vgic_mmio_read_v2_misc", "bit 0 = dist->enabled"),
+             Accessor("write_v2_misc", "write", _write_ctlr, f"{MMIO2}: vgic_mmio_uaccess_write_v2_misc",
+                      "dist->enabled = val & GICD_ENABLE")),
+    Register("GICD_TYPER", DIST, 0x004, 1, "global", (),
+             read_const("read_v2_misc", _typer, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_CTR",
+                        "ITLinesNumber = nr_irqs/32 - 1, CPUNumber = online vCPUs - 1"),
+             _ro_wi,
+             read_const("read_v2_misc", _typer, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_CTR",
+                        "ITLinesNumber = nr_irqs/32 - 1, CPUNumber = online vCPUs - 1"),
+             _ro_wi, doc="host value: checked by QEMU, not restored"),
+    Register("GICD_IIDR", DIST, 0x008, 1, "global", ("groups_user_writable",),
+             read_const("read_v2_misc", _read_iidr, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_IIDR",
+                        "PRODUCT_ID_KVM, implementation revision, IMPLEMENTER_ARM"),
+             _ro_wi,
+             read_const("read_v2_misc", _read_iidr, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_IIDR",
+                        "PRODUCT_ID_KVM, implementation revision, IMPLEMENTER_ARM"),
+             uaccess_write_iidr, doc="host value; a userspace write confirms it"),
+    _irq_row("GICD_IGROUPR", 0x080, 1, ("group",), read_group, guest_write_group,
+             user_write=uaccess_write_group),
+    _irq_row("GICD_ISENABLER", 0x100, 1, ("enabled",), _enable_read,
+             write_field("write_senable", "enabled", write_one_to_set, 1, f"{MMIO}: vgic_mmio_write_senable / vgic_uaccess_write_senable"),
+             pair="GICD_ICENABLER", role="set"),
+    _irq_row("GICD_ICENABLER", 0x180, 1, ("enabled",), _enable_read,
+             write_field("write_cenable", "enabled", write_one_to_clear, 1, f"{MMIO}: vgic_mmio_write_cenable / vgic_uaccess_write_cenable"),
+             pair="GICD_ISENABLER", role="clear"),
+    _irq_row("GICD_ISPENDR", 0x200, 1, ("pending_latch", "sgi_sources", "soft_pending"),
+             read_pending, write_spending, pair="GICD_ICPENDR", role="set"),
+    _irq_row("GICD_ICPENDR", 0x280, 1, ("pending_latch", "sgi_sources", "soft_pending"),
+             read_pending, write_cpending, pair="GICD_ISPENDR", role="clear"),
+    _irq_row("GICD_ISACTIVER", 0x300, 1, ("active",), _active_read,
+             write_field("write_sactive", "active", write_one_to_set, 1, f"{MMIO}: vgic_mmio_write_sactive / vgic_mmio_uaccess_write_sactive"),
+             pair="GICD_ICACTIVER", role="set"),
+    _irq_row("GICD_ICACTIVER", 0x380, 1, ("active",), _active_read,
+             write_field("write_cactive", "active", write_one_to_clear, 1, f"{MMIO}: vgic_mmio_write_cactive / vgic_mmio_uaccess_write_cactive"),
+             pair="GICD_ISACTIVER", role="clear"),
+    _irq_row("GICD_IPRIORITYR", 0x400, 8, ("priority",),
+             read_field("read_priority", "priority", f"{MMIO}: vgic_mmio_read_priority"), write_priority),
+    _irq_row("GICD_ITARGETSR", 0x800, 8, ("targets",),
+             read_field("read_target", "targets", f"{MMIO2}: vgic_mmio_read_target"), write_target),
+    _irq_row("GICD_ICFGR", 0xC00, 2, ("edge", "pending_latch"), read_config, write_config),
+    _irq_row("GICD_CPENDSGIR", 0xF10, 8, ("sgi_sources", "pending_latch"), _sgi_read, write_sgipendc,
+             pair="GICD_SPENDSGIR", role="clear", words=4),
+    _irq_row("GICD_SPENDSGIR", 0xF20, 8, ("sgi_sources", "pending_latch"), _sgi_read, write_sgipends,
+             pair="GICD_CPENDSGIR", role="set", words=4),
+    _cpu_row("GICC_CTLR", 0x00, ("ctlr",), _gicc_ctlr),
+    _cpu_row("GICC_PMR", 0x04, ("pmr",), _pmr,
+             doc="GICH_VMCR.VMPriMask format: the low 5 bits; shift left by 3 for the mask level"),
+    _cpu_row("GICC_BPR", 0x08, ("bpr",), _bpr),
+    _cpu_row("GICC_ABPR", 0x1C, ("abpr",), _abpr),
+    _cpu_row("GICC_APR0", 0xD0, ("apr",), _apr0),
+    _cpu_row("GICC_APR1", 0xD4, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
+    _cpu_row("GICC_APR2", 0xD8, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
+    _cpu_row("GICC_APR3", 0xDC, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
+    _cpu_row("GICC_IIDR", 0xFC, (),
+             (read_const("read_vcpuif", lambda ctx: (PRODUCT_ID_KVM << 20) | (2 << 16) | IMPLEMENTER_ARM, 32,
+                         f"{MMIO2}: vgic_mmio_read_vcpuif GIC_CPU_IDENT", "KVM product, architecture v2"),
+              write_wi(f"{MMIO2}: vgic_mmio_write_vcpuif (no case for GIC_CPU_IDENT)"))),
+)
+
+
+def _ctrl_init(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Effect:
+    # vgic_init() returns 0 when already initialised, and every GICv2 register access
+    # already calls it (vgic_v2_attr_regs_access), so CTRL_INIT changes no modelled state.
+    return Effect({})
+
+
+OPERATIONS = (
+    Operation("KVM_DEV_ARM_VGIC_CTRL_INIT", _ctrl_init,
+              f"{DOC}: KVM_DEV_ARM_VGIC_CTRL_INIT 'request the initialization of the VGIC'; "
+              "vgic-kvm-device.c: vgic_v2_attr_regs_access calls vgic_init() on every access",
+              "initialises the VGIC (idempotent)"),
+)
+
+GICV2 = DeviceSpec(
+    name="gicv2",
+    title="GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2)",
+    fields=FIELDS,
+    registers=REGISTERS,
+    operations=OPERATIONS,
+    versions=VERSIONS,
+    default_kernel=DEFAULT_KERNEL,
+    interrupt_kind=interrupt_kind,
+    reset=reset,
+    invariant=invariant,
+    max_cpus=MAX_CPUS,
+    irq_counts=IRQ_COUNTS,
+    private_irqs=NR_PRIVATE,
+    not_state=NOT_STATE,
+    doc=__doc__ or "",
+).validate()
+
+_ = ARM_GICV2, write_masked  # vocabulary available to device authors
