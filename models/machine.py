@@ -388,6 +388,8 @@ def step_value(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> Wo
 
 def _shift(ops: Ops, v: Value, amount: int, width: int) -> Value:
     """Shift by a constant using extract/concat only (so both backends agree)."""
+    if amount == 0:
+        return v
     if amount >= width or -amount >= width:
         return ops.const(0, width)
     if amount > 0:

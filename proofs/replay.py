@@ -150,7 +150,7 @@ def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Rep
     if src_v is None or end_v is None or src_v == end_v:
         return rep
     if ":" in w.label:
-        want = w.label.split(":")[1]
+        want = w.label.split(":")[1].split("@")[0]
         if f"{src_v}->{end_v}" != want:
             return rep
     rep.confirmed = True

@@ -124,15 +124,18 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str) ->
     arch = {f.name: f for f in spec.fields if f.classification == ARCHITECTURAL}
 
     def compare(scope: str, key: Any, a: dict[str, Value], b: dict[str, Value]) -> None:
+        # labels: FIELD[:1->0|:0->1][@KIND]; the interrupt kind tells apart losses that
+        # differ only in which interrupts they hit (e.g. the RFC's SPI loss vs an SGI one)
+        at = f"@{spec.interrupt_kind(key[1])}" if scope == "irq" else ""
         for name, sf in arch.items():
             if sf.scope != scope or name not in a:
                 continue
             if sf.width == 1:
                 one, zero = SYMBOLIC.const(1, 1), SYMBOLIC.const(0, 1)
-                diffs.append(Difference(f"{name}:1->0", SYMBOLIC.and_(SYMBOLIC.eq(a[name], one), SYMBOLIC.eq(b[name], zero)), (scope, key), name))
-                diffs.append(Difference(f"{name}:0->1", SYMBOLIC.and_(SYMBOLIC.eq(a[name], zero), SYMBOLIC.eq(b[name], one)), (scope, key), name))
+                diffs.append(Difference(f"{name}:1->0{at}", SYMBOLIC.and_(SYMBOLIC.eq(a[name], one), SYMBOLIC.eq(b[name], zero)), (scope, key), name))
+                diffs.append(Difference(f"{name}:0->1{at}", SYMBOLIC.and_(SYMBOLIC.eq(a[name], zero), SYMBOLIC.eq(b[name], one)), (scope, key), name))
             else:
-                diffs.append(Difference(name, SYMBOLIC.not_(SYMBOLIC.eq(a[name], b[name]), 1), (scope, key), name))
+                diffs.append(Difference(f"{name}{at}", SYMBOLIC.not_(SYMBOLIC.eq(a[name], b[name]), 1), (scope, key), name))
 
     compare("global", None, src.glob, dst.glob)
     for c in range(config.cpus):

@@ -68,7 +68,16 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
         status = "unsat" if r == z3.unsat else "unknown"
         return Answer(status, reason=s.reason_unknown() if status == "unknown" else "",
                       seconds=time.perf_counter() - t0)
+    # Fix at once every preferred value the first model already has (it satisfies them
+    # all, so they stay consistent), then try the others one by one.
+    m = s.model()
+    rest = []
     for var, value in preferred:
+        if m.eval(var, model_completion=True).as_long() == value:
+            s.add(var == z3.BitVecVal(value, var.size()))
+        else:
+            rest.append((var, value))
+    for var, value in rest:
         s.push()
         s.add(var == z3.BitVecVal(value, var.size()))
         if s.check() == z3.sat:

@@ -267,7 +267,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             top_err("lost", "lost is only meaningful with expect = \"counterexample\"")
         field_names = {f.name for f in spec.fields}
         for label in lost:
-            fname = label.split(":")[0]
+            fname = label.split(":")[0].split("@")[0]
             if fname != "refused" and fname not in field_names:
                 top_err("lost", f"lost label '{label}' names no field of {dev_name}: {_suggest(fname, sorted(field_names))}")
 

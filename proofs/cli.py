@@ -1,0 +1,283 @@
+"""The ``gicproof`` command line.
+
+    gicproof check [--json] [--timeout S]
+    gicproof prove FILE [--kernel X.Y] [--destination fresh|any] [--cpus N] [--irqs M]
+                        [--encoding classes|full] [--timeout S] [--json]
+    gicproof describe DEVICE [--kernel X.Y]
+
+Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
+3 unknown (timeout, solver unknown, or a witness that did not replay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from models.machine import MissingSaved
+from proofs.clearset import ClearSetResult, pairs, prove_clear_then_set
+from proofs.replay import replay
+from proofs.report import (
+    JSON_VERSION,
+    SequenceReport,
+    clearset_json,
+    render_clearset,
+    render_sequence,
+    sequence_json,
+)
+from proofs.roundtrip import UNKNOWN, prove_roundtrip
+from spec.devices import DEVICES, SEQUENCES_DIR, shipped_sequences
+from spec.sequence import Sequence, SequenceError, load
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+class Progress:
+    """Progress on a terminal (stderr), nothing otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\033[K[{time.perf_counter() - self.t0:5.1f}s] {msg}")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def run_sequence(seq: Sequence, kernel: str | None = None, destination: str | None = None,
+                 cpus: int | None = None, irqs: int | None = None, encoding: str = "classes",
+                 timeout_s: float = 30.0, progress: Any = None) -> SequenceReport:
+    """Prove one sequence's round trip and replay every witness."""
+    spec = DEVICES[seq.device]
+    applies = kernel is None and destination is None
+    if kernel is not None:
+        seq = _with(seq, kernel=kernel)
+    dest = destination or seq.destination
+    try:
+        result = prove_roundtrip(spec, seq, dest, cpus, irqs, encoding, int(timeout_s * 1000), progress)
+    except MissingSaved as e:
+        raise SequenceError(seq.path, e.step.line, str(e).split(": ", 1)[1]) from None
+    replays = [replay(spec, seq, w, dest) for w in result.witnesses]
+    return SequenceReport(seq, spec, seq.kernel, dest, result, replays, applies)
+
+
+def _with(seq: Sequence, **changes: Any) -> Sequence:
+    from dataclasses import replace
+
+    return replace(seq, **changes)
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
+    return v
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError("the timeout must be positive")
+    return v
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    seq = load(args.file, DEVICES)
+    spec = DEVICES[seq.device]
+    if args.kernel is not None and args.kernel not in spec.versions:
+        return _input_error(f"--kernel {args.kernel} is not modelled for {spec.name}: valid: {', '.join(spec.versions)}")
+    if args.cpus is not None and not 1 <= args.cpus <= spec.max_cpus:
+        return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
+    if args.irqs is not None and args.irqs not in spec.irq_counts:
+        return _input_error(f"--irqs {args.irqs}: KVM accepts {min(spec.irq_counts)} to "
+                            f"{max(spec.irq_counts)} interrupts in steps of 32 for {spec.name}")
+    progress = Progress(sys.stderr.isatty() and not args.json)
+    rep = run_sequence(seq, args.kernel, args.destination, args.cpus, args.irqs, args.encoding,
+                       args.timeout, progress)
+    progress.done()
+    code = rep.exit_code()
+    if args.json:
+        print(json.dumps({"gicproof": JSON_VERSION, "command": "prove", "results": [sequence_json(rep)],
+                          "exit": code}, indent=2))
+    else:
+        print(render_sequence(rep))
+    return code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    progress = Progress(sys.stderr.isatty() and not args.json)
+    t0 = time.perf_counter()
+    files = shipped_sequences()
+    seq_reports: list[SequenceReport] = []
+    for f in files:
+        seq = load(f, DEVICES)
+        progress(f"{_short(f)}")
+        seq_reports.append(run_sequence(seq, timeout_s=args.timeout,
+                                        progress=lambda m, _f=f: progress(f"{_short(_f)}: {m}")))
+    cs_reports: list[ClearSetResult] = []
+    for spec in DEVICES.values():
+        for kernel in spec.versions:
+            for s, c in pairs(spec):
+                progress(f"clear-then-set {spec.name} {kernel} {c.name}/{s.name}")
+                cs_reports.append(prove_clear_then_set(spec, kernel, s, c, int(args.timeout * 1000)))
+    progress.done()
+    seconds = time.perf_counter() - t0
+    unknown = sum(r.verdict == UNKNOWN for r in seq_reports) + sum(r.verdict == UNKNOWN for r in cs_reports)
+    bad = sum(r.matches is False and r.verdict != UNKNOWN for r in seq_reports) + \
+        sum((not r.matches) and r.verdict != UNKNOWN for r in cs_reports)
+    total = len(seq_reports) + len(cs_reports)
+    code = EXIT_FAIL if bad else (EXIT_UNKNOWN if unknown else EXIT_OK)
+    if args.json:
+        print(json.dumps({
+            "gicproof": JSON_VERSION, "command": "check",
+            "results": [sequence_json(r) for r in seq_reports] + [clearset_json(r) for r in cs_reports],
+            "summary": {"total": total, "as_expected": total - bad - unknown, "not_as_expected": bad,
+                        "unknown": unknown, "seconds": round(seconds, 2)},
+            "exit": code}, indent=2))
+        return code
+    print(f"gicproof check: {len(seq_reports)} shipped sequences (round trip), "
+          f"{len(cs_reports)} clear-then-set obligations\n")
+    rows = [("sequence", "kernel", "dest", "expected", "verdict", "covers", "")]
+    for r in seq_reports:
+        exp = r.seq.expect + (f" ({len(r.seq.lost)} losses)" if r.seq.lost else "")
+        ok = "ok" if r.matches else ("UNKNOWN" if r.verdict == UNKNOWN else "MISMATCH")
+        kernel = r.kernel + (f" (from {r.seq.source_kernel})" if r.seq.source_kernel else "")
+        covers = "all sizes" if r.result.covers.startswith("all configurations") else r.result.covers
+        rows.append((_short(Path(r.seq.path)), kernel, r.destination, exp, r.verdict, covers, ok))
+    print(_table(rows))
+    print()
+    rows = [("obligation", "kernel", "verdict", "set alone", "")]
+    for c in cs_reports:
+        ok = "ok" if c.matches else ("UNKNOWN" if c.verdict == UNKNOWN else "MISMATCH")
+        rows.append((f"{c.device} clear-then-set {c.clear_reg} -> {c.set_reg} ({c.field})", c.kernel,
+                     c.verdict, "witness (replayed)" if c.set_alone_shown else "no witness", ok))
+    print(_table(rows))
+    for r in seq_reports:
+        if not r.matches:
+            print("\n" + render_sequence(r))
+    for c in cs_reports:
+        if not c.matches:
+            print("\n" + render_clearset(c))
+    print(f"\nsummary: {total} checked, {total - bad - unknown} as expected, {bad} not as expected, "
+          f"{unknown} unknown ({seconds:.1f} s)")
+    return code
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    if args.device not in DEVICES:
+        return _input_error(f"unknown device '{args.device}': valid: {', '.join(DEVICES)}")
+    spec = DEVICES[args.device]
+    kernel = args.kernel or spec.default_kernel
+    if kernel not in spec.versions:
+        return _input_error(f"--kernel {kernel} is not modelled for {spec.name}: valid: {', '.join(spec.versions)}")
+    sem = spec.semantics(kernel)
+    print(f"{spec.title}  (device name '{spec.name}')")
+    print(f"kernel versions modelled: {', '.join(spec.versions)} (default {spec.default_kernel}); showing {kernel}")
+    print(f"  {getattr(sem, 'source', '')}")
+    print("\nstate fields:")
+    for f in spec.fields:
+        kinds = f" [{', '.join(f.kinds)} only]" if f.kinds else ""
+        print(f"  {f.name:<22} {f.width:>2} bits  {f.scope:<6} {f.classification:<13}{kinds}  {f.source}")
+        if f.reason:
+            print(f"  {'':<22} why not state: {f.reason}")
+    print("\nnot state (with the reason):")
+    for n in spec.not_state:
+        print(f"  {n.name:<30} {n.classification:<9} {n.reason} ({n.source})")
+    print("\nregisters (guest accessors | userspace accessors):")
+    for r in spec.registers:
+        shape = f"{r.bits_per_irq} bit/irq x {r.irqs}" if r.scope == "irq" else r.scope
+        print(f"  {r.group.split('_GRP_')[-1]:<9} {r.offset:#05x} {r.name:<16} {shape:<18} "
+              f"views {','.join(r.views) or '-':<30} {r.guest_read.name}/{r.guest_write.name} | "
+              f"{r.user_read.name}/{r.user_write.name}")
+    print("\noperations:")
+    for o in spec.operations:
+        print(f"  {o.name}: {o.rule} ({o.source})")
+    print(f"\nshipped sequences: {SEQUENCES_DIR / spec.name}")
+    return EXIT_OK
+
+
+def _short(p: Path) -> str:
+    return f"{p.parent.name}/{p.name}"
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _input_error(msg: str) -> int:
+    print(f"gicproof: error: {msg}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gicproof",
+        description="Prove GIC save/restore sequences (as KVM exposes them to userspace) "
+                    "correct, or find confirmed counterexamples.",
+        epilog="Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, "
+               "2 bad input, 3 unknown (timeout or solver unknown).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    c = sub.add_parser("check", help="check every shipped sequence and obligation against its expectation",
+                       description="Run every shipped sequence's round trip and every clear-then-set "
+                                   "obligation; print the verdicts against the expectations. Exit 0 only "
+                                   "if every verdict matches.")
+    c.add_argument("--json", action="store_true", help="print the results as JSON (see README)")
+    c.add_argument("--timeout", type=_seconds, default=30.0, metavar="S",
+                   help="solver timeout per query in seconds (default 30); a timeout is UNKNOWN")
+    c.set_defaults(func=cmd_check)
+    pr = sub.add_parser("prove", help="prove one sequence file and print the report",
+                        description="Prove the round trip of one sequence file: PROVED, or every "
+                                    "distinct loss and refusal with a replayed, explained counterexample.")
+    pr.add_argument("file", help="a sequence file (TOML, see README 'Writing a sequence file')")
+    pr.add_argument("--kernel", metavar="X.Y", help="kernel version whose userspace semantics apply "
+                    "(default: the file's); overriding it disables the comparison with 'expect'")
+    pr.add_argument("--destination", choices=("fresh", "any"),
+                    help="fresh: incoming migration only; any: also the reset path (default: the file's)")
+    pr.add_argument("--cpus", type=_positive, metavar="N", help="prove for exactly N CPUs (default: every count)")
+    pr.add_argument("--irqs", type=_positive, metavar="M", help="prove for exactly M interrupts (default: every count)")
+    pr.add_argument("--encoding", choices=("classes", "full"), default="classes",
+                    help="classes: one symbolic interrupt per class (covers every size); "
+                         "full: every interrupt symbolic (exact size only)")
+    pr.add_argument("--timeout", type=_seconds, default=30.0, metavar="S", help="solver timeout per query (s)")
+    pr.add_argument("--json", action="store_true", help="print the result as JSON (see README)")
+    pr.set_defaults(func=cmd_prove)
+    d = sub.add_parser("describe", help="print a device's state fields, register table and sources",
+                       description="Print a device specification: canonical state with classifications, "
+                                   "the register table with guest and userspace accessors, operations.")
+    d.add_argument("device", help=f"one of: {', '.join(DEVICES)}")
+    d.add_argument("--kernel", metavar="X.Y", help="kernel version to describe")
+    d.set_defaults(func=cmd_describe)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SequenceError as e:
+        print(f"gicproof: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("gicproof: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""The devices gicproof knows, by the name sequence files use (``device = "gicv2"``), and
+where their shipped sequences live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spec.device import DeviceSpec
+from spec.gicv2 import GICV2
+
+DEVICES: dict[str, DeviceSpec] = {GICV2.name: GICV2}
+
+SEQUENCES_DIR = Path(__file__).parent / "sequences"
+
+
+def shipped_sequences() -> list[Path]:
+    """Every shipped sequence file, device by device, in name order."""
+    return sorted(SEQUENCES_DIR.glob("*/*.toml"))
