@@ -22,7 +22,7 @@ from typing import Any
 
 from spec.algebra import Ops, Value, mask
 from spec.device import ENVIRONMENT, AccessContext, DeviceSpec, Effect, Register
-from spec.sequence import Sequence, Step, ValueSpec
+from spec.sequence import Step, ValueSpec
 
 SPI_BANK = -1
 
@@ -119,10 +119,18 @@ class Machine:
         self.ops = ops
         self.state = state
         self.host = host
+        self._ctx_cache: dict[tuple[int, int, bool], AccessContext] = {}
 
     # -- contexts and invariants ------------------------------------------------------
     def ctx(self, vcpu: int, intid: int = -1, user: bool = True) -> AccessContext:
-        return _ctx(self.spec, self.semantics, self.config, vcpu, self.state.glob, self.host, intid, user)
+        # contexts are immutable and refer to the (mutable) global field map, so one per
+        # (vcpu, intid, user) serves the machine's whole life
+        key = (vcpu, intid, user)
+        c = self._ctx_cache.get(key)
+        if c is None or c.device is not self.state.glob:
+            c = _ctx(self.spec, self.semantics, self.config, vcpu, self.state.glob, self.host, intid, user)
+            self._ctx_cache[key] = c
+        return c
 
     def invariant(self) -> Value:
         ops = self.ops

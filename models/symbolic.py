@@ -13,15 +13,22 @@ _fresh = itertools.count()
 
 
 class SymbolicOps:
-    """``spec.algebra.Ops`` over Z3 bit-vector terms. Conditions are 1-bit vectors."""
+    """``spec.algebra.Ops`` over Z3 bit-vector terms. Conditions are 1-bit vectors.
+
+    Each proof builds its terms in a context of its own (``fresh_symbolic``): Z3's choice
+    of model depends on everything a context has seen, and reports must not depend on
+    which proofs ran before."""
 
     symbolic = True
 
+    def __init__(self, ctx: z3.Context | None = None):
+        self.ctx = ctx if ctx is not None else z3.main_ctx()
+
     def const(self, value: int, width: int) -> Value:
-        return z3.BitVecVal(value & ((1 << width) - 1), width)
+        return z3.BitVecVal(value & ((1 << width) - 1), width, self.ctx)
 
     def var(self, name: str, width: int) -> Value:
-        return z3.BitVec(name, width)
+        return z3.BitVec(name, width, self.ctx)
 
     def and_(self, a: Value, b: Value) -> Value:
         return a & b
@@ -41,7 +48,7 @@ class SymbolicOps:
         return z3.If(cond == 1, then, other)
 
     def eq(self, a: Value, b: Value) -> Value:
-        return z3.If(a == b, z3.BitVecVal(1, 1), z3.BitVecVal(0, 1))
+        return z3.If(a == b, self.const(1, 1), self.const(0, 1))
 
     def extract(self, a: Value, hi: int, lo: int) -> Value:
         return z3.Extract(hi, lo, a)
@@ -61,7 +68,7 @@ def simplify(v: Value) -> Value:
 
 def is_true(cond: Value) -> z3.BoolRef:
     """A 1-bit condition as a Z3 Boolean."""
-    return cond == z3.BitVecVal(1, 1)
+    return cond == 1
 
 
 def evaluate(model: z3.ModelRef, v: Value) -> int:
@@ -69,3 +76,8 @@ def evaluate(model: z3.ModelRef, v: Value) -> int:
 
 
 SYMBOLIC = SymbolicOps()
+
+
+def fresh_symbolic() -> SymbolicOps:
+    """Symbolic operations in a new Z3 context (one per proof)."""
+    return SymbolicOps(z3.Context())

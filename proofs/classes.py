@@ -44,7 +44,7 @@ def _slice(value: int | None, reg: Register, intid: int) -> int | None:
 
 
 def signature(spec: DeviceSpec, steps: list[Step], intid: int) -> tuple:
-    sig: list[tuple] = [spec.interrupt_kind(intid)]
+    sig: list[object] = [spec.interrupt_kind(intid)]
     for n, s in enumerate(steps):
         if s.action in ("op", "each"):
             continue

@@ -13,11 +13,12 @@ interrupt sits in the bank of the last CPU, so SGI source bits of every CPU are 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 from models.concrete import CONCRETE
 from models.machine import SPI_BANK, Config, Machine, make_state
-from models.symbolic import SYMBOLIC
+from models.symbolic import fresh_symbolic
 from proofs import solver
 from spec.device import DeviceSpec, Register
 
@@ -44,7 +45,7 @@ class ClearSetResult:
     set_reg: str
     clear_reg: str
     field: str
-    kinds: list[KindResult] = field(default_factory=list)
+    kinds: list[KindResult] = dc_field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -87,65 +88,63 @@ def _machine(spec: DeviceSpec, kernel: str, intid: int, ops, values=None) -> Mac
     return Machine(spec, sem, cfg, ops, make_state(spec, sem, cfg, ops, values))
 
 
+def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Register,
+                kind: str, intid: int, timeout_ms: int) -> KindResult:
+    fname = set_reg.views[0]
+    bits = set_reg.bits_per_irq
+    ops = fresh_symbolic()  # a context of its own per proof (reproducible witnesses)
+
+    def fv(scope: str, key: object, name: str, width: int):
+        return ops.var(f"{scope}|{key}|{name}", width)
+
+    bank = spec.max_cpus - 1 if intid < spec.private_irqs else SPI_BANK
+    key = (bank, intid)
+    vcpu = max(bank, 0)
+    word = set_reg.word_of(intid)
+    v = ops.var("value", bits)
+
+    def run(with_clear: bool) -> tuple[Machine, list]:
+        m = _machine(spec, kernel, intid, ops, fv)
+        assumptions = [m.invariant()]
+        if with_clear:
+            m.write(clear_reg, word, vcpu, {intid: ops.const((1 << bits) - 1, bits)})
+        m.write(set_reg, word, vcpu, {intid: v})
+        return m, assumptions
+
+    m, assumptions = run(True)
+    vac = solver.satisfiable(assumptions, timeout_ms)
+    if vac.status != "sat":
+        return KindResult(kind, intid, UNKNOWN, reason="assumptions unsatisfiable (vacuous)"
+                          if vac.status == "unsat" else vac.reason)
+    ans = solver.check(assumptions, [ops.not_(ops.eq(m.state.irq[key][fname], v), 1)], timeout_ms)
+    if ans.status == "unknown":
+        return KindResult(kind, intid, UNKNOWN, reason=ans.reason)
+    kr = KindResult(kind, intid, PROVED if ans.status == "unsat" else COUNTEREXAMPLE)
+    m2, assumptions2 = run(False)
+    alone = solver.check(assumptions2, [ops.not_(ops.eq(m2.state.irq[key][fname], v), 1)], timeout_ms)
+    if alone.status != "sat":
+        return kr
+
+    def model_value(scope: str, k: object, name: str, width: int = 0) -> int:
+        return alone.assignments.get(f"{scope}|{k}|{name}", 0)
+
+    value = alone.assignments.get("value", 0)
+    prior = {nm: model_value("irq", key, nm) for nm in m2.state.irq[key]}
+    # replay on the concrete backend, from the same prior state
+    mc = _machine(spec, kernel, intid, CONCRETE, model_value)
+    mc.write(set_reg, word, vcpu, {intid: value})
+    got = mc.state.irq[key][fname]
+    kr.set_alone_witness = dict(prior) | {"value": value}
+    kr.set_alone_result = got
+    kr.witness_replayed = got != value
+    return kr
+
+
 def prove_clear_then_set(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Register,
                          timeout_ms: int = solver.DEFAULT_TIMEOUT_MS) -> ClearSetResult:
     t0 = time.perf_counter()
-    fname = set_reg.views[0]
-    res = ClearSetResult(spec.name, kernel, set_reg.name, clear_reg.name, fname)
-    bits = set_reg.bits_per_irq
+    res = ClearSetResult(spec.name, kernel, set_reg.name, clear_reg.name, set_reg.views[0])
     for kind, intid in _kinds(spec, set_reg):
-        names: dict[str, tuple[str, object, str]] = {}
-
-        def fv(scope, key, name, width, _names=names):
-            vname = f"{scope}|{key}|{name}"
-            _names[vname] = (scope, key, name)
-            return SYMBOLIC.var(vname, width)
-
-        bank = spec.max_cpus - 1 if intid < spec.private_irqs else SPI_BANK
-        key = (bank, intid)
-        vcpu = max(bank, 0)
-        word = set_reg.word_of(intid)
-        v = SYMBOLIC.var("value", bits)
-
-        def run(with_clear: bool) -> tuple[Machine, list]:
-            m = _machine(spec, kernel, intid, SYMBOLIC, fv)
-            assumptions = [m.invariant()]
-            if with_clear:
-                m.write(clear_reg, word, vcpu, {intid: SYMBOLIC.const((1 << bits) - 1, bits)})
-            m.write(set_reg, word, vcpu, {intid: v})
-            return m, assumptions
-
-        m, assumptions = run(True)
-        vac = solver.satisfiable(assumptions, timeout_ms)
-        if vac.status != "sat":
-            res.kinds.append(KindResult(kind, intid, UNKNOWN, reason="assumptions unsatisfiable (vacuous)"
-                                        if vac.status == "unsat" else vac.reason))
-            continue
-        target = m.state.irq[key][fname]
-        ans = solver.check(assumptions, [SYMBOLIC.not_(SYMBOLIC.eq(target, v), 1)], timeout_ms)
-        if ans.status == "unknown":
-            res.kinds.append(KindResult(kind, intid, UNKNOWN, reason=ans.reason))
-            continue
-        kr = KindResult(kind, intid, PROVED if ans.status == "unsat" else COUNTEREXAMPLE)
-        m2, assumptions2 = run(False)
-        alone = solver.check(assumptions2, [SYMBOLIC.not_(SYMBOLIC.eq(m2.state.irq[key][fname], v), 1)], timeout_ms)
-        if alone.status == "sat":
-            def model_value(scope, k, name):
-                return alone.assignments.get(f"{scope}|{k}|{name}", 0)
-
-            value = alone.assignments.get("value", 0)
-            prior = {nm: model_value("irq", key, nm) for nm in m2.state.irq[key]}
-
-            # replay on the concrete backend, from the same prior state
-            def cv(scope, k, name, width, _mv=model_value):
-                return _mv(scope, k, name)
-
-            mc = _machine(spec, kernel, intid, CONCRETE, cv)
-            mc.write(set_reg, word, vcpu, {intid: value})
-            got = mc.state.irq[key][fname]
-            kr.set_alone_witness = dict(prior) | {"value": value}
-            kr.set_alone_result = got
-            kr.witness_replayed = got != value
-        res.kinds.append(kr)
+        res.kinds.append(_prove_kind(spec, kernel, set_reg, clear_reg, kind, intid, timeout_ms))
     res.seconds = time.perf_counter() - t0
     return res

@@ -133,9 +133,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     cs_reports: list[ClearSetResult] = []
     for spec in DEVICES.values():
         for kernel in spec.versions:
-            for s, c in pairs(spec):
-                progress(f"clear-then-set {spec.name} {kernel} {c.name}/{s.name}")
-                cs_reports.append(prove_clear_then_set(spec, kernel, s, c, int(args.timeout * 1000)))
+            for set_reg, clear_reg in pairs(spec):
+                progress(f"clear-then-set {spec.name} {kernel} {clear_reg.name}/{set_reg.name}")
+                cs_reports.append(prove_clear_then_set(spec, kernel, set_reg, clear_reg, int(args.timeout * 1000)))
     progress.done()
     seconds = time.perf_counter() - t0
     unknown = sum(r.verdict == UNKNOWN for r in seq_reports) + sum(r.verdict == UNKNOWN for r in cs_reports)
@@ -153,7 +153,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return code
     print(f"gicproof check: {len(seq_reports)} shipped sequences (round trip), "
           f"{len(cs_reports)} clear-then-set obligations\n")
-    rows = [("sequence", "kernel", "dest", "expected", "verdict", "covers", "")]
+    rows: list[tuple[str, ...]] = [("sequence", "kernel", "dest", "expected", "verdict", "covers", "")]
     for r in seq_reports:
         exp = r.seq.expect + (f" ({len(r.seq.lost)} losses)" if r.seq.lost else "")
         ok = "ok" if r.matches else ("UNKNOWN" if r.verdict == UNKNOWN else "MISMATCH")
@@ -162,18 +162,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         rows.append((_short(Path(r.seq.path)), kernel, r.destination, exp, r.verdict, covers, ok))
     print(_table(rows))
     print()
-    rows = [("obligation", "kernel", "verdict", "set alone", "")]
-    for c in cs_reports:
-        ok = "ok" if c.matches else ("UNKNOWN" if c.verdict == UNKNOWN else "MISMATCH")
-        rows.append((f"{c.device} clear-then-set {c.clear_reg} -> {c.set_reg} ({c.field})", c.kernel,
-                     c.verdict, "witness (replayed)" if c.set_alone_shown else "no witness", ok))
-    print(_table(rows))
+    cs_rows: list[tuple[str, ...]] = [("obligation", "kernel", "verdict", "set alone", "")]
+    for cs in cs_reports:
+        ok = "ok" if cs.matches else ("UNKNOWN" if cs.verdict == UNKNOWN else "MISMATCH")
+        cs_rows.append((f"{cs.device} clear-then-set {cs.clear_reg} -> {cs.set_reg} ({cs.field})", cs.kernel,
+                        cs.verdict, "witness (replayed)" if cs.set_alone_shown else "no witness", ok))
+    print(_table(cs_rows))
     for r in seq_reports:
         if not r.matches:
             print("\n" + render_sequence(r))
-    for c in cs_reports:
-        if not c.matches:
-            print("\n" + render_clearset(c))
+    for cs in cs_reports:
+        if not cs.matches:
+            print("\n" + render_clearset(cs))
     print(f"\nsummary: {total} checked, {total - bad - unknown} as expected, {bad} not as expected, "
           f"{unknown} unknown ({seconds:.1f} s)")
     return code

@@ -27,7 +27,7 @@ from models.machine import (
 )
 from proofs.roundtrip import Witness
 from spec.device import ARCHITECTURAL, DeviceSpec
-from spec.sequence import Sequence
+from spec.sequence import Sequence, Step
 
 
 @dataclass
@@ -135,10 +135,10 @@ def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Rep
             rep.failed_at = result.stopped_at
             rep.diverging = result.stopped_at
             rep.errno = result.outcomes[-1].errno
-            reg = result.stopped_at.register
-            if reg is not None:
-                acc = reg.user_write
-                rep.rule, rep.rule_source = acc.rule, acc.source
+            failed_reg = result.stopped_at.register
+            if failed_reg is not None:
+                writer = failed_reg.user_write
+                rep.rule, rep.rule_source = writer.rule, writer.source
         return rep
     if result.stopped_at is not None:
         rep.failed_at = result.stopped_at
@@ -159,18 +159,18 @@ def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Rep
     # no effect; if there is none, the field is restored by no step.
     prev = _field_of(prior, w.where, w.field)
     last_change = None
-    for acc, v in timeline:
+    for step_access, v in timeline:
         if v != prev:
-            last_change = acc
+            last_change = step_access
         prev = v
     if last_change is not None:
         rep.diverging = last_change
         rep.diverging_note = f"{w.field} becomes {end_v:#x} (source {src_v:#x})"
     else:
-        for acc in accesses:
-            reg = acc.register
-            if reg is not None and acc.action == "write" and w.field in reg.views and _touches(spec, acc, w.where):
-                rep.diverging = acc
+        for candidate in accesses:
+            reg = candidate.register
+            if reg is not None and candidate.action == "write" and w.field in reg.views and _touches(spec, candidate, w.where):
+                rep.diverging = candidate
                 rep.diverging_note = f"no effect: {w.field} stays {end_v:#x} (source {src_v:#x})"
                 break
         else:
@@ -187,7 +187,7 @@ def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Rep
 
 
 def _saved_from(spec: DeviceSpec, save_steps: Any, name: str) -> Any:
-    flat = []
+    flat: list[Step] = []
     for s in save_steps:
         flat.extend(s.steps if s.action == "each" else [s])
     names = {s.target for s in flat if s.action == "read"}

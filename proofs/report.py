@@ -153,7 +153,7 @@ def render_replay(rep: Replay, spec: DeviceSpec, seq: Sequence, n: int, total: i
     return out
 
 
-def render_sequence(rep: SequenceReport) -> str:
+def render_sequence(rep: SequenceReport, timing: bool = True) -> str:
     seq, spec, r = rep.seq, rep.spec, rep.result
     out = [f"{seq.name}", f"  file: {seq.path}",
            f"  device {spec.name} ({spec.title}), kernel {rep.kernel}"
@@ -164,7 +164,8 @@ def render_sequence(rep: SequenceReport) -> str:
     out.append("")
     out.append(f"round trip: {rep.verdict}")
     out.append(f"  covers: {r.covers}")
-    out.append(f"  {r.queries} solver queries, {r.seconds:.2f} s")
+    if timing:
+        out.append(f"  {r.queries} solver queries, {r.seconds:.2f} s")
     if r.verdict == UNKNOWN or rep.tool_bug:
         out.append(f"  unknown: {r.unknown_reason or 'a witness did not replay (a bug in gicproof)'}")
     if r.labels:

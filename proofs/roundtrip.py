@@ -28,7 +28,7 @@ from models.machine import (
     run_restore,
     run_save,
 )
-from models.symbolic import SYMBOLIC
+from models.symbolic import SymbolicOps, fresh_symbolic
 from proofs import solver
 from proofs.classes import representatives
 from spec.algebra import Value
@@ -89,11 +89,11 @@ class RoundTripResult:
         return sorted({w.label for w in self.witnesses})
 
 
-def _var_factory(side: str, names: dict[str, tuple[str, str, Any, str]]):
+def _var_factory(ops: SymbolicOps, side: str, names: dict[str, tuple[str, str, Any, str]]):
     def fv(scope: str, key: Any, name: str, width: int) -> Value:
         vname = f"{side}|{scope}|{key}|{name}"
         names[vname] = (side, scope, key, name)
-        return SYMBOLIC.var(vname, width)
+        return ops.var(vname, width)
 
     return fv
 
@@ -102,17 +102,18 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str) ->
     src_sem = spec.semantics(seq.effective_source_kernel)
     dst_sem = spec.semantics(seq.kernel)
     names: dict[str, tuple[str, str, Any, str]] = {}
-    src = make_state(spec, src_sem, config, SYMBOLIC, _var_factory("src", names))
+    ops = fresh_symbolic()
+    src = make_state(spec, src_sem, config, ops, _var_factory(ops, "src", names))
     if destination == "fresh":
-        dst = make_state(spec, dst_sem, config, SYMBOLIC)
+        dst = make_state(spec, dst_sem, config, ops)
     else:
-        dst = make_state(spec, dst_sem, config, SYMBOLIC, _var_factory("dst", names))
+        dst = make_state(spec, dst_sem, config, ops, _var_factory(ops, "dst", names))
     for name in carried_fields(spec):
         for key, f in dst.irq.items():
             if name in f:
                 f[name] = src.irq[key][name]
-    m_src = Machine(spec, src_sem, config, SYMBOLIC, src)
-    m_dst = Machine(spec, dst_sem, config, SYMBOLIC, dst)
+    m_src = Machine(spec, src_sem, config, ops, src)
+    m_dst = Machine(spec, dst_sem, config, ops, dst)
     assumptions = [m_src.invariant()]
     if destination != "fresh":
         assumptions.append(m_dst.invariant())
@@ -131,11 +132,11 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str) ->
             if sf.scope != scope or name not in a:
                 continue
             if sf.width == 1:
-                one, zero = SYMBOLIC.const(1, 1), SYMBOLIC.const(0, 1)
-                diffs.append(Difference(f"{name}:1->0{at}", SYMBOLIC.and_(SYMBOLIC.eq(a[name], one), SYMBOLIC.eq(b[name], zero)), (scope, key), name))
-                diffs.append(Difference(f"{name}:0->1{at}", SYMBOLIC.and_(SYMBOLIC.eq(a[name], zero), SYMBOLIC.eq(b[name], one)), (scope, key), name))
+                one, zero = ops.const(1, 1), ops.const(0, 1)
+                diffs.append(Difference(f"{name}:1->0{at}", ops.and_(ops.eq(a[name], one), ops.eq(b[name], zero)), (scope, key), name))
+                diffs.append(Difference(f"{name}:0->1{at}", ops.and_(ops.eq(a[name], zero), ops.eq(b[name], one)), (scope, key), name))
             else:
-                diffs.append(Difference(f"{name}{at}", SYMBOLIC.not_(SYMBOLIC.eq(a[name], b[name]), 1), (scope, key), name))
+                diffs.append(Difference(f"{name}{at}", ops.not_(ops.eq(a[name], b[name]), 1), (scope, key), name))
 
     compare("global", None, src.glob, dst.glob)
     for c in range(config.cpus):
@@ -147,8 +148,8 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str) ->
         diffs.append(Difference(f"refused:{reg}", out.error, ("step", out.access.number)))
 
     variables = []
-    reset_src = make_state(spec, src_sem, config, SYMBOLIC)
-    reset_dst = make_state(spec, dst_sem, config, SYMBOLIC)
+    reset_src = make_state(spec, src_sem, config, ops)
+    reset_dst = make_state(spec, dst_sem, config, ops)
     for vname, (side, scope, key, fname) in names.items():
         base = reset_src if side == "src" else reset_dst
         if scope == "global":
@@ -157,7 +158,7 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str) ->
             rv = base.cpu[key][fname]
         else:
             rv = base.irq[key][fname]
-        var = SYMBOLIC.var(vname, spec.field_spec(fname).width)
+        var = ops.var(vname, spec.field_spec(fname).width)
         variables.append((var, rv.as_long()))
     return Encoding(config, assumptions, result.failed, diffs, src, prior, dst, variables, names)
 

@@ -28,16 +28,24 @@ class Answer:
     assignments: dict[str, int] = field(default_factory=dict)
 
 
-def _solver(timeout_ms: int) -> z3.Solver:
-    s = z3.SolverFor("QF_BV")
+def _context(conds: list[Any]) -> z3.Context:
+    for c in conds:
+        if isinstance(c, z3.ExprRef):
+            return c.ctx
+    return z3.main_ctx()
+
+
+def _solver(timeout_ms: int, conds: list[Any]) -> z3.Solver:
+    s = z3.SolverFor("QF_BV", ctx=_context(conds))
     s.set("timeout", timeout_ms)
     return s
 
 
 def check(assumptions: list[Any], query: list[Any], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Answer:
     """Is ``assumptions and query`` satisfiable? Conditions are 1-bit vectors or Booleans."""
-    s = _solver(timeout_ms)
-    for c in list(assumptions) + list(query):
+    conds = list(assumptions) + list(query)
+    s = _solver(timeout_ms, conds)
+    for c in conds:
         s.add(_as_bool(c))
     t0 = time.perf_counter()
     r = s.check()
@@ -59,8 +67,9 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
     """A model of ``assumptions and query`` that keeps as many of the ``preferred``
     (variable, value) pairs as it can, greedily (used to show small, readable witnesses:
     every field not involved keeps its reset value)."""
-    s = _solver(timeout_ms)
-    for c in list(assumptions) + list(query):
+    conds = list(assumptions) + list(query)
+    s = _solver(timeout_ms, conds)
+    for c in conds:
         s.add(_as_bool(c))
     t0 = time.perf_counter()
     r = s.check()
@@ -74,12 +83,12 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
     rest = []
     for var, value in preferred:
         if m.eval(var, model_completion=True).as_long() == value:
-            s.add(var == z3.BitVecVal(value, var.size()))
+                s.add(var == value)
         else:
             rest.append((var, value))
     for var, value in rest:
         s.push()
-        s.add(var == z3.BitVecVal(value, var.size()))
+        s.add(var == value)
         if s.check() == z3.sat:
             continue  # keep it
         s.pop()
@@ -94,7 +103,7 @@ def value_in(answer: Answer, term: Any) -> int:
 
 
 def _as_bool(c: Any) -> Any:
-    if isinstance(c, z3.BoolRef):
+    if isinstance(c, bool) or isinstance(c, z3.BoolRef):
         return c
     return is_true(c)
 
@@ -110,7 +119,7 @@ def _assignments(m: z3.ModelRef) -> dict[str, int]:
 
 def any_of(conds: list[Any]) -> Any:
     if not conds:
-        return z3.BoolVal(False)
+        return False
     return z3.Or([_as_bool(c) for c in conds])
 
 

@@ -347,6 +347,8 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         or_mask = _int(raw["or"], "or", err) if "or" in raw else None
         return Step(line, action, target, ValueSpec(kind, const, shift, and_mask, or_mask), index)
 
+    nested_line: Any = lambda j: 1  # noqa: E731  (set per [[section]] entry below)
+
     def steps_of(section: str) -> tuple[Step, ...] | None:
         nonlocal nested_line
         if section not in doc:
@@ -363,7 +365,6 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             out.append(parse_step(s, line, section, True))
         return tuple(out)
 
-    nested_line: Any = lambda j: 1  # noqa: E731
     save = steps_of("save")
     restore = steps_of("restore")
     if not restore:

@@ -1,0 +1,118 @@
+"""The command line: bad input is reported with file, line and what would be valid, exit
+status 2, no traceback; verdicts map to exit codes; JSON has the documented shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from helpers import GICV2_DIR
+
+from proofs.cli import main
+
+QEMU = str(GICV2_DIR / "qemu-current-6.12.toml")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "proofs.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def bad(tmp_path, text: str) -> tuple[int, str]:
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    r = run_cli("prove", str(p))
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    return r.returncode, r.stderr
+
+
+GOOD_HEAD = 'name = "t"\ndevice = "gicv2"\nkernel = "6.12"\nexpect = "proved"\n'
+
+CASES = [
+    ("malformed", 'name = "t"\ndevice = "gicv2\n', 2, "not valid TOML"),
+    ("unknown register", GOOD_HEAD + '[[restore]]\nwrite = "GICD_ISENABLR"\n', 6, "did you mean GICD_ISENABLER"),
+    ("unknown operation", GOOD_HEAD + '[[restore]]\nop = "KVM_DEV_ARM_VGIC_CTRL_INITT"\n', 6, "did you mean KVM_DEV_ARM_VGIC_CTRL_INIT"),
+    ("unknown step key", GOOD_HEAD + '[[restore]]\nwrite = "GICD_CTLR"\nvalu = "ones"\n', 5, "unknown step key 'valu'"),
+    ("unknown top key", GOOD_HEAD + 'destinaton = "any"\n[[restore]]\nwrite = "GICD_CTLR"\n', 5, "did you mean destination"),
+    ("wrong device", 'name = "t"\ndevice = "gicv9"\n[[restore]]\nwrite = "GICD_CTLR"\n', 2, "valid: gicv2"),
+    ("unknown kernel", 'name = "t"\ndevice = "gicv2"\nkernel = "3.1"\n[[restore]]\nwrite = "GICD_CTLR"\n', 3, "valid: 4.7, 4.19, 6.12"),
+    ("bad index", GOOD_HEAD + '[[restore]]\nwrite = "GICD_ISENABLER"\nindex = "3..x"\n', 5, 'use word numbers like "0", "1..31"'),
+    ("index out of range", GOOD_HEAD + '[[restore]]\nwrite = "GICD_ISENABLER"\nindex = "40"\n', 5, "words 0..31"),
+    ("bad value", GOOD_HEAD + '[[restore]]\nwrite = "GICD_ISENABLER"\nvalue = "all"\n', 5, "saved, ones, zeros, reset"),
+    ("shift on an array", GOOD_HEAD + '[[restore]]\nwrite = "GICD_ISENABLER"\nshift = 1\n', 5, "scalar registers only"),
+    ("why missing", 'name = "t"\ndevice = "gicv2"\nexpect = "counterexample"\n[[restore]]\nwrite = "GICD_CTLR"\n', 3, "'why' is required"),
+    ("nested step", GOOD_HEAD + '[[restore]]\neach = "cpu"\nsteps = [\n  { write = "GICC_CTLR" },\n  { write = "GICC_PMX" },\n]\n', 9, "did you mean GICC_PMR"),
+    ("bad selector", GOOD_HEAD + '[[restore]]\neach = "vcpu"\nsteps = [ { write = "GICC_CTLR" } ]\n', 5, "valid: cpu"),
+    ("read in restore", GOOD_HEAD + '[[restore]]\nread = "GICD_CTLR"\n', 6, "use write, check, op or each"),
+    ("restore needs saved", GOOD_HEAD + '[[save]]\nread = "GICD_CTLR"\n[[restore]]\nwrite = "GICD_ISENABLER"\n', 8, "does not read it"),
+]
+
+
+@pytest.mark.parametrize("what,text,line,needle", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_names_file_line_and_what_is_valid(tmp_path, what, text, line, needle):
+    code, err = bad(tmp_path, text)
+    assert code == 2, err
+    assert f"bad.toml:{line}:" in err, err
+    assert needle in err, err
+
+
+def test_missing_file_is_bad_input(tmp_path):
+    r = run_cli("prove", str(tmp_path / "nope.toml"))
+    assert r.returncode == 2 and "cannot read the file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_options_are_bad_input():
+    assert run_cli("prove", QEMU, "--cpus", "9").returncode == 2
+    assert run_cli("prove", QEMU, "--irqs", "100").returncode == 2
+    assert run_cli("prove", QEMU, "--kernel", "2.6").returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_help_documents_every_command():
+    r = run_cli("--help")
+    for word in ("check", "prove", "describe", "Exit status"):
+        assert word in r.stdout
+    for cmd in ("check", "prove", "describe"):
+        assert run_cli(cmd, "--help").returncode == 0
+
+
+def test_prove_exit_codes(capsys):
+    # as expected (a counterexample the file expects) -> 0
+    assert main(["prove", QEMU]) == 0
+    # expectation not compared when the kernel is overridden: a counterexample -> 1
+    assert main(["prove", QEMU, "--kernel", "4.7"]) == 1
+    out = capsys.readouterr().out
+    assert "expectation: not compared" in out
+
+
+def test_prove_json_shape(capsys):
+    assert main(["prove", QEMU, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["gicproof"] == 1 and doc["command"] == "prove" and doc["exit"] == 0
+    (res,) = doc["results"]
+    for key in ("obligation", "file", "device", "kernel", "source_kernel", "destination", "expect",
+                "expected_lost", "verdict", "matches", "covers", "labels", "counterexamples"):
+        assert key in res
+    assert res["verdict"] == "COUNTEREXAMPLE" and res["matches"] is True
+    cex = res["counterexamples"][0]
+    for key in ("label", "confirmed", "config", "where", "field", "source", "destination_before",
+                "destination_after", "diverging_step", "rule", "rule_source"):
+        assert key in cex
+    assert cex["confirmed"] is True
+
+
+def test_check_runs_everything_and_exits_zero(capsys):
+    assert main(["check", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    s = doc["summary"]
+    assert s["not_as_expected"] == 0 and s["unknown"] == 0 and s["total"] == s["as_expected"]
+    obligations = {r["obligation"] for r in doc["results"]}
+    assert obligations == {"round-trip", "clear-then-set"}
+
+
+def test_describe_prints_the_table(capsys):
+    assert main(["describe", "gicv2"]) == 0
+    out = capsys.readouterr().out
+    assert "GICD_ISPENDR" in out and "uaccess_write_v2_group" in out and "running_priority" in out
+    assert main(["describe", "gicv5"]) == 2

@@ -1,0 +1,35 @@
+"""Golden counterexample reports (CrossHair style): known-bad sequences with their
+expected report checked in. ``pytest --regen-golden`` (or GICPROOF_REGEN_GOLDEN=1)
+rewrites the .txt files; review the diff before committing it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+from helpers import DEVICES, GOLDEN
+
+from proofs.cli import run_sequence
+from proofs.report import render_sequence
+from spec.sequence import load
+
+CASES = sorted(p.stem for p in GOLDEN.glob("*.toml"))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden_report(name, request):
+    seq = load(GOLDEN / f"{name}.toml", DEVICES)
+    seq = dataclasses.replace(seq, path=f"tests/golden/{name}.toml")  # stable across checkouts
+    rep = run_sequence(seq)
+    assert rep.matches, rep.result.labels
+    text = render_sequence(rep, timing=False) + "\n"
+    expected = GOLDEN / f"{name}.txt"
+    if request.config.getoption("--regen-golden") or os.environ.get("GICPROOF_REGEN_GOLDEN"):
+        expected.write_text(text)
+    assert expected.exists(), f"no golden report yet: run pytest --regen-golden and review {expected}"
+    assert text == expected.read_text()
+
+
+def test_there_are_golden_examples():
+    assert {"missing-clear", "icfgr-after-pending-4.7"} <= set(CASES)
