@@ -78,23 +78,36 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
         return Answer(status, reason=s.reason_unknown() if status == "unknown" else "",
                       seconds=time.perf_counter() - t0)
     # Fix at once every preferred value the first model already has (it satisfies them
-    # all, so they stay consistent), then try the others one by one.
-    m = s.model()
+    # all, so they stay consistent). Then ask for all the others together, as assumption
+    # literals: each unsat core names literals that cannot all hold, and dropping the
+    # last of them (in the given order, so the result is reproducible) and asking again
+    # converges in as many rounds as values that must differ, not as many as variables.
+    first = m = s.model()
     rest = []
     for var, value in preferred:
         if m.eval(var, model_completion=True).as_long() == value:
-                s.add(var == value)
+            s.add(var == value)
         else:
             rest.append((var, value))
-    for var, value in rest:
-        s.push()
-        s.add(var == value)
-        if s.check() == z3.sat:
-            continue  # keep it
-        s.pop()
-    r = s.check()
-    assert r == z3.sat
-    m = s.model()
+    literals = [var == value for var, value in rest]
+    order = {lit.get_id(): i for i, lit in enumerate(literals)}
+    while literals:
+        r = s.check(*literals)
+        if r == z3.sat:
+            break
+        if r != z3.unsat:
+            literals = []  # give up minimising; the first model still stands
+            break
+        core = s.unsat_core()
+        drop = max((order[c.get_id()] for c in core if c.get_id() in order), default=None)
+        if drop is None:
+            literals = []
+            break
+        literals = [lit for lit in literals if order[lit.get_id()] != drop]
+    for lit in literals:
+        s.add(lit)
+    # the final model (on a timeout here, the first model: still a witness, just not minimal)
+    m = s.model() if s.check() == z3.sat else first
     return Answer("sat", m, seconds=time.perf_counter() - t0, assignments=_assignments(m))
 
 
