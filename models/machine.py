@@ -459,3 +459,11 @@ def carried_fields(spec: DeviceSpec) -> list[str]:
     """Environment fields the destination takes from the source (the interrupt lines,
     which the interrupt sources drive on both sides)."""
     return [f.name for f in spec.fields if f.classification == ENVIRONMENT and f.scope == "irq"]
+
+
+def carry_environment(spec: DeviceSpec, source: DeviceState, destination: DeviceState) -> None:
+    """Give the destination the source's carried environment (see ``carried_fields``)."""
+    for name in carried_fields(spec):
+        for key, f in destination.irq.items():
+            if name in f:
+                f[name] = source.irq[key][name]

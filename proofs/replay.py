@@ -18,7 +18,7 @@ from models.machine import (
     Config,
     DeviceState,
     Machine,
-    carried_fields,
+    carry_environment,
     expand,
     ideal_save_steps,
     make_state,
@@ -106,10 +106,7 @@ def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Rep
         dst = make_state(spec, dst_sem, cfg, CONCRETE)
     else:
         dst = make_state(spec, dst_sem, cfg, CONCRETE, values("dst"))
-    for name in carried_fields(spec):
-        for key, f in dst.irq.items():
-            if name in f:
-                f[name] = src.irq[key][name]
+    carry_environment(spec, src, dst)
     m_src = Machine(spec, src_sem, cfg, CONCRETE, src)
     m_dst = Machine(spec, dst_sem, cfg, CONCRETE, dst)
     prior = dst.copy()

@@ -22,7 +22,7 @@ from models.machine import (
     Config,
     DeviceState,
     Machine,
-    carried_fields,
+    carry_environment,
     ideal_save_steps,
     make_state,
     run_restore,
@@ -108,10 +108,7 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str) ->
         dst = make_state(spec, dst_sem, config, ops)
     else:
         dst = make_state(spec, dst_sem, config, ops, _var_factory(ops, "dst", names))
-    for name in carried_fields(spec):
-        for key, f in dst.irq.items():
-            if name in f:
-                f[name] = src.irq[key][name]
+    carry_environment(spec, src, dst)
     m_src = Machine(spec, src_sem, config, ops, src)
     m_dst = Machine(spec, dst_sem, config, ops, dst)
     assumptions = [m_src.invariant()]

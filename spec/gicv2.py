@@ -20,6 +20,28 @@ Kernel versions modelled (``VERSIONS``), each a ``GicV2Semantics``:
          revision 3, an IIDR write accepted when all but the Revision field match (the
          revision is then taken from the current value, see ``uaccess_write_iidr``).
 
+Version boundaries, with the evidence (found with the search tool in the kernel tree, the
+linux-arm-kernel / kvmarm lists and stable review mails; "believed" marks a release number
+that was not confirmed from a tag):
+  * 4.7: the VGIC rewrite (virt/kvm/arm/vgic/), with irq->pending and irq->soft_pending;
+    GICv2 userspace accesses use the guest accessors. Before it (the original
+    virt/kvm/arm/vgic.c) a pending write also set soft-pending only for level interrupts,
+    but SPIs reset to level and SGIs could not be disabled; that VGIC is not modelled.
+  * 4.11 (believed): pending/soft_pending replaced by pending_latch and irq_is_pending()
+    (Christoffer Dall, early 2017); vgic_mmio_write_config stops touching pending state.
+  * 4.19: "KVM: arm/arm64: vgic: Allow configuration of interrupt groups" (d53c2c29ae0d),
+    "Let userspace opt-in to writable v2 IGROUPR" (32f8777ed92d), "Return error on
+    incompatible uaccess GICD_IIDR writes"; implementation_rev = 2.
+  * 5.3: 82e40f558de56 "vgic-v2: Handle SGI bits in GICD_I{S,C}PENDR0 as WI" (also in
+    4.19.y stable; "4.19" here is v4.19 as released, before that backport).
+  * 5.7: "KVM: arm: vgic-v2: Only use the virtual state when userspace accesses pending
+    bits": vgic_uaccess_write_spending/cpending, with the GICv2 SGI source rules.
+  * 5.19 (believed): 49a1a2c70a7f "vgic-v3: Advertise GICR_CTLR.{IR, CES} as a new
+    GICD_IIDR revision": revision 3, IIDR writes compared outside the Revision field, the
+    revision then read from the current value; fixed by a0e6ae45af17 (2026, 7.0.y).
+  * 6.8 (believed): "Use common accessor for writes to ISPENDR" (__set_pending, is_user):
+    same semantics as modelled for 6.12.
+
 Model choices (said here once, cited where used):
   * One host kind: a GICv2 host (VGIC_V2), where only GICC_APR0 is stored.
   * The line level of an interrupt is *environment*: its source (a QEMU device through
@@ -35,12 +57,10 @@ from dataclasses import dataclass
 
 from spec.algebra import Ops, Value, bool_and, implies, mask, nonzero, subset
 from spec.behaviours import (
-    ARM_GICV2,
     read_const,
     read_field,
     read_raz,
     write_field,
-    write_masked,
     write_one_to_clear,
     write_one_to_set,
     write_wi,
@@ -687,5 +707,3 @@ GICV2 = DeviceSpec(
     not_state=NOT_STATE,
     doc=__doc__ or "",
 ).validate()
-
-_ = ARM_GICV2, write_masked  # vocabulary available to device authors

@@ -17,7 +17,7 @@ from models.concrete import CONCRETE
 from models.machine import (
     Config,
     Machine,
-    carried_fields,
+    carry_environment,
     ideal_save_steps,
     make_state,
     run_restore,
@@ -49,10 +49,7 @@ def migrate(m: Machine, seq) -> Machine:
     sources keep driving their lines (environment carried over, see spec.gicv2)."""
     saved = run_save(m, seq.save if seq.save is not None else ideal_save_steps(GICV2))
     dst = fresh_machine(seq.kernel)
-    for name in carried_fields(GICV2):
-        for key, f in dst.state.irq.items():
-            if name in f:
-                f[name] = m.state.irq[key][name]
+    carry_environment(GICV2, m.state, dst.state)
     result = run_restore(dst, seq.restore, saved)
     assert result.stopped_at is None, f"restore failed at {result.stopped_at}"
     return dst
