@@ -60,6 +60,16 @@ def signature(spec: DeviceSpec, steps: list[Step], intid: int) -> tuple:
     return tuple(sig)
 
 
+def size_dependent(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Step, ...]) -> bool:
+    """Whether a step compares or writes a constant on a register whose value depends on
+    the interrupt count (GICD_TYPER): then point 3 above does not hold, and the proof must
+    run at every interrupt count, not only the largest."""
+    for s in _flatten(save) + _flatten(restore):
+        if s.action in ("write", "check") and spec.register(s.target).sized and s.value.kind != "saved":
+            return True
+    return False
+
+
 def representatives(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Step, ...],
                     max_irqs: int) -> list[int]:
     """The smallest interrupt of each signature class among ``range(max_irqs)``. A save

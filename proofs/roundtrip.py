@@ -30,7 +30,7 @@ from models.machine import (
 )
 from models.symbolic import SymbolicOps, fresh_symbolic
 from proofs import solver
-from proofs.classes import representatives
+from proofs.classes import representatives, size_dependent
 from spec.algebra import Value
 from spec.device import ARCHITECTURAL, DeviceSpec
 from spec.sequence import Sequence
@@ -185,12 +185,18 @@ def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | N
         covers = f"exactly {', '.join(map(str, cpu_range))} CPU(s) x {m} interrupts (every interrupt symbolic)"
         return cfgs, covers
     reps = tuple(i for i in representatives(spec, seq.save, seq.restore, max_irqs) if i < m)
-    cfgs = [Config(n, m, reps) for n in cpu_range]
+    if irqs is None and size_dependent(spec, seq.save, seq.restore):
+        # every interrupt count, each with the representatives that exist in it
+        cfgs = [Config(n, count, tuple(i for i in reps if i < count))
+                for n in cpu_range for count in spec.irq_counts]
+    else:
+        cfgs = [Config(n, m, reps) for n in cpu_range]
     if cpus is None and irqs is None:
         covers = (f"all configurations: 1-{spec.max_cpus} CPUs x {min(spec.irq_counts)}-{max_irqs} "
                   f"interrupts ({len(reps)} interrupt classes)")
     else:
-        covers = (f"{', '.join(map(str, cpu_range))} CPU(s) x {m} interrupts "
+        sizes = f"{m}" if irqs is not None else f"{min(spec.irq_counts)}-{max_irqs}"
+        covers = (f"{', '.join(map(str, cpu_range))} CPU(s) x {sizes} interrupts "
                   f"({len(reps)} interrupt classes)")
     return cfgs, covers
 

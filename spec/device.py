@@ -125,6 +125,7 @@ class Register:
     irqs: int = 0  # irq-scope registers: how many interrupts the array can cover
     reset: int = 0  # scalar registers: value read after reset (documentation)
     width: int = 32  # scalar registers: value width
+    sized: bool = False  # its value depends on the VM's interrupt count (GICD_TYPER)
     pair: str = ""  # set/clear pair partner (the other view of the same field)
     pair_role: str = ""  # "set" | "clear"
     doc: str = ""

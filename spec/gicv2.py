@@ -626,7 +626,7 @@ REGISTERS = (
              _ro_wi,
              read_const("read_v2_misc", _typer, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_CTR",
                         "ITLinesNumber = nr_irqs/32 - 1, CPUNumber = online vCPUs - 1"),
-             _ro_wi, doc="host value: checked by QEMU, not restored"),
+             _ro_wi, sized=True, doc="host value: checked by QEMU, not restored"),
     Register("GICD_IIDR", DIST, 0x008, 1, "global", ("groups_user_writable",),
              read_const("read_v2_misc", _read_iidr, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_IIDR",
                         "PRODUCT_ID_KVM, implementation revision, IMPLEMENTER_ARM"),

@@ -144,3 +144,20 @@ def test_maximum_configuration_is_proved_exactly():
     r = prove_roundtrip(_no_held_lines(GICV2), shipped("qemu-with-iidr-6.12.toml"), cpus=8, irqs=992)
     assert r.verdict == roundtrip.PROVED
     assert r.covers.startswith("8 CPU(s) x 992 interrupts")
+
+
+def test_a_constant_check_of_a_size_dependent_register_is_proved_per_size(tmp_path):
+    """GICD_TYPER encodes the interrupt count: checking it against a constant passes for
+    one size only, so the 'all sizes' proof must not assume the largest count stands for
+    all (a refusal at every other size)."""
+    path = write_variant(tmp_path, "qemu-with-iidr-6.12.toml", lambda t: t.replace(
+        'check = "GICD_TYPER"                      # num_irq / num_cpu sanity check, abort() on mismatch',
+        'check = "GICD_TYPER"\nvalue = 0x1e'))  # ITLinesNumber 30 (992 interrupts), 1 CPU
+    seq = load(path, DEVICES)
+    spec = _no_held_lines(GICV2)
+    # right at 992 interrupts only: every other count refuses
+    r = prove_roundtrip(spec, seq, cpus=1)
+    assert r.verdict == roundtrip.REFUSED and r.labels == ["refused:GICD_TYPER"]
+    assert r.covers.startswith("1 CPU(s) x 64-992 interrupts")
+    assert r.witnesses[0].config.irqs < 992
+    assert prove_roundtrip(spec, seq, cpus=1, irqs=992).verdict == roundtrip.PROVED
