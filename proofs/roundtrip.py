@@ -98,11 +98,15 @@ def _var_factory(ops: SymbolicOps, side: str, names: dict[str, tuple[str, str, A
     return fv
 
 
-def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str) -> Encoding:
+def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
+           ops: SymbolicOps | None = None) -> Encoding:
+    """The round trip of ``seq`` as formulas. Two encodings built with the same ``ops``
+    share their source and destination variables (so two orders can be compared)."""
     src_sem = spec.semantics(seq.effective_source_kernel)
     dst_sem = spec.semantics(seq.kernel)
     names: dict[str, tuple[str, str, Any, str]] = {}
-    ops = fresh_symbolic()
+    if ops is None:
+        ops = fresh_symbolic()
     src = make_state(spec, src_sem, config, ops, _var_factory(ops, "src", names))
     if destination == "fresh":
         dst = make_state(spec, dst_sem, config, ops)

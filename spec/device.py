@@ -188,6 +188,11 @@ class DeviceSpec:
     hosts: Mapping[str, Any] = field(default_factory=dict)
     default_host: str = ""
     selectors: tuple[str, ...] = ("cpu",)
+    # States on which orders are compared when deriving the ordering graph:
+    # (ops, scope, fields) -> cond on the *source*, with the reason. It excludes losses no
+    # order can avoid, which would otherwise make every order look as bad as any other.
+    order_assumption: Callable[..., Value] | None = None
+    order_assumption_reason: str = ""
     doc: str = ""
 
     # -- lookups ---------------------------------------------------------------------

@@ -1,0 +1,552 @@
+"""Ordering dependencies as a graph, derived from the semantics and confirmed by the solver.
+
+Nodes are the steps of a device's restore interface, taken from its table: every register
+that views some state, written with its saved value, or with all ones for the clear view
+of a set/clear pair; and every operation. Nothing lists edges by hand.
+
+For each pair of nodes:
+
+1. **Local commutation.** ``A;B`` and ``B;A`` are run from the same symbolic destination
+   state (any reachable one) with the same saved data, comparing every field and the
+   failure flags:  for all D, saved:  (A;B)(D) = (B;A)(D).  When that is proved, the pair
+   commutes and gets no edge.
+2. **In context.** A pair that does not commute locally is checked inside a full restore
+   in a reference order R (a topological order of the edges found so far): moving the
+   later step just before the earlier one gives R'. The edge X -> Y ("Y after X") is
+   confirmed by a witness:  exists S, D, field f:  R restores f (R(D).f = S.f) and
+   R' does not (R'(D).f != S.f), or R' fails where R does not. The witness is replayed on
+   the concrete backend, and the step of R' at which f went wrong, with its rule, is the
+   edge's reason. If the witness says R itself is the wrong way round, the edge is
+   reversed and R recomputed. A pair for which neither order loses anything is proved
+   equivalent in context (both orders give the same architectural state).
+
+Proofs use one interrupt per class (as the round trip does) and ``cpus`` CPUs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import networkx as nx
+
+from models.machine import Config, Machine, carry_environment, ideal_save_steps, make_state, run_restore, run_save
+from models.symbolic import SymbolicOps, fresh_symbolic
+from proofs import solver
+from proofs.classes import representatives
+from proofs.replay import replay
+from proofs.roundtrip import Witness, encode
+from spec.algebra import Value
+from spec.device import ARCHITECTURAL, DeviceSpec
+from spec.sequence import Sequence, Step, ValueSpec
+
+DEFAULT_CPUS = 2
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # e.g. "GICD_ICENABLER=ones", "GICD_ISENABLER", "KVM_DEV_ARM_VGIC_CTRL_INIT"
+    step: Step
+
+    @property
+    def register(self) -> str:
+        return self.step.target
+
+
+def interface_nodes(spec: DeviceSpec) -> list[Node]:
+    """The restore interface's steps, from the table (rows that view state) and the
+    operations, in table order."""
+    nodes = []
+    for reg in spec.registers:
+        if not reg.views:
+            continue  # ID and RAZ/WI rows: nothing to restore (checked, not written)
+        if reg.pair_role == "clear":
+            nodes.append(Node(f"{reg.name}=ones", Step(0, "write", reg.name, ValueSpec("ones"))))
+        else:
+            nodes.append(Node(reg.name, Step(0, "write", reg.name)))
+    for op in spec.operations:
+        nodes.append(Node(op.name, Step(0, "op", op.name)))
+    return nodes
+
+
+def node_of_step(spec: DeviceSpec, step: Step) -> str | None:
+    """The interface node a sequence step performs (None for checks)."""
+    if step.action == "op":
+        return step.target
+    if step.action != "write":
+        return None
+    reg = spec.register(step.target)
+    if not reg.views:
+        return None
+    if reg.pair_role == "clear":
+        return f"{reg.name}=ones"
+    return reg.name
+
+
+def _sequence(spec: DeviceSpec, kernel: str, order: list[Node], destination: str) -> Sequence:
+    return Sequence(path="<interface order>", name="interface order", device=spec.name, kernel=kernel,
+                    reference="", expect="proved", why="", destination=destination,
+                    restore=tuple(n.step for n in order), save=None)
+
+
+@dataclass
+class Edge:
+    before: str
+    after: str
+    field: str
+    where: str  # e.g. "SPI 32"
+    reason: str  # in words
+    rule: str
+    rule_source: str
+    witness: dict[str, Any]  # source / destination-before values of the witness scope
+    replayed: bool
+    config: Config
+
+    def short(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+@dataclass
+class OrderingGraph:
+    device: str
+    kernel: str
+    destination: str
+    cpus: int
+    nodes: list[Node]
+    graph: nx.DiGraph
+    edges: dict[tuple[str, str], Edge]
+    commuting: list[tuple[str, str]]  # proved to commute locally
+    equivalent: list[tuple[str, str]]  # do not commute locally, proved equivalent in context
+    unresolved: list[tuple[str, str, str]]  # (a, b, why): unknown
+    cycle: list[tuple[str, str]] | None
+    reference: list[str]
+    seconds: float = 0.0
+    queries: int = 0
+
+    def reduction(self) -> nx.DiGraph:
+        red = nx.transitive_reduction(self.graph)
+        red.add_nodes_from(self.graph.nodes)
+        return red
+
+    def valid_orders(self) -> int:
+        return count_linear_extensions(self.graph)
+
+
+# ---------------------------------------------------------------------------------------
+# Local commutation.
+
+
+def _machines(spec: DeviceSpec, kernel: str, config: Config, ops: SymbolicOps) -> tuple[list[Value], dict, Any]:
+    sem = spec.semantics(kernel)
+
+    def fv(side: str):
+        def f(scope: str, key: Any, name: str, width: int) -> Value:
+            return ops.var(f"{side}|{scope}|{key}|{name}", width)
+
+        return f
+
+    src = Machine(spec, sem, config, ops, make_state(spec, sem, config, ops, fv("src")))
+    assumptions = [src.invariant()]
+    saved = run_save(src, ideal_save_steps(spec))
+
+    def fresh_dst() -> Machine:
+        d = Machine(spec, sem, config, ops, make_state(spec, sem, config, ops, fv("dst")))
+        carry_environment(spec, src.state, d.state)
+        return d
+
+    probe = fresh_dst()
+    assumptions.append(probe.invariant())
+    return assumptions, saved, fresh_dst
+
+
+def _all_equal(ops: SymbolicOps, a: Machine, b: Machine) -> Value:
+    eq = ops.const(1, 1)
+    for x, y in [(a.state.glob, b.state.glob)] + list(zip(a.state.cpu, b.state.cpu, strict=True)) + \
+            [(a.state.irq[k], b.state.irq[k]) for k in a.state.irq]:
+        for name in x:
+            eq = ops.and_(eq, ops.eq(x[name], y[name]))
+    return eq
+
+
+def commute_locally(spec: DeviceSpec, kernel: str, a: Node, b: Node, config: Config,
+                    timeout_ms: int) -> solver.Answer:
+    """unsat: A;B and B;A agree on every field and on failure from every reachable state."""
+    ops = fresh_symbolic()
+    assumptions, saved, fresh_dst = _machines(spec, kernel, config, ops)
+    m1, m2 = fresh_dst(), fresh_dst()
+    r1 = run_restore(m1, [a.step, b.step], saved)
+    r2 = run_restore(m2, [b.step, a.step], saved)
+    same = ops.and_(_all_equal(ops, m1, m2), ops.eq(r1.failed, r2.failed))
+    return solver.check(assumptions, [ops.not_(same, 1)], timeout_ms)
+
+
+# ---------------------------------------------------------------------------------------
+# In context.
+
+
+def _swapped_order(order: list[Node], edges: Any, x: str, y: str) -> list[Node] | None:
+    """The order closest to ``order`` that puts ``y`` before ``x`` and keeps every other
+    known edge (so a witness isolates this pair). None when the other edges already force
+    ``x`` before ``y`` (the edge is implied)."""
+    others = {e for e in edges if e not in ((x, y), (y, x))}
+    others.add((y, x))
+    return _topological(order, others)
+
+
+@dataclass
+class Loss:
+    field: str
+    where: tuple[str, Any]
+    witness: Witness
+    refused: bool = False
+
+
+def context_loss(spec: DeviceSpec, kernel: str, good: list[Node], bad: list[Node], config: Config,
+                 destination: str, timeout_ms: int) -> tuple[str, Loss | None]:
+    """Is there a state that ``good`` restores and ``bad`` does not? ("sat", loss) /
+    ("unsat", None) / ("unknown", None)."""
+    ops = fresh_symbolic()
+    e_good = encode(spec, _sequence(spec, kernel, good, destination), config, destination, ops)
+    e_bad = encode(spec, _sequence(spec, kernel, bad, destination), config, destination, ops)
+    arch = {f.name for f in spec.fields if f.classification == ARCHITECTURAL}
+    conds: list[tuple[Value, str, tuple[str, Any]]] = []
+
+    def scopes(enc):
+        yield ("global", None), enc.source.glob, enc.after.glob
+        for c in range(config.cpus):
+            yield ("cpu", c), enc.source.cpu[c], enc.after.cpu[c]
+        for k in enc.source.irq:
+            yield ("irq", k), enc.source.irq[k], enc.after.irq[k]
+
+    bad_after = {where: after for where, _, after in scopes(e_bad)}
+    for where, src, after in scopes(e_good):
+        for name in src:
+            if name not in arch:
+                continue
+            ok_good = ops.eq(after[name], src[name])
+            lost_bad = ops.not_(ops.eq(bad_after[where][name], src[name]), 1)
+            conds.append((ops.and_(ok_good, lost_bad), name, where))
+    refused = ops.and_(e_bad.failed, ops.not_(e_good.failed, 1))
+    ans = solver.minimise(e_good.assumptions + _order_assumptions(spec, ops, e_good),
+                          [solver.any_of([refused] + [c for c, _, _ in conds])],
+                          e_good.variables, timeout_ms)
+    if ans.status != "sat":
+        return ans.status, None
+    values = {info: ans.assignments.get(vname, 0) for vname, info in e_good.var_names.items()}
+    if solver.value_in(ans, refused) == 1:
+        w = Witness("refused", config, ("step", 0), "", values, ans.seconds)
+        return "sat", Loss("", ("step", 0), w, refused=True)
+    for c, name, where in conds:
+        if solver.value_in(ans, c) == 1:
+            src_v = _lookup(values, "src", where, name)
+            bad_v = solver.value_in(ans, _after_term(e_bad, where, name))
+            width = spec.field_spec(name).width
+            label = f"{name}:{src_v}->{bad_v}" if width == 1 else name
+            w = Witness(label, config, where, name, values, ans.seconds)
+            return "sat", Loss(name, where, w)
+    return "unknown", None
+
+
+def _order_assumptions(spec: DeviceSpec, ops: SymbolicOps, enc: Any) -> list[Value]:
+    if spec.order_assumption is None:
+        return []
+    src = enc.source
+    conds = [spec.order_assumption(ops, "global", src.glob)]
+    conds += [spec.order_assumption(ops, "cpu", f) for f in src.cpu]
+    conds += [spec.order_assumption(ops, "irq", f) for f in src.irq.values()]
+    return conds
+
+
+def _lookup(values: dict, side: str, where: tuple[str, Any], name: str) -> int:
+    scope, key = where
+    return int(values.get((side, scope, key, name), 0))
+
+
+def _after_term(enc: Any, where: tuple[str, Any], name: str) -> Value:
+    scope, key = where
+    if scope == "global":
+        return enc.after.glob[name]
+    if scope == "cpu":
+        return enc.after.cpu[key][name]
+    return enc.after.irq[key][name]
+
+
+def equivalent_in_context(spec: DeviceSpec, kernel: str, first: list[Node], second: list[Node],
+                          config: Config, destination: str, timeout_ms: int) -> str:
+    """unsat when both orders give the same architectural state and failure everywhere."""
+    ops = fresh_symbolic()
+    e1 = encode(spec, _sequence(spec, kernel, first, destination), config, destination, ops)
+    e2 = encode(spec, _sequence(spec, kernel, second, destination), config, destination, ops)
+    arch = {f.name for f in spec.fields if f.classification == ARCHITECTURAL}
+    diffs = [ops.not_(ops.eq(e1.failed, e2.failed), 1)]
+    for a, b in [(e1.after.glob, e2.after.glob)] + list(zip(e1.after.cpu, e2.after.cpu, strict=True)) + \
+            [(e1.after.irq[k], e2.after.irq[k]) for k in e1.after.irq]:
+        diffs += [ops.not_(ops.eq(a[n], b[n]), 1) for n in a if n in arch]
+    return solver.check(e1.assumptions + _order_assumptions(spec, ops, e1), [solver.any_of(diffs)],
+                        timeout_ms).status
+
+
+# ---------------------------------------------------------------------------------------
+# Building the graph.
+
+
+def _topological(nodes: list[Node], edges: dict[tuple[str, str], Any]) -> list[Node] | None:
+    g = nx.DiGraph()
+    g.add_nodes_from(n.name for n in nodes)
+    g.add_edges_from(edges)
+    if not nx.is_directed_acyclic_graph(g):
+        return None
+    pos = {n.name: i for i, n in enumerate(nodes)}
+    by_name = {n.name: n for n in nodes}
+    return [by_name[x] for x in nx.lexicographical_topological_sort(g, key=lambda x: pos[x])]
+
+
+def _initial_order(spec: DeviceSpec, nodes: list[Node]) -> list[Node]:
+    """Table order with each clear view just before its set view (a starting point only:
+    every edge is then derived and confirmed, and the order recomputed from them)."""
+    out: list[Node] = []
+    for n in nodes:
+        if n.name.endswith("=ones"):
+            continue
+        reg = spec.register(n.register) if n.step.action == "write" else None
+        if reg is not None and reg.pair and reg.pair_role == "set":
+            out.extend(m for m in nodes if m.name == f"{reg.pair}=ones")
+        out.append(n)
+    out.extend(n for n in nodes if n not in out)
+    return out
+
+
+def _describe_where(spec: DeviceSpec, where: tuple[str, Any]) -> str:
+    scope, key = where
+    if scope == "irq":
+        bank, intid = key
+        return f"{spec.interrupt_kind(intid).upper()} {intid}" + (f" (cpu{bank})" if bank >= 0 else "")
+    if scope == "cpu":
+        return f"CPU interface {key}"
+    return "distributor" if scope == "global" else "the restore"
+
+
+def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = "any",
+                cpus: int = DEFAULT_CPUS, timeout_ms: int = solver.DEFAULT_TIMEOUT_MS,
+                progress: Any = None) -> OrderingGraph:
+    t0 = time.perf_counter()
+    kernel = kernel or spec.default_kernel
+    nodes = interface_nodes(spec)
+    by_name = {n.name: n for n in nodes}
+    steps = tuple(n.step for n in nodes)
+    reps = tuple(representatives(spec, None, steps, max(spec.irq_counts)))
+    config = Config(cpus, max(spec.irq_counts), reps)
+    queries = 0
+    commuting: list[tuple[str, str]] = []
+    candidates: list[tuple[str, str]] = []
+    unresolved: list[tuple[str, str, str]] = []
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            if progress:
+                progress(f"commutation {a.name} / {b.name}")
+            ans = commute_locally(spec, kernel, a, b, config, timeout_ms)
+            queries += 1
+            if ans.status == "unsat":
+                commuting.append((a.name, b.name))
+            elif ans.status == "sat":
+                candidates.append((a.name, b.name))
+            else:
+                unresolved.append((a.name, b.name, f"commutation: {ans.reason}"))
+
+    edges: dict[tuple[str, str], Edge] = {}
+    order = _initial_order(spec, nodes)
+    cycle: list[tuple[str, str]] | None = None
+    equivalent: list[tuple[str, str]] = []
+    settled: set[tuple[str, str]] = set()
+    # Settle each non-commuting pair in the context of the current reference order: the
+    # edge goes the way of the order that dominates (restores everything the other does,
+    # and more somewhere). A reversal changes the reference order, so repeat until stable.
+    for _round in range(len(candidates) + 1):
+        changed = False
+        for a_name, b_name in candidates:
+            if (a_name, b_name) in settled:
+                continue
+            pos = {n.name: i for i, n in enumerate(order)}
+            x, y = (a_name, b_name) if pos[a_name] < pos[b_name] else (b_name, a_name)
+            if progress:
+                progress(f"in context {x} / {y}")
+            swapped = _swapped_order(order, edges, x, y)
+            if swapped is None:
+                settled.add((a_name, b_name))  # implied by edges already found
+                continue
+            s1, keep_x_first = context_loss(spec, kernel, order, swapped, config, destination, timeout_ms)
+            s2, keep_y_first = context_loss(spec, kernel, swapped, order, config, destination, timeout_ms)
+            queries += 2
+            if "unknown" in (s1, s2):
+                unresolved.append((x, y, "in-context check: solver unknown"))
+                settled.add((a_name, b_name))
+                continue
+            settled.add((a_name, b_name))
+            if keep_x_first and not keep_y_first:
+                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, keep_x_first, destination)
+            elif keep_y_first and not keep_x_first:
+                edges[(y, x)] = _edge(spec, kernel, y, x, order, keep_y_first, destination)
+                new_order = _topological(order, edges)
+                if new_order is None:
+                    cycle = _find_cycle(edges)
+                    break
+                order = new_order
+                changed = True
+            elif keep_x_first and keep_y_first:
+                # each order loses something the other keeps: no valid order for this pair
+                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, keep_x_first, destination)
+                edges[(y, x)] = _edge(spec, kernel, y, x, order, keep_y_first, destination)
+                cycle = [(x, y), (y, x)]
+                break
+            else:
+                eq = equivalent_in_context(spec, kernel, order, swapped, config, destination, timeout_ms)
+                queries += 1
+                if eq == "unsat":
+                    equivalent.append((a_name, b_name))
+                else:
+                    unresolved.append((x, y, "do not commute; neither order restores more, but they "
+                                       "end in different states"))
+        if cycle is not None or not changed:
+            break
+    if cycle is None:
+        # Confirm every edge once more in the final reference order: moving the later step
+        # just before the earlier one must lose state (the witness shown is this one).
+        for (x, y) in list(edges):
+            swapped = _swapped_order(order, edges, x, y)
+            if swapped is None:
+                continue  # implied by the others; the transitive reduction drops it
+            status, loss = context_loss(spec, kernel, order, swapped, config, destination, timeout_ms)
+            queries += 1
+            if status == "sat" and loss is not None:
+                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, loss, destination)
+            else:
+                del edges[(x, y)]
+                unresolved.append((x, y, "an edge found earlier was not confirmed in the final order"))
+    g = nx.DiGraph()
+    g.add_nodes_from(n.name for n in nodes)
+    g.add_edges_from(edges)
+    return OrderingGraph(spec.name, kernel, destination, cpus, nodes, g, edges, commuting, equivalent,
+                         unresolved, cycle, [n.name for n in order], time.perf_counter() - t0, queries)
+
+
+def _find_cycle(edges: dict[tuple[str, str], Any]) -> list[tuple[str, str]]:
+    g = nx.DiGraph()
+    g.add_edges_from(edges)
+    return [(u, v) for u, v in nx.find_cycle(g)]
+
+
+def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[Node], loss: Loss,
+          destination: str) -> Edge:
+    """Explain and replay the witness that ``after`` must follow ``before``."""
+    seq = _sequence(spec, kernel, wrong, destination)
+    w = loss.witness
+    cfg = w.config
+    if loss.refused:
+        w2 = Witness(f"refused:{after}", cfg, ("step", 0), "", w.values, w.seconds)
+        rep = replay(spec, seq, w2, destination)
+        reason = f"{after} fails before {before}: {rep.errno}" if rep.confirmed else "refused"
+        return Edge(before, after, "(failure)", "the restore", reason, rep.rule, rep.rule_source,
+                    {}, rep.confirmed, rep.config)
+    rep = replay(spec, seq, w, destination)
+    where = _describe_where(spec, loss.where)
+    step_name = ""
+    if rep.diverging is not None:
+        step_name = rep.diverging.step.target
+    if step_name == after:
+        reason = f"{after} before {before} loses {loss.field} of {where}: {after}'s effect depends on state {before} sets"
+    elif step_name == before:
+        reason = f"{before} after {after} undoes what {after} restored ({loss.field} of {where})"
+    else:
+        reason = f"with {after} before {before}, {loss.field} of {where} is not restored"
+    scope_vals = {k[3]: v for k, v in w.values.items() if k[1] == loss.where[0] and k[2] == loss.where[1]
+                  and k[0] == "src"}
+    return Edge(before, after, loss.field, where, reason, rep.rule, rep.rule_source,
+                {"source": scope_vals, "label": w.label}, rep.confirmed, rep.config)
+
+
+# ---------------------------------------------------------------------------------------
+# Orders.
+
+
+def count_linear_extensions(g: nx.DiGraph) -> int:
+    """The number of valid orders, exactly: components are counted separately (DP over
+    the sets of placed nodes) and interleaved (multinomial)."""
+    total_nodes = 0
+    product = 1
+    denominator = 1
+    for comp in nx.weakly_connected_components(g):
+        sub = g.subgraph(comp)
+        n = len(comp)
+        total_nodes += n
+        denominator *= math.factorial(n)
+        product *= _count_component(sub)
+    return product * math.factorial(total_nodes) // denominator
+
+
+def _count_component(g: nx.DiGraph) -> int:
+    names = sorted(g.nodes)
+    idx = {x: i for i, x in enumerate(names)}
+    preds = [0] * len(names)
+    for u, v in g.edges:
+        preds[idx[v]] |= 1 << idx[u]
+    full = (1 << len(names)) - 1
+
+    @lru_cache(maxsize=None)
+    def count(placed: int) -> int:
+        if placed == full:
+            return 1
+        out = 0
+        for i in range(len(names)):
+            if not placed & (1 << i) and preds[i] & ~placed == 0:
+                out += count(placed | (1 << i))
+        return out
+
+    return count(0)
+
+
+@dataclass
+class SequenceCheck:
+    violated: list[tuple[int, int, Edge]] = field(default_factory=list)  # (line of before, line of after, edge)
+    missing: list[str] = field(default_factory=list)  # interface nodes the sequence never performs
+    moved: list[str] = field(default_factory=list)
+    suggestion: list[str] = field(default_factory=list)
+
+
+def check_sequence(og: OrderingGraph, spec: DeviceSpec, seq: Sequence) -> SequenceCheck:
+    """Each violated edge (a step that must come after another comes first), the nearest
+    valid order (fewest moved steps) and the interface steps the sequence never performs.
+    Steps are compared by their first occurrence."""
+    flat: list[Step] = []
+    for s in seq.restore:
+        flat.extend(s.steps if s.action == "each" else [s])
+    first: dict[str, Step] = {}
+    for s in flat:
+        n = node_of_step(spec, s)
+        if n is not None and n not in first:
+            first[n] = s
+    present = list(first)
+    pos = {n: i for i, n in enumerate(present)}
+    res = SequenceCheck()
+    reach = {n: nx.descendants(og.graph, n) for n in og.graph.nodes}
+    for (u, v), e in og.edges.items():
+        if u in pos and v in pos and pos[v] < pos[u]:
+            res.violated.append((first[u].line, first[v].line, e))
+    res.missing = [n.name for n in og.nodes if n.name not in first]
+    # the largest set of steps with no pair in the wrong order stays; the rest move
+    agree = nx.Graph()
+    agree.add_nodes_from(present)
+    for i, a in enumerate(present):
+        for b in present[i + 1:]:
+            if a not in reach.get(b, set()):  # b does not have to come before a
+                agree.add_edge(a, b)
+    kept, _ = nx.max_weight_clique(agree, weight=None)
+    kept_set = set(kept)
+    res.moved = [n for n in present if n not in kept_set]
+    g = og.graph.subgraph(present).copy()
+    chain = [n for n in present if n in kept_set]
+    g.add_edges_from(zip(chain, chain[1:], strict=False))
+    res.suggestion = list(nx.lexicographical_topological_sort(g, key=lambda x: pos[x]))
+    return res
