@@ -27,13 +27,22 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import networkx as nx
 
-from models.machine import Config, Machine, carry_environment, ideal_save_steps, make_state, run_restore, run_save
+from models.machine import (
+    Config,
+    Machine,
+    carry_environment,
+    ideal_save_steps,
+    make_state,
+    run_restore,
+    run_save,
+)
 from models.symbolic import SymbolicOps, fresh_symbolic
 from proofs import solver
 from proofs.classes import representatives
@@ -293,7 +302,7 @@ def equivalent_in_context(spec: DeviceSpec, kernel: str, first: list[Node], seco
 # Building the graph.
 
 
-def _topological(nodes: list[Node], edges: dict[tuple[str, str], Any]) -> list[Node] | None:
+def _topological(nodes: list[Node], edges: Iterable[tuple[str, str]]) -> list[Node] | None:
     g = nx.DiGraph()
     g.add_nodes_from(n.name for n in nodes)
     g.add_edges_from(edges)
@@ -335,7 +344,6 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
     t0 = time.perf_counter()
     kernel = kernel or spec.default_kernel
     nodes = interface_nodes(spec)
-    by_name = {n.name: n for n in nodes}
     steps = tuple(n.step for n in nodes)
     reps = tuple(representatives(spec, None, steps, max(spec.irq_counts)))
     config = Config(cpus, max(spec.irq_counts), reps)
@@ -494,7 +502,7 @@ def _count_component(g: nx.DiGraph) -> int:
         preds[idx[v]] |= 1 << idx[u]
     full = (1 << len(names)) - 1
 
-    @lru_cache(maxsize=None)
+    @cache
     def count(placed: int) -> int:
         if placed == full:
             return 1
