@@ -3,6 +3,8 @@
     gicproof check [--json] [--timeout S]
     gicproof prove FILE [--kernel X.Y] [--destination fresh|any] [--cpus N] [--irqs M]
                         [--encoding classes|full] [--timeout S] [--json]
+    gicproof graph DEVICE [--kernel X.Y] [--host KIND] [--sequence FILE] [--format text|dot|svg|png]
+                          [-o FILE] [--versus X.Y] [--destination fresh|any] [--cpus N] [--json]
     gicproof describe DEVICE [--kernel X.Y]
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
@@ -20,6 +22,8 @@ from typing import Any
 
 from models.machine import MissingSaved
 from proofs.clearset import ClearSetResult, pairs, prove_clear_then_set
+from proofs.graph import OrderingGraph, build_graph, check_sequence
+from proofs.graph_report import graph_json, render_dot, render_image, render_text
 from proofs.replay import replay
 from proofs.report import (
     JSON_VERSION,
@@ -69,6 +73,22 @@ def run_sequence(seq: Sequence, kernel: str | None = None, destination: str | No
         raise SequenceError(seq.path, e.step.line, str(e).split(": ", 1)[1]) from None
     replays = [replay(spec, seq, w, dest) for w in result.witnesses]
     return SequenceReport(seq, spec, seq.kernel, dest, result, replays, applies)
+
+
+_GRAPHS: dict[tuple[str, str, str, int], OrderingGraph] = {}
+
+
+def graph_for(device: str, kernel: str, destination: str = "any", cpus: int = 2,
+              timeout_s: float = 30.0, progress: Any = None) -> OrderingGraph:
+    key = (device, kernel, destination, cpus)
+    if key not in _GRAPHS:
+        _GRAPHS[key] = build_graph(DEVICES[device], kernel, destination, cpus, int(timeout_s * 1000), progress)
+    return _GRAPHS[key]
+
+
+def violations(og: OrderingGraph, seq: Sequence) -> list[str]:
+    chk = check_sequence(og, DEVICES[seq.device], seq)
+    return sorted(f"{e.before} -> {e.after}" for _, _, e in chk.violated)
 
 
 def _with(seq: Sequence, **changes: Any) -> Sequence:
@@ -130,6 +150,24 @@ def cmd_check(args: argparse.Namespace) -> int:
         progress(f"{_short(f)}")
         seq_reports.append(run_sequence(seq, timeout_s=args.timeout,
                                         progress=lambda m, _f=f: progress(f"{_short(_f)}: {m}")))
+    graph_rows: list[tuple[str, ...]] = [("sequence", "kernel", "graph", "violated edges", "expected", "")]
+    graph_bad = 0
+    graph_unknown = 0
+    graph_results = []
+    for r in seq_reports:
+        progress(f"ordering graph {r.seq.device} {r.kernel}")
+        og = graph_for(r.seq.device, r.kernel, r.destination, timeout_s=args.timeout)
+        got = violations(og, r.seq)
+        want = sorted(r.seq.violates)
+        if og.unresolved or og.cycle:
+            graph_unknown += og.unresolved != []
+        graph_ok = got == want and not og.unresolved
+        graph_bad += not graph_ok
+        graph_results.append({"obligation": "ordering-graph-check", "file": r.seq.path, "kernel": r.kernel,
+                              "violated": got, "expected": want, "matches": graph_ok})
+        graph_rows.append((_short(Path(r.seq.path)), r.kernel, f"{len(og.edges)} edges",
+                           ", ".join(got) or "none", "as expected" if got == want else ", ".join(want) or "none",
+                           "ok" if graph_ok else "MISMATCH"))
     cs_reports: list[ClearSetResult] = []
     for spec in DEVICES.values():
         for kernel in spec.versions:
@@ -140,18 +178,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     unknown = sum(r.verdict == UNKNOWN for r in seq_reports) + sum(r.verdict == UNKNOWN for r in cs_reports)
     bad = sum(r.matches is False and r.verdict != UNKNOWN for r in seq_reports) + \
-        sum((not r.matches) and r.verdict != UNKNOWN for r in cs_reports)
-    total = len(seq_reports) + len(cs_reports)
+        sum((not r.matches) and r.verdict != UNKNOWN for r in cs_reports) + graph_bad
+    unknown += graph_unknown
+    total = len(seq_reports) + len(cs_reports) + len(graph_results)
     code = EXIT_FAIL if bad else (EXIT_UNKNOWN if unknown else EXIT_OK)
     if args.json:
         print(json.dumps({
             "gicproof": JSON_VERSION, "command": "check",
-            "results": [sequence_json(r) for r in seq_reports] + [clearset_json(r) for r in cs_reports],
+            "results": [sequence_json(r) for r in seq_reports] + [clearset_json(r) for r in cs_reports]
+            + graph_results,
             "summary": {"total": total, "as_expected": total - bad - unknown, "not_as_expected": bad,
                         "unknown": unknown, "seconds": round(seconds, 2)},
             "exit": code}, indent=2))
         return code
-    print(f"gicproof check: {len(seq_reports)} shipped sequences (round trip), "
+    print(f"gicproof check: {len(seq_reports)} shipped sequences (round trip and ordering graph), "
           f"{len(cs_reports)} clear-then-set obligations\n")
     rows: list[tuple[str, ...]] = [("sequence", "kernel", "dest", "expected", "verdict", "covers", "")]
     for r in seq_reports:
@@ -168,6 +208,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         cs_rows.append((f"{cs.device} clear-then-set {cs.clear_reg} -> {cs.set_reg} ({cs.field})", cs.kernel,
                         cs.verdict, "witness (replayed)" if cs.set_alone_shown else "no witness", ok))
     print(_table(cs_rows))
+    print()
+    print(_table(graph_rows))
     for r in seq_reports:
         if not r.matches:
             print("\n" + render_sequence(r))
@@ -176,6 +218,69 @@ def cmd_check(args: argparse.Namespace) -> int:
             print("\n" + render_clearset(cs))
     print(f"\nsummary: {total} checked, {total - bad - unknown} as expected, {bad} not as expected, "
           f"{unknown} unknown ({seconds:.1f} s)")
+    return code
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    if args.device not in DEVICES:
+        return _input_error(f"unknown device '{args.device}': valid: {', '.join(DEVICES)}")
+    spec = DEVICES[args.device]
+    seq = load(args.sequence, DEVICES) if args.sequence else None
+    if seq is not None and seq.device != spec.name:
+        return _input_error(f"{args.sequence} is a {seq.device} sequence, not {spec.name}")
+    kernel = args.kernel or (seq.kernel if seq else spec.default_kernel)
+    for k in [kernel] + ([args.versus] if args.versus else []):
+        if k not in spec.versions:
+            return _input_error(f"kernel {k} is not modelled for {spec.name}: valid: {', '.join(spec.versions)}")
+    valid_hosts = list(spec.hosts) or [spec.default_host or "default"]
+    if args.host is not None and args.host not in valid_hosts:
+        return _input_error(f"--host {args.host}: {spec.name} models the host kinds: {', '.join(valid_hosts)}")
+    if not 1 <= args.cpus <= spec.max_cpus:
+        return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
+    destination = args.destination or (seq.destination if seq else "any")
+    progress = Progress(sys.stderr.isatty() and not args.json and args.output is None)
+    og = graph_for(spec.name, kernel, destination, args.cpus, args.timeout, progress)
+    versus = graph_for(spec.name, args.versus, destination, args.cpus, args.timeout, progress) if args.versus else None
+    progress.done()
+    chk = check_sequence(og, spec, seq) if seq else None
+    order = None
+    if seq is not None:
+        from proofs.graph import node_of_step
+
+        order = []
+        for st in seq.restore:
+            for inner in (st.steps if st.action == "each" else (st,)):
+                n = node_of_step(spec, inner)
+                if n is not None and n not in order:
+                    order.append(n)
+    code = EXIT_OK
+    if og.cycle or (chk is not None and chk.violated):
+        code = EXIT_FAIL
+    elif og.unresolved:
+        code = EXIT_UNKNOWN
+    if args.json:
+        doc = graph_json(og, chk)
+        print(json.dumps({"gicproof": JSON_VERSION, "command": "graph", "results": [doc], "exit": code}, indent=2))
+        return code
+    fmt = args.format
+    if fmt == "text":
+        data: bytes = render_text(og, chk, seq.path if seq else "", versus, spec.order_assumption_reason).encode() + b"\n"
+    else:
+        dot = render_dot(og, chk, order)
+        if fmt == "dot":
+            data = dot.encode()
+        else:
+            try:
+                data = render_image(dot, fmt)
+            except FileNotFoundError as e:
+                return _input_error(str(e))
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"wrote {args.output} ({fmt})", file=sys.stderr)
+    elif fmt in ("svg", "png") and sys.stdout.isatty():
+        return _input_error(f"--format {fmt} writes binary data: give -o FILE")
+    else:
+        sys.stdout.buffer.write(data)
     return code
 
 
@@ -258,6 +363,25 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--timeout", type=_seconds, default=30.0, metavar="S", help="solver timeout per query (s)")
     pr.add_argument("--json", action="store_true", help="print the result as JSON (see README)")
     pr.set_defaults(func=cmd_prove)
+    g = sub.add_parser("graph", help="derive the ordering graph of a device's restore interface",
+                       description="Derive the ordering dependencies between the steps of a device's restore "
+                                   "interface from the semantics, confirm each with a replayed witness, prove "
+                                   "the other pairs commute, count the valid orders; optionally check a "
+                                   "sequence against it. Exit 1 if the sequence violates an edge or the "
+                                   "constraints form a cycle.")
+    g.add_argument("device", help=f"one of: {', '.join(DEVICES)}")
+    g.add_argument("--kernel", metavar="X.Y", help="kernel version (default: the sequence's, else the newest)")
+    g.add_argument("--host", metavar="KIND", help="host kind, for devices that model several")
+    g.add_argument("--sequence", metavar="FILE", help="check this sequence file against the graph and overlay its order")
+    g.add_argument("--format", choices=("text", "dot", "svg", "png"), default="text",
+                   help="text (default), Graphviz DOT, or an image drawn by Graphviz's dot")
+    g.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    g.add_argument("--versus", metavar="X.Y", help="also derive the graph for kernel X.Y and list the edges that differ")
+    g.add_argument("--destination", choices=("fresh", "any"), help="fresh or any prior destination (default any)")
+    g.add_argument("--cpus", type=_positive, default=2, metavar="N", help="CPUs in the proofs (default 2)")
+    g.add_argument("--timeout", type=_seconds, default=30.0, metavar="S", help="solver timeout per query (s)")
+    g.add_argument("--json", action="store_true", help="print the graph as JSON")
+    g.set_defaults(func=cmd_graph)
     d = sub.add_parser("describe", help="print a device's state fields, register table and sources",
                        description="Print a device specification: canonical state with classifications, "
                                    "the register table with guest and userspace accessors, operations.")

@@ -110,6 +110,7 @@ class Edge:
     reason: str  # in words
     rule: str
     rule_source: str
+    rule_name: str  # the accessor at the step where the state went wrong
     witness: dict[str, Any]  # source / destination-before values of the witness scope
     replayed: bool
     config: Config
@@ -456,8 +457,9 @@ def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[No
         w2 = Witness(f"refused:{after}", cfg, ("step", 0), "", w.values, w.seconds)
         rep = replay(spec, seq, w2, destination)
         reason = f"{after} fails before {before}: {rep.errno}" if rep.confirmed else "refused"
+        name = rep.failed_at.register.user_write.name if rep.failed_at and rep.failed_at.register else ""
         return Edge(before, after, "(failure)", "the restore", reason, rep.rule, rep.rule_source,
-                    {}, rep.confirmed, rep.config)
+                    name, {}, rep.confirmed, rep.config)
     rep = replay(spec, seq, w, destination)
     where = _describe_where(spec, loss.where)
     step_name = ""
@@ -471,7 +473,8 @@ def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[No
         reason = f"with {after} before {before}, {loss.field} of {where} is not restored"
     scope_vals = {k[3]: v for k, v in w.values.items() if k[1] == loss.where[0] and k[2] == loss.where[1]
                   and k[0] == "src"}
-    return Edge(before, after, loss.field, where, reason, rep.rule, rep.rule_source,
+    name = rep.diverging.register.user_write.name if rep.diverging and rep.diverging.register else ""
+    return Edge(before, after, loss.field, where, reason, rep.rule, rep.rule_source, name,
                 {"source": scope_vals, "label": w.label}, rep.confirmed, rep.config)
 
 

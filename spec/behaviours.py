@@ -109,7 +109,7 @@ def write_field(
     def fn(ops: Ops, ctx: object, fields: dict[str, Value], data: Value) -> Effect:
         return Effect({field: behaviour(ops, fields[field], data, width)})
 
-    return Accessor(name, "write", fn, source, rule or (behaviour.__doc__ or "").strip())
+    return Accessor(name, "write", fn, source, rule or f"{behaviour.__name__} on {field}")
 
 
 def read_const(name: str, value_of: Callable[[object], int], width: int, source: str, rule: str) -> Accessor:

@@ -8,6 +8,8 @@ Extensions to the DESIGN.md contract (compatible: files without them mean what t
     the exact set of losses the tool computed, so ``gicproof check`` notices when a
     sequence starts or stops losing a field. Labels: ``FIELD`` (a multi-bit field changed),
     ``FIELD:1->0`` / ``FIELD:0->1`` (a 1-bit field), ``refused:REGISTER`` (a step failed).
+  * ``violates = ["GICD_ICFGR -> GICD_ISPENDR"]``: the ordering-graph edges the sequence
+    is known to violate (default none); ``gicproof check`` compares them with the graph's.
   * ``shift`` is accepted on scalar registers only: shifting a per-interrupt array would
     move one interrupt's bits into another's.
 """
@@ -24,7 +26,7 @@ from spec.device import DeviceSpec
 
 TOP_KEYS = {
     "name", "device", "kernel", "reference", "expect", "why", "destination", "host",
-    "source_kernel", "source_host", "save", "restore", "lost",
+    "source_kernel", "source_host", "save", "restore", "lost", "violates",
 }
 STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", "and", "or", "shift"}
 VALUE_WORDS = ("saved", "ones", "zeros", "reset")
@@ -102,6 +104,7 @@ class Sequence:
     source_kernel: str = ""
     source_host: str = ""
     lost: tuple[str, ...] | None = None
+    violates: tuple[str, ...] = ()
     lines: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -271,6 +274,13 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             if fname != "refused" and fname not in field_names:
                 top_err("lost", f"lost label '{label}' names no field of {dev_name}: {_suggest(fname, sorted(field_names))}")
 
+    violates = doc.get("violates", [])
+    if not isinstance(violates, list) or not all(isinstance(x, str) for x in violates):
+        top_err("violates", 'violates must be a list of strings like ["GICD_ICFGR -> GICD_ISPENDR"]')
+    for v in violates:
+        if not re.fullmatch(r"\S+ -> \S+", v):
+            top_err("violates", f"'{v}' is not an edge: write \"STEP -> STEP\" (see gicproof graph {dev_name})")
+
     registers = [r.name for r in spec.registers]
     operations = [o.name for o in spec.operations]
 
@@ -374,4 +384,5 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         reference=doc.get("reference", ""), expect=expect, why=why, destination=destination,
         restore=restore, save=save, host=doc.get("host", ""), source_kernel=source_kernel,
         source_host=doc.get("source_host", ""), lost=tuple(lost) if lost is not None else None,
+        violates=tuple(violates),
     )

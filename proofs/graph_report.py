@@ -1,0 +1,138 @@
+"""Rendering an ordering graph: text, Graphviz DOT (the transitive reduction, edges
+labelled with their reasons, a sequence's order overlaid, violated edges in red), JSON,
+and SVG/PNG through Graphviz's ``dot`` (Debian package ``graphviz``)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+from proofs.graph import OrderingGraph, SequenceCheck
+
+RED = "#c0392b"
+
+
+def render_text(og: OrderingGraph, chk: SequenceCheck | None = None, seq_path: str = "",
+                versus: OrderingGraph | None = None, reason: str = "") -> str:
+    red = og.reduction()
+    out = [f"ordering graph: {og.device}, kernel {og.kernel}, destination {og.destination} "
+           f"({og.cpus} CPUs, one interrupt per class)",
+           f"  {len(og.nodes)} steps, {len(og.edges)} dependencies ({red.number_of_edges()} in the "
+           f"transitive reduction), {len(og.commuting)} pairs proved to commute, "
+           f"{len(og.equivalent)} pairs proved equivalent in context"]
+    if og.cycle:
+        out.append("  NO VALID ORDER: the constraints form a cycle:")
+        for u, v in og.cycle:
+            e = og.edges.get((u, v))
+            out.append(f"    {u} -> {v}" + (f": {e.reason}" if e else ""))
+    else:
+        out.append(f"  valid orders: {og.valid_orders()} (exact)")
+    if reason:
+        out.append(f"  orders compared on: {reason}")
+    out.append(f"  derived and confirmed in {og.seconds:.1f} s ({og.queries} solver queries)")
+    out.append("")
+    out.append("dependencies (B must come after A; * = in the transitive reduction):")
+    for (u, v), e in og.edges.items():
+        mark = "*" if red.has_edge(u, v) else " "
+        out.append(f"  {mark} {u} -> {v}")
+        out.append(f"      why: {e.reason}")
+        if e.rule:
+            out.append(f"      rule: {e.rule_name}: {e.rule} ({e.rule_source})")
+        src = e.witness.get("source", {})
+        if src:
+            fields = " ".join(f"{k}={v:#x}" for k, v in src.items())
+            out.append(f"      witness: {e.where}, source {fields}; {e.witness.get('label', '')}"
+                       f" ({'replayed on' if e.replayed else 'DID NOT REPLAY on'} {e.config.describe()})")
+    if og.equivalent:
+        out.append("")
+        out.append("pairs that do not commute step by step but give the same state in any valid order:")
+        out += [f"  {a} / {b}" for a, b in og.equivalent]
+    if og.unresolved:
+        out.append("")
+        out.append("UNRESOLVED (unknown):")
+        out += [f"  {a} / {b}: {why}" for a, b, why in og.unresolved]
+    if versus is not None:
+        mine, theirs = set(og.edges), set(versus.edges)
+        out.append("")
+        out.append(f"compared with kernel {versus.kernel}:")
+        only_here = sorted(mine - theirs)
+        only_there = sorted(theirs - mine)
+        out.append(f"  only under {og.kernel}: " + (", ".join(f"{u} -> {v}" for u, v in only_here) or "none"))
+        out.append(f"  only under {versus.kernel}: " + (", ".join(f"{u} -> {v}" for u, v in only_there) or "none"))
+    if chk is not None:
+        out.append("")
+        out.append(f"sequence {seq_path}:")
+        if chk.violated:
+            for lb, la, e in chk.violated:
+                out.append(f"  VIOLATED: {e.after} (line {la}) comes before {e.before} (line {lb}): {e.reason}")
+        else:
+            out.append("  every dependency between the steps it performs is respected")
+        if chk.missing:
+            out.append(f"  interface steps it never performs: {', '.join(chk.missing)}")
+        if chk.violated:
+            out.append(f"  nearest valid order (moves {len(chk.moved)} step(s): {', '.join(chk.moved)}):")
+            out.append("    " + ", ".join(chk.suggestion))
+    return "\n".join(out)
+
+
+def _q(s: str) -> str:
+    """A DOT string. Names have no backslashes; a "\\n" in a label is a DOT line break."""
+    return '"' + s.replace('"', '\\"') + '"'
+
+
+def render_dot(og: OrderingGraph, chk: SequenceCheck | None = None, order: list[str] | None = None) -> str:
+    """The transitive reduction (every violated edge is drawn too, in red)."""
+    red = og.reduction()
+    violated = {(e.before, e.after) for _, _, e in (chk.violated if chk else [])}
+    pos = {n: i + 1 for i, n in enumerate(order or [])}
+    lines = [f"digraph {_q(f'{og.device} kernel {og.kernel}')} {{",
+             "  rankdir=LR;",
+             '  node [shape=box, fontname="Helvetica", fontsize=10];',
+             '  edge [fontname="Helvetica", fontsize=8];',
+             f"  label={_q(f'{og.device} restore ordering, kernel {og.kernel}, destination {og.destination}')};"]
+    for name in og.reference:
+        label = name + (f"\\n#{pos[name]}" if name in pos else "")
+        attrs = [f"label={_q(label)}"]
+        if order is not None and name not in pos:
+            attrs.append('style=dashed')
+        lines.append(f"  {_q(name)} [{', '.join(attrs)}];")
+    drawn = [(u, v) for (u, v) in og.edges if red.has_edge(u, v) or (u, v) in violated]
+    for u, v in drawn:
+        e = og.edges[(u, v)]
+        label = f"{e.field}: {e.rule_name}" if e.rule_name else e.field
+        attrs = [f"label={_q(label)}"]
+        if (u, v) in violated:
+            attrs += [f'color="{RED}"', f'fontcolor="{RED}"', "penwidth=2"]
+        lines.append(f"  {_q(u)} -> {_q(v)} [{', '.join(attrs)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render_image(dot_text: str, fmt: str) -> bytes:
+    exe = shutil.which("dot")
+    if exe is None:
+        raise FileNotFoundError("Graphviz's 'dot' is not installed (Debian: apt-get install graphviz); "
+                                "--format text and dot work without it")
+    return subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, check=True).stdout
+
+
+def graph_json(og: OrderingGraph, chk: SequenceCheck | None = None) -> dict[str, Any]:
+    red = og.reduction()
+    d: dict[str, Any] = {
+        "obligation": "ordering-graph", "device": og.device, "kernel": og.kernel,
+        "destination": og.destination, "cpus": og.cpus, "steps": og.reference,
+        "edges": [{"before": u, "after": v, "in_reduction": red.has_edge(u, v), "field": e.field,
+                   "where": e.where, "reason": e.reason, "rule": e.rule, "rule_name": e.rule_name,
+                   "rule_source": e.rule_source, "witness": e.witness, "replayed": e.replayed}
+                  for (u, v), e in og.edges.items()],
+        "commuting": [list(p) for p in og.commuting], "equivalent": [list(p) for p in og.equivalent],
+        "unresolved": [list(p) for p in og.unresolved], "cycle": og.cycle,
+        "valid_orders": None if og.cycle else og.valid_orders(),
+        "seconds": round(og.seconds, 3), "queries": og.queries,
+    }
+    if chk is not None:
+        d["sequence"] = {"violated": [{"before": e.before, "after": e.after, "line_before": lb, "line_after": la,
+                                       "reason": e.reason} for lb, la, e in chk.violated],
+                         "missing": chk.missing, "moved": chk.moved, "suggestion": chk.suggestion}
+    return d
