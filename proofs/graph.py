@@ -141,8 +141,8 @@ class OrderingGraph:
         red.add_nodes_from(self.graph.nodes)
         return red
 
-    def valid_orders(self) -> int:
-        return count_linear_extensions(self.graph)
+    def valid_orders(self) -> str:
+        return valid_orders_text(self.graph)
 
 
 # ---------------------------------------------------------------------------------------
@@ -482,9 +482,13 @@ def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[No
 # Orders.
 
 
+EXACT_COMPONENT_LIMIT = 20  # nodes; the DP visits up to 2**n sets of placed nodes
+
+
 def count_linear_extensions(g: nx.DiGraph) -> int:
     """The number of valid orders, exactly: components are counted separately (DP over
-    the sets of placed nodes) and interleaved (multinomial)."""
+    the sets of placed nodes) and interleaved (multinomial). See ``valid_orders_text``
+    for components too large to count."""
     total_nodes = 0
     product = 1
     denominator = 1
@@ -495,6 +499,28 @@ def count_linear_extensions(g: nx.DiGraph) -> int:
         denominator *= math.factorial(n)
         product *= _count_component(sub)
     return product * math.factorial(total_nodes) // denominator
+
+
+def valid_orders_count(g: nx.DiGraph) -> tuple[int, bool]:
+    """(count, exact). Exact when every connected component has at most
+    EXACT_COMPONENT_LIMIT nodes; otherwise an upper bound, n!/prod(n_i!) x prod(c_i) with
+    c_i = n_i! for a component too large to count (every order of it assumed valid)."""
+    if all(len(c) <= EXACT_COMPONENT_LIMIT for c in nx.weakly_connected_components(g)):
+        return count_linear_extensions(g), True
+    total, product, denominator = 0, 1, 1
+    for comp in nx.weakly_connected_components(g):
+        n = len(comp)
+        total += n
+        denominator *= math.factorial(n)
+        product *= math.factorial(n) if n > EXACT_COMPONENT_LIMIT else _count_component(g.subgraph(comp))
+    return product * math.factorial(total) // denominator, False
+
+
+def valid_orders_text(g: nx.DiGraph) -> str:
+    count, exact = valid_orders_count(g)
+    if exact:
+        return f"{count} (exact)"
+    return f"at most {count} (bound: a component has more than {EXACT_COMPONENT_LIMIT} steps)"
 
 
 def _count_component(g: nx.DiGraph) -> int:

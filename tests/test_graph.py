@@ -240,3 +240,15 @@ def test_graph_svg_with_graphviz(tmp_path):
     out = tmp_path / "g.svg"
     assert main(["graph", "gicv2", "--kernel", "6.12", "--format", "svg", "-o", str(out)]) == 0
     assert "<svg" in out.read_text()
+
+
+def test_large_components_get_a_bound_not_a_hang():
+    from proofs.graph import EXACT_COMPONENT_LIMIT, valid_orders_text
+
+    g = nx.path_graph(EXACT_COMPONENT_LIMIT + 5, create_using=nx.DiGraph)  # one chain: 1 order
+    g.add_node("loose")
+    text = valid_orders_text(g)
+    assert text.startswith("at most") and "bound" in text
+    small = nx.DiGraph([(1, 2)])
+    small.add_node(3)
+    assert valid_orders_text(small) == "3 (exact)"
