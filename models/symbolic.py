@@ -3,13 +3,9 @@ is one of the two modules that import z3."""
 
 from __future__ import annotations
 
-import itertools
-
 import z3
 
 from spec.algebra import Value
-
-_fresh = itertools.count()
 
 
 class SymbolicOps:
@@ -62,17 +58,9 @@ class SymbolicOps:
         return z3.ZeroExt(to_width - from_width, a)
 
 
-def simplify(v: Value) -> Value:
-    return z3.simplify(v)
-
-
 def is_true(cond: Value) -> z3.BoolRef:
     """A 1-bit condition as a Z3 Boolean."""
     return cond == 1
-
-
-def evaluate(model: z3.ModelRef, v: Value) -> int:
-    return model.eval(v, model_completion=True).as_long()
 
 
 SYMBOLIC = SymbolicOps()

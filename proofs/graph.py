@@ -115,9 +115,6 @@ class Edge:
     replayed: bool
     config: Config
 
-    def short(self) -> str:
-        return f"{self.field}: {self.reason}"
-
 
 @dataclass
 class OrderingGraph:

@@ -13,6 +13,15 @@ from proofs.graph import OrderingGraph, SequenceCheck, valid_orders_count
 RED = "#c0392b"
 
 
+def _witness_line(e: Any) -> str:
+    src = e.witness.get("source", {})
+    if not src:
+        return ""
+    fields = " ".join(f"{k}={v:#x}" for k, v in src.items())
+    return (f"witness: {e.where}, source {fields} ({e.witness.get('label', '')}; "
+            f"{'replayed' if e.replayed else 'DID NOT REPLAY'} on {e.config.describe()})")
+
+
 def render_text(og: OrderingGraph, chk: SequenceCheck | None = None, seq_path: str = "",
                 versus: OrderingGraph | None = None, reason: str = "") -> str:
     red = og.reduction()
@@ -39,11 +48,8 @@ def render_text(og: OrderingGraph, chk: SequenceCheck | None = None, seq_path: s
         out.append(f"      why: {e.reason}")
         if e.rule:
             out.append(f"      rule: {e.rule_name}: {e.rule} ({e.rule_source})")
-        src = e.witness.get("source", {})
-        if src:
-            fields = " ".join(f"{k}={v:#x}" for k, v in src.items())
-            out.append(f"      witness: {e.where}, source {fields}; {e.witness.get('label', '')}"
-                       f" ({'replayed on' if e.replayed else 'DID NOT REPLAY on'} {e.config.describe()})")
+        if _witness_line(e):
+            out.append(f"      {_witness_line(e)}")
     if og.equivalent:
         out.append("")
         out.append("pairs that do not commute step by step but give the same state in any valid order:")
@@ -66,11 +72,8 @@ def render_text(og: OrderingGraph, chk: SequenceCheck | None = None, seq_path: s
         if chk.violated:
             for lb, la, e in chk.violated:
                 out.append(f"  VIOLATED: {e.after} (line {la}) comes before {e.before} (line {lb}): {e.reason}")
-                src = e.witness.get("source", {})
-                if src:
-                    fields = " ".join(f"{k}={v:#x}" for k, v in src.items())
-                    out.append(f"      witness: {e.where}, source {fields} ({e.witness.get('label', '')}; "
-                               f"{'replayed' if e.replayed else 'DID NOT REPLAY'} on {e.config.describe()})")
+                if _witness_line(e):
+                    out.append(f"      {_witness_line(e)}")
         else:
             out.append("  every dependency between the steps it performs is respected")
         if chk.missing:

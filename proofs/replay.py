@@ -26,7 +26,7 @@ from models.machine import (
     run_save,
 )
 from proofs.roundtrip import Witness
-from spec.device import ARCHITECTURAL, DeviceSpec
+from spec.device import DeviceSpec
 from spec.sequence import Sequence, Step
 
 
@@ -219,13 +219,3 @@ def _reset_value(spec: DeviceSpec, sem: Any, cfg: Config, scope: str, key: Any, 
     else:
         ctx = _ctx(spec, sem, cfg, key if scope == "cpu" else 0, {}, None)
     return int(spec.reset(CONCRETE, ctx, scope)[name])
-
-
-def describe_fields(spec: DeviceSpec, fields: dict[str, int], arch_only: bool = False) -> str:
-    parts = []
-    for name, v in fields.items():
-        sf = spec.field_spec(name)
-        if arch_only and sf.classification != ARCHITECTURAL:
-            continue
-        parts.append(f"{name}={v:#x}")
-    return " ".join(parts)

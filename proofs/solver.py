@@ -41,12 +41,17 @@ def _solver(timeout_ms: int, conds: list[Any]) -> z3.Solver:
     return s
 
 
-def check(assumptions: list[Any], query: list[Any], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Answer:
-    """Is ``assumptions and query`` satisfiable? Conditions are 1-bit vectors or Booleans."""
+def _loaded(assumptions: list[Any], query: list[Any], timeout_ms: int) -> z3.Solver:
     conds = list(assumptions) + list(query)
     s = _solver(timeout_ms, conds)
     for c in conds:
         s.add(_as_bool(c))
+    return s
+
+
+def check(assumptions: list[Any], query: list[Any], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Answer:
+    """Is ``assumptions and query`` satisfiable? Conditions are 1-bit vectors or Booleans."""
+    s = _loaded(assumptions, query, timeout_ms)
     t0 = time.perf_counter()
     r = s.check()
     dt = time.perf_counter() - t0
@@ -67,10 +72,7 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
     """A model of ``assumptions and query`` that keeps as many of the ``preferred``
     (variable, value) pairs as it can, greedily (used to show small, readable witnesses:
     every field not involved keeps its reset value)."""
-    conds = list(assumptions) + list(query)
-    s = _solver(timeout_ms, conds)
-    for c in conds:
-        s.add(_as_bool(c))
+    s = _loaded(assumptions, query, timeout_ms)
     t0 = time.perf_counter()
     r = s.check()
     if r != z3.sat:

@@ -63,13 +63,6 @@ def bool_and(ops: Ops, *conds: Value) -> Value:
     return out
 
 
-def bool_or(ops: Ops, *conds: Value) -> Value:
-    out = false(ops)
-    for c in conds:
-        out = ops.or_(out, c)
-    return out
-
-
 def implies(ops: Ops, a: Value, b: Value) -> Value:
     return ops.or_(ops.not_(a, 1), b)
 

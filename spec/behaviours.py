@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spec.algebra import Ops, Value, mask
+from spec.algebra import Ops, Value
 from spec.device import Accessor, Effect
 
 ARM_GICV2 = "Arm IHI 0048B (GICv2 architecture specification)"
@@ -44,18 +44,6 @@ def write_one_to_set(ops: Ops, old: Value, data: Value, width: int) -> Value:
 def write_one_to_clear(ops: Ops, old: Value, data: Value, width: int) -> Value:
     """Write-1-to-clear: ``old & ~data``. (GICv2 4.3.6 GICD_ICENABLERn: "writing 1 disables".)"""
     return ops.and_(old, ops.not_(data, width))
-
-
-def write_masked(keep: int) -> Callable[[Ops, Value, Value, int], Value]:
-    """Read-write of the bits in ``keep``; the other bits are not stored (read as zero).
-    ``data & keep``."""
-
-    def behaviour(ops: Ops, old: Value, data: Value, width: int) -> Value:
-        return ops.and_(data, ops.const(keep & mask(width), width))
-
-    behaviour.__name__ = f"write_masked_{keep:#x}"
-    behaviour.__doc__ = f"Read-write of bits {keep:#x}; the others are not stored."
-    return behaviour
 
 
 FIELD_BEHAVIOURS = {

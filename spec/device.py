@@ -214,13 +214,6 @@ class DeviceSpec:
                 return f
         raise KeyError(name)
 
-    def fields_of(self, scope: str, kind: str = "") -> list[StateField]:
-        return [
-            f
-            for f in self.fields
-            if f.scope == scope and (not kind or not f.kinds or kind in f.kinds)
-        ]
-
     def semantics(self, kernel: str) -> Any:
         return self.versions[kernel]
 

@@ -252,3 +252,12 @@ def test_large_components_get_a_bound_not_a_hang():
     small = nx.DiGraph([(1, 2)])
     small.add_node(3)
     assert valid_orders_text(small) == "3 (exact)"
+
+
+def test_the_graph_does_not_depend_on_the_cpu_count():
+    """The graph is derived with 2 CPUs by default; with 1 and 4 it is the same."""
+    base = graph_for("gicv2", "6.12")
+    for cpus in (1, 4):
+        other = build_graph(GICV2, "6.12", cpus=cpus)
+        assert set(other.edges) == set(base.edges)
+        assert len(other.commuting) == len(base.commuting)
