@@ -349,6 +349,23 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
     commuting: list[tuple[str, str]] = []
     candidates: list[tuple[str, str]] = []
     unresolved: list[tuple[str, str, str]] = []
+    # No proof from nothing: the assumptions of the commutation proofs (reachable source
+    # and destination) and of the in-context ones (plus the ordering assumption) must be
+    # satisfiable, or every pair would "commute".
+    ops = fresh_symbolic()
+    local_assumptions, _, _ = _machines(spec, kernel, config, ops)
+    ref_enc = encode(spec, _sequence(spec, kernel, nodes, destination), config, destination, ops)
+    for what, conds in (("commutation", local_assumptions),
+                        ("in-context", ref_enc.assumptions + _order_assumptions(spec, ops, ref_enc))):
+        vac = solver.satisfiable(conds, timeout_ms)
+        queries += 1
+        if vac.status != "sat":
+            why = "unsatisfiable (a vacuous proof)" if vac.status == "unsat" else vac.reason
+            g = nx.DiGraph()
+            g.add_nodes_from(n.name for n in nodes)
+            return OrderingGraph(spec.name, kernel, destination, cpus, nodes, g, {}, [], [],
+                                 [("*", "*", f"the {what} assumptions are {why}")], None,
+                                 [n.name for n in nodes], time.perf_counter() - t0, queries)
     for i, a in enumerate(nodes):
         for b in nodes[i + 1:]:
             if progress:

@@ -261,3 +261,13 @@ def test_the_graph_does_not_depend_on_the_cpu_count():
         other = build_graph(GICV2, "6.12", cpus=cpus)
         assert set(other.edges) == set(base.edges)
         assert len(other.commuting) == len(base.commuting)
+
+
+def test_vacuous_assumptions_give_no_graph():
+    """With unsatisfiable invariants every pair would 'commute': the graph refuses."""
+    def never(ops, ctx, scope, f):
+        return ops.const(0, 1)
+
+    og = build_graph(dataclasses.replace(GICV2, invariant=never), "6.12", cpus=1)
+    assert og.unresolved and "vacuous" in og.unresolved[0][2]
+    assert not og.commuting and not og.edges
