@@ -35,6 +35,7 @@ class KindResult:
     set_alone_witness: dict[str, int] | None = None  # prior fields and "value"
     set_alone_result: int | None = None
     witness_replayed: bool = False
+    set_alone_status: str = ""  # the solver's answer for "the set view alone": sat / unsat / unknown
     reason: str = ""
 
 
@@ -50,7 +51,8 @@ class ClearSetResult:
 
     @property
     def verdict(self) -> str:
-        if any(k.verdict == UNKNOWN for k in self.kinds):
+        """Of the whole obligation: UNKNOWN when either query of some kind is unknown."""
+        if any(k.verdict == UNKNOWN or k.set_alone_status == "unknown" for k in self.kinds):
             return UNKNOWN
         if any(k.verdict == COUNTEREXAMPLE for k in self.kinds):
             return COUNTEREXAMPLE
@@ -122,6 +124,9 @@ def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Reg
     kr = KindResult(kind, intid, PROVED if ans.status == "unsat" else COUNTEREXAMPLE)
     m2, assumptions2 = run(False)
     alone = solver.check(assumptions2, [ops.not_(ops.eq(m2.state.irq[key][fname], v), 1)], timeout_ms)
+    kr.set_alone_status = alone.status
+    if alone.status == "unknown":
+        kr.reason = f"set view alone: {alone.reason}"
     if alone.status != "sat":
         return kr
 

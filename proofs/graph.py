@@ -560,6 +560,7 @@ def _count_component(g: nx.DiGraph) -> int:
 
 @dataclass
 class SequenceCheck:
+    order: list[str] = field(default_factory=list)  # the interface steps the sequence performs, in order
     violated: list[tuple[int, int, Edge]] = field(default_factory=list)  # (line of before, line of after, edge)
     missing: list[str] = field(default_factory=list)  # interface nodes the sequence never performs
     moved: list[str] = field(default_factory=list)
@@ -580,7 +581,7 @@ def check_sequence(og: OrderingGraph, spec: DeviceSpec, seq: Sequence) -> Sequen
             first[n] = s
     present = list(first)
     pos = {n: i for i, n in enumerate(present)}
-    res = SequenceCheck()
+    res = SequenceCheck(order=present)
     reach = {n: nx.descendants(og.graph, n) for n in og.graph.nodes}
     for (u, v), e in og.edges.items():
         if u in pos and v in pos and pos[v] < pos[u]:

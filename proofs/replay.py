@@ -91,13 +91,15 @@ def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Rep
     src_sem = spec.semantics(seq.effective_source_kernel)
     dst_sem = spec.semantics(seq.kernel)
 
+    # fields not in the witness keep their reset value (a reachable state)
+    resets = {"src": make_state(spec, src_sem, cfg, CONCRETE), "dst": make_state(spec, dst_sem, cfg, CONCRETE)}
+
     def values(side: str):
         def fv(scope: str, key: Any, name: str, width: int) -> int:
             got = w.values.get((side, scope, key, name))
             if got is not None:
                 return got
-            # not part of the witness: the reset value
-            return _reset_value(spec, dst_sem if side == "dst" else src_sem, cfg, scope, key, name)
+            return int(_field_of(resets[side], (scope, key), name))  # type: ignore[arg-type]
 
         return fv
 
@@ -208,14 +210,3 @@ def _touches(spec: DeviceSpec, acc: Access, where: tuple[str, Any]) -> bool:
     if scope == "cpu":
         return reg.scope == "cpu" and acc.vcpu == key
     return reg.scope == "global"
-
-
-def _reset_value(spec: DeviceSpec, sem: Any, cfg: Config, scope: str, key: Any, name: str) -> int:
-    from models.machine import _ctx
-
-    if scope == "irq":
-        bank, intid = key
-        ctx = _ctx(spec, sem, cfg, max(bank, 0), {}, None, intid)
-    else:
-        ctx = _ctx(spec, sem, cfg, key if scope == "cpu" else 0, {}, None)
-    return int(spec.reset(CONCRETE, ctx, scope)[name])

@@ -194,8 +194,10 @@ def render_clearset(r: ClearSetResult) -> str:
             line += (f"; {r.set_reg} alone is not enough: from {_fields(prior)}, writing "
                      f"{k.set_alone_witness['value']:#x} leaves {r.field}={k.set_alone_result:#x}"
                      + ("" if k.witness_replayed else " (WITNESS DID NOT REPLAY: tool bug)"))
+        elif k.set_alone_status == "unsat":
+            line += f"; {r.set_reg} alone suffices here (proved)"
         else:
-            line += f"; {r.set_reg} alone suffices here"
+            line += f"; {r.set_reg} alone: UNKNOWN"
         if k.reason:
             line += f" ({k.reason})"
         out.append(line)
@@ -259,7 +261,8 @@ def clearset_json(r: ClearSetResult) -> dict[str, Any]:
         "verdict": r.verdict, "matches": r.matches, "seconds": round(r.seconds, 3),
         "kinds": [{"kind": k.kind, "intid": k.intid, "verdict": k.verdict,
                    "set_alone_witness": k.set_alone_witness, "set_alone_result": k.set_alone_result,
-                   "witness_replayed": k.witness_replayed, "reason": k.reason} for k in r.kinds],
+                   "witness_replayed": k.witness_replayed, "set_alone_status": k.set_alone_status,
+                   "reason": k.reason} for k in r.kinds],
     }
 
 

@@ -123,7 +123,6 @@ class Register:
     bits_per_irq: int = 0  # irq-scope registers: bits per interrupt
     first_irq: int = 0  # irq-scope registers: the interrupt of bit 0 of word 0
     irqs: int = 0  # irq-scope registers: how many interrupts the array can cover
-    reset: int = 0  # scalar registers: value read after reset (documentation)
     width: int = 32  # scalar registers: value width
     sized: bool = False  # its value depends on the VM's interrupt count (GICD_TYPER)
     pair: str = ""  # set/clear pair partner (the other view of the same field)

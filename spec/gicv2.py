@@ -603,11 +603,11 @@ _apr_raz = (
 
 
 def _cpu_row(name: str, offset: int, views: tuple[str, ...], acc: tuple[Accessor, Accessor],
-             reset_value: int = 0, doc: str = "") -> Register:
+             doc: str = "") -> Register:
     # 'These are for userland accesses only, there is no guest-facing emulation.'
     return Register(name=name, group=CPUIF, offset=offset, words=1, scope="cpu", views=views,
                     guest_read=acc[0], guest_write=acc[1], user_read=acc[0], user_write=acc[1],
-                    reset=reset_value, doc=doc)
+                    doc=doc)
 
 
 _ro_wi = write_wi(f"{MMIO2}: vgic_mmio_write_v2_misc 'GIC_DIST_CTR, GIC_DIST_IIDR: Nothing to do'")

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from spec.device import DeviceSpec
 
@@ -184,7 +185,7 @@ def _suggest(word: str, valid: list[str]) -> str:
     return f"valid: {', '.join(valid[:12])}, ... ({len(valid)} in all)"
 
 
-def _parse_index(text: Any, err: Any) -> tuple[int, ...]:
+def _parse_index(text: Any, err: Callable[[str], NoReturn]) -> tuple[int, ...]:
     if isinstance(text, int) and not isinstance(text, bool):
         text = str(text)
     if not isinstance(text, str) or not text.strip():
@@ -195,7 +196,6 @@ def _parse_index(text: Any, err: Any) -> tuple[int, ...]:
         m = re.fullmatch(r"(\d+)(?:\.\.(\d+))?", part)
         if not m:
             err(f'bad index "{text}": use word numbers like "0", "1..31" or "0,2..3"')
-            raise AssertionError  # unreachable; err raises
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) else lo
         if hi < lo:
@@ -204,7 +204,7 @@ def _parse_index(text: Any, err: Any) -> tuple[int, ...]:
     return tuple(sorted(set(out)))
 
 
-def _int(v: Any, what: str, err: Any) -> int:
+def _int(v: Any, what: str, err: Callable[[str], NoReturn]) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         err(f"{what} must be an integer (e.g. 0xffffffff), not {v!r}")
     return int(v)
@@ -226,7 +226,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         raise SequenceError(p, line, f"not valid TOML: {msg}") from None
     lines = _Lines(text)
 
-    def top_err(key: str, msg: str) -> None:
+    def top_err(key: str, msg: str) -> NoReturn:
         raise SequenceError(p, lines.top(key), msg)
 
     for key in doc:
@@ -284,8 +284,10 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
     registers = [r.name for r in spec.registers]
     operations = [o.name for o in spec.operations]
 
-    def parse_step(raw: Any, line: int, section: str, nested_ok: bool) -> Step:
-        def err(msg: str) -> None:
+    def parse_step(raw: Any, line: int, section: str, entry: int | None) -> Step:
+        """``entry``: the step's index in its [[section]] (None for a step nested in an
+        each block, which cannot nest again)."""
+        def err(msg: str) -> NoReturn:
             raise SequenceError(p, line, msg)
 
         if not isinstance(raw, dict):
@@ -305,7 +307,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         if not isinstance(target, str):
             err(f"{action} must name a {'selector' if action == 'each' else 'register or operation'} as a string")
         if action == "each":
-            if not nested_ok:
+            if entry is None:
                 err("each blocks cannot be nested")
             if target not in spec.selectors:
                 err(f"unknown selector '{target}' for {dev_name}: valid: {', '.join(spec.selectors)}")
@@ -317,7 +319,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
                     err(f"key '{key}' does not apply to an each block")
             assert isinstance(inner, list)
             return Step(line, "each", target, steps=tuple(
-                parse_step(s, nested_line(j), section, False) for j, s in enumerate(inner)))
+                parse_step(s, lines.nested(section, entry, j), section, None) for j, s in enumerate(inner)))
         if "steps" in raw:
             err("steps belongs to an each block")
         if action == "op":
@@ -357,10 +359,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         or_mask = _int(raw["or"], "or", err) if "or" in raw else None
         return Step(line, action, target, ValueSpec(kind, const, shift, and_mask, or_mask), index)
 
-    nested_line: Any = lambda j: 1  # noqa: E731  (set per [[section]] entry below)
-
     def steps_of(section: str) -> tuple[Step, ...] | None:
-        nonlocal nested_line
         if section not in doc:
             return None
         raw = doc[section]
@@ -371,8 +370,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             line = lines.table(section, i)
             if isinstance(s, dict) and len(s) == 1 and "steps" not in s:
                 line = max(line, lines.key_in_table(section, i, next(iter(s))))
-            nested_line = lambda j, _i=i: lines.nested(section, _i, j)  # noqa: E731
-            out.append(parse_step(s, line, section, True))
+            out.append(parse_step(s, line, section, i))
         return tuple(out)
 
     save = steps_of("save")

@@ -41,3 +41,27 @@ def test_a_write_that_does_not_clear_is_caught():
     s = spec.register("GICD_ISENABLER")
     r = prove_clear_then_set(spec, "6.12", s, spec.register("GICD_ICENABLER"))
     assert r.verdict == "COUNTEREXAMPLE"
+
+
+def test_an_unknown_set_alone_query_is_unknown_not_sufficient(monkeypatch):
+    """A timeout on the 'set view alone' query must not read as 'the set view suffices'."""
+    from proofs import clearset, solver
+    from proofs.report import render_clearset
+
+    real = solver.check
+    calls = {"n": 0}
+
+    def flaky(assumptions, query, timeout_ms=0):
+        if not query:
+            return real(assumptions, query, timeout_ms)
+        calls["n"] += 1
+        if calls["n"] % 2 == 0:  # the second query of each kind: the set view alone
+            return solver.Answer("unknown", reason="timeout")
+        return real(assumptions, query, timeout_ms)
+
+    monkeypatch.setattr(clearset.solver, "check", flaky)
+    s = GICV2.register("GICD_ISENABLER")
+    r = prove_clear_then_set(GICV2, "6.12", s, GICV2.register(s.pair))
+    assert r.verdict == "UNKNOWN" and not r.matches
+    text = render_clearset(r)
+    assert "suffices" not in text and "UNKNOWN" in text

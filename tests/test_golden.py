@@ -33,3 +33,19 @@ def test_golden_report(name, request):
 
 def test_there_are_golden_examples():
     assert {"missing-clear", "icfgr-after-pending-4.7"} <= set(CASES)
+
+
+def test_readme_worked_example_is_real_output():
+    """Every line the README shows of the worked example occurs in the real report."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    cmd = "$ gicproof prove spec/sequences/gicv2/qemu-rfc-v2-2013-4.7.toml"
+    block = readme.split(cmd)[1].split("```")[0]
+    seq = load(Path(__file__).parent.parent / "spec/sequences/gicv2/qemu-rfc-v2-2013-4.7.toml", DEVICES)
+    seq = dataclasses.replace(seq, path="spec/sequences/gicv2/qemu-rfc-v2-2013-4.7.toml")
+    real = render_sequence(run_sequence(seq)).splitlines()
+    shown = [line for line in block.splitlines() if line.strip() not in ("", "...")]
+    assert len(shown) > 15
+    missing = [line for line in shown if line not in real]
+    assert not missing, missing

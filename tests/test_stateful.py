@@ -57,8 +57,8 @@ def migrate(m: Machine, seq) -> Machine:
 
 def observe(m: Machine) -> tuple:
     reads = [m.read_word(reg, w, cpu, user=False) for reg, w, cpu in READS]
-    # the CPU interface as the guest sees it (GICC_* are KVM-internal state; their
-    # effect is what next_interrupt observes), plus the APRs userspace would read
+    # the CPU interface is not guest-readable through this table (its GICC rows are
+    # userspace-only); its effect is what next_interrupt observes
     taken = [guest.next_interrupt(m, c) for c in range(CPUS)]
     return tuple(reads), tuple(taken)
 
@@ -163,7 +163,8 @@ def test_guest_model_sanity():
     spi["enabled"] = 1
     spi["priority"] = 0x20
     spi["targets"] = 1
-    guest.raise_line(m, 40, 0, 1)  # level-sensitive? SPIs reset to edge on the new VGIC
+    guest.raise_line(m, 40, 0, 1)  # SPIs reset to edge on the new VGIC: a rising edge latches
+    assert spi["pending_latch"] == 1
     assert guest.next_interrupt(m, 0) == 40
     assert guest.acknowledge(m, 0) == 40
     assert guest.next_interrupt(m, 0) == guest.SPURIOUS  # active, and running priority
