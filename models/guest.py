@@ -11,30 +11,132 @@ virtual CPU interface implements in hardware; model choices are marked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from models.machine import SPI_BANK, Machine
+from spec.algebra import Ops, Value, mask, nonzero
+from spec.device import AccessContext
 from spec.gicv2 import pending_view
 
 SPURIOUS = 1023
 
 
-def raise_line(m: Machine, intid: int, cpu: int = 0, level: int = 1) -> None:
-    """An interrupt source drives its line (KVM_IRQ_LINE for SPIs; a PPI's device for
-    its CPU). vgic_update_irq_pending(): 'irq->line_level = level' for level-sensitive
-    interrupts; an edge-triggered interrupt latches on a rising edge."""
+# ---------------------------------------------------------------------------------------
+# Events, written once over the value algebra: the functions below apply them to a
+# concrete machine (fuzzing), and ``proofs.invariant`` runs them on Z3 terms to prove the
+# device invariant inductive. Each takes (ops, ctx, fields, param) and returns the updated
+# fields of one scope; ``ctx`` is the scope's AccessContext.
+
+
+def event_line(ops: Ops, ctx: AccessContext, f: dict[str, Value], level: Value) -> dict[str, Value]:
+    """An interrupt source drives its line (KVM_IRQ_LINE for SPIs; a PPI's device for its
+    CPU): vgic_update_irq_pending(): 'irq->line_level = level' for level-sensitive
+    interrupts; an edge-triggered interrupt latches on a rising edge. SGIs have no line."""
+    if ctx.kind == "sgi":
+        return {}
+    rising = ops.and_(level, ops.not_(f["line_level"], 1))
+    return {"pending_latch": ops.or_(f["pending_latch"], ops.and_(f["edge"], rising)),
+            "line_level": level}
+
+
+def event_sgi(ops: Ops, ctx: AccessContext, f: dict[str, Value], sender: int) -> dict[str, Value]:
+    """GICD_SGIR from ``sender`` reaching the SGI in a target's bank (vgic_mmio_write_sgir:
+    'irq->pending_latch = true; irq->source |= 1U << source_vcpu->vcpu_id')."""
+    if ctx.kind != "sgi":
+        return {}
+    return {"sgi_sources": ops.or_(f["sgi_sources"], ops.const(1 << sender, 8)),
+            "pending_latch": ops.const(1, 1)}
+
+
+def _clear_lowest_bit(ops: Ops, v: Value, width: int) -> Value:
+    """``v & (v - 1)`` from the algebra's operations: the lowest set bit is checked last,
+    so it wins."""
+    out = v
+    for i in reversed(range(width)):
+        out = ops.ite(ops.extract(v, i, i), ops.and_(v, ops.const(~(1 << i) & mask(width), width)), out)
+    return out
+
+
+def event_acknowledge(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """GICC_IAR takes the interrupt: it becomes active and its latch is consumed; an SGI
+    delivers one source at a time (the lowest first) and stays pending while another is
+    left (vgic_v2_populate_lr / vgic_v2_fold_lr_state; model choice: the lowest source
+    first, as the kernel's __ffs)."""
+    out = {"active": ops.const(1, 1)}
+    if ctx.kind == "sgi":
+        src = _clear_lowest_bit(ops, f["sgi_sources"], 8)
+        out["sgi_sources"] = src
+        out["pending_latch"] = nonzero(ops, src, 8)
+    else:
+        out["pending_latch"] = ops.const(0, 1)
+        out["soft_pending"] = ops.const(0, 1)
+    return out
+
+
+def event_deactivate(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """GICC_EOIR with EOImode 0 deactivates the interrupt."""
+    return {"active": ops.const(0, 1)}
+
+
+def event_priority_drop(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """GICC_EOIR's priority drop: the highest active preemption level leaves GICC_APR0."""
+    return {"apr": _clear_lowest_bit(ops, f["apr"], 32)}
+
+
+def event_priority_raise(ops: Ops, ctx: AccessContext, f: dict[str, Value], priority: Value) -> dict[str, Value]:
+    """GICC_IAR marks the taken interrupt's preemption level (priority >> 3) in GICC_APR0."""
+    level = ops.extract(priority, 7, 3)
+    bits = ops.const(0, 32)
+    for i in range(32):
+        bits = ops.ite(ops.eq(level, ops.const(i, 5)), ops.const(1 << i, 32), bits)
+    return {"apr": ops.or_(f["apr"], bits)}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A guest or device action that is not a register access of the table: its scope,
+    the function above, and the parameter values it takes ("level": a 1-bit value,
+    "sender": a CPU number, "priority": an 8-bit value, "": none)."""
+
+    name: str
+    scope: str  # "irq" | "cpu"
+    fn: Callable[..., dict[str, Value]]
+    param: str = ""
+
+
+EVENTS = (
+    Event("line", "irq", event_line, "level"),
+    Event("GICD_SGIR", "irq", event_sgi, "sender"),
+    Event("acknowledge", "irq", event_acknowledge),
+    Event("deactivate", "irq", event_deactivate),
+    Event("priority drop", "cpu", event_priority_drop),
+    Event("priority raise", "cpu", event_priority_raise, "priority"),
+)
+
+
+def _irq_fields(m: Machine, intid: int, cpu: int) -> tuple[tuple[int, int], dict[str, Value] | None]:
     key = (cpu if intid < m.spec.private_irqs else SPI_BANK, intid)
-    f = m.state.irq.get(key)
-    if f is None or intid < 16:
-        return
-    if f["edge"]:
-        if level and not f["line_level"]:
-            f["pending_latch"] = 1
-    f["line_level"] = level
+    return key, m.state.irq.get(key)
+
+
+def _apply(m: Machine, fn: Callable[..., dict[str, Value]], fields: dict[str, Value], ctx: AccessContext,
+           param: object = None) -> None:
+    for name, v in fn(m.ops, ctx, fields, param).items():
+        if name in fields:
+            fields[name] = v
+
+
+def raise_line(m: Machine, intid: int, cpu: int = 0, level: int = 1) -> None:
+    """``event_line`` on a concrete machine (``cpu``: the bank of a PPI)."""
+    key, f = _irq_fields(m, intid, cpu)
+    if f is not None:
+        _apply(m, event_line, f, m.ctx(max(key[0], 0), intid, user=False), level)
 
 
 def send_sgi(m: Machine, sender: int, value: int) -> None:
     """GICD_SGIR from ``sender`` (vgic_mmio_write_sgir): TargetListFilter 0 = the target
-    list, 1 = all but self, 2 = self, 3 = reserved; each target gets the sender as a
-    source and the SGI pending."""
+    list, 1 = all but self, 2 = self, 3 = reserved; each target gets ``event_sgi``."""
     intid = value & 0xF
     targets = (value >> 16) & 0xFF
     mode = (value >> 24) & 0x3
@@ -46,11 +148,9 @@ def send_sgi(m: Machine, sender: int, value: int) -> None:
         return
     for c in range(m.config.cpus):
         if targets & (1 << c):
-            f = m.state.irq.get((c, intid))
-            if f is None:
-                continue
-            f["sgi_sources"] |= 1 << sender
-            f["pending_latch"] = 1
+            _, f = _irq_fields(m, intid, c)
+            if f is not None:
+                _apply(m, event_sgi, f, m.ctx(c, intid, user=False), sender)
 
 
 def _routed_to(m: Machine, key: tuple[int, int], cpu: int) -> bool:
@@ -98,35 +198,22 @@ def next_interrupt(m: Machine, cpu: int) -> int:
 
 
 def acknowledge(m: Machine, cpu: int) -> int:
-    """GICC_IAR: the next interrupt becomes active, its latch is consumed (one SGI
-    source at a time), and its preemption level is marked in APR0."""
+    """GICC_IAR: the next interrupt is acknowledged (``event_acknowledge``) and its
+    preemption level marked (``event_priority_raise``)."""
     intid = next_interrupt(m, cpu)
     if intid == SPURIOUS:
         return intid
-    key = (cpu if intid < m.spec.private_irqs else SPI_BANK, intid)
-    f = m.state.irq[key]
-    f["active"] = 1
-    if intid < 16:
-        src = f["sgi_sources"]
-        if src:
-            src &= src - 1  # the lowest source is delivered first
-        f["sgi_sources"] = src
-        f["pending_latch"] = 1 if src else 0
-    else:
-        f["pending_latch"] = 0
-        f["soft_pending"] = 0
-    m.state.cpu[cpu]["apr"] |= 1 << (f["priority"] >> 3)
+    key, f = _irq_fields(m, intid, cpu)
+    assert f is not None
+    _apply(m, event_acknowledge, f, m.ctx(max(key[0], 0), intid, user=False))
+    _apply(m, event_priority_raise, m.state.cpu[cpu], m.ctx(cpu, user=False), f["priority"])
     return intid
 
 
 def end_of_interrupt(m: Machine, cpu: int, intid: int) -> None:
-    """GICC_EOIR with EOImode 0: priority drop (the highest active level leaves APR0) and
-    deactivation of ``intid``."""
-    key = (cpu if intid < m.spec.private_irqs else SPI_BANK, intid)
-    f = m.state.irq.get(key)
+    """GICC_EOIR with EOImode 0: priority drop and deactivation of ``intid``."""
+    key, f = _irq_fields(m, intid, cpu)
     if f is None or not f["active"]:
         return
-    f["active"] = 0
-    apr = m.state.cpu[cpu]["apr"]
-    if apr:
-        m.state.cpu[cpu]["apr"] = apr & (apr - 1)
+    _apply(m, event_deactivate, f, m.ctx(max(key[0], 0), intid, user=False))
+    _apply(m, event_priority_drop, m.state.cpu[cpu], m.ctx(cpu, user=False))

@@ -61,21 +61,40 @@ def signature(spec: DeviceSpec, steps: list[Step], intid: int) -> tuple:
 
 
 def size_dependent(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Step, ...]) -> bool:
-    """Whether a step compares or writes a constant on a register whose value depends on
-    the interrupt count (GICD_TYPER): then point 3 above does not hold, and the proof must
-    run at every interrupt count, not only the largest."""
+    """Whether the outcome of some step can depend on the interrupt count other than
+    through the interrupts it covers: then point 3 above does not hold, and the proof must
+    run at every interrupt count, not only the largest.
+
+    Only a register whose *value* depends on the count (``Register.sized``: GICD_TYPER)
+    can do that. Source and destination have the same count, so writing or checking such
+    a register's saved value unchanged compares a value with itself at every count; any
+    other value does not: a constant, ``ones``/``zeros``/``reset``, or the saved value
+    through a modifier (``and``/``or``/``shift``), which can agree with the destination's
+    value at one count and not at another (``and = 0xfffffffe`` on GICD_TYPER fails only
+    where ITLinesNumber is odd)."""
     for s in _flatten(save) + _flatten(restore):
-        if s.action in ("write", "check") and spec.register(s.target).sized and s.value.kind != "saved":
+        if s.action not in ("write", "check") or not spec.register(s.target).sized:
+            continue
+        v = s.value
+        if v.kind != "saved" or v.shift or v.and_mask is not None or v.or_mask is not None:
             return True
     return False
 
 
-def representatives(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Step, ...],
-                    max_irqs: int) -> list[int]:
-    """The smallest interrupt of each signature class among ``range(max_irqs)``. A save
-    of None is the ideal save (every register, every word): it adds no distinctions."""
+def class_of(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Step, ...],
+             max_irqs: int) -> dict[int, int]:
+    """Each interrupt of ``range(max_irqs)`` mapped to its class's representative (the
+    smallest interrupt with the same signature). A save of None is the ideal save (every
+    register, every word): it adds no distinctions."""
     steps = _flatten(save) + _flatten(restore)
     seen: dict[tuple, int] = {}
+    out: dict[int, int] = {}
     for intid in range(max_irqs):
-        seen.setdefault(signature(spec, steps, intid), intid)
-    return sorted(seen.values())
+        out[intid] = seen.setdefault(signature(spec, steps, intid), intid)
+    return out
+
+
+def representatives(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Step, ...],
+                    max_irqs: int) -> list[int]:
+    """The smallest interrupt of each signature class among ``range(max_irqs)``."""
+    return sorted(set(class_of(spec, save, restore, max_irqs).values()))

@@ -91,7 +91,7 @@ def _machine(spec: DeviceSpec, kernel: str, intid: int, ops, values=None) -> Mac
 
 
 def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Register,
-                kind: str, intid: int, timeout_ms: int) -> KindResult:
+                kind: str, intid: int, budget: solver.Budget) -> KindResult:
     fname = set_reg.views[0]
     bits = set_reg.bits_per_irq
     ops = fresh_symbolic()  # a context of its own per proof (reproducible witnesses)
@@ -114,16 +114,16 @@ def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Reg
         return m, assumptions
 
     m, assumptions = run(True)
-    vac = solver.satisfiable(assumptions, timeout_ms)
+    vac = solver.satisfiable(assumptions, budget)
     if vac.status != "sat":
         return KindResult(kind, intid, UNKNOWN, reason="assumptions unsatisfiable (vacuous)"
                           if vac.status == "unsat" else vac.reason)
-    ans = solver.check(assumptions, [ops.not_(ops.eq(m.state.irq[key][fname], v), 1)], timeout_ms)
+    ans = solver.check(assumptions, [ops.not_(ops.eq(m.state.irq[key][fname], v), 1)], budget)
     if ans.status == "unknown":
         return KindResult(kind, intid, UNKNOWN, reason=ans.reason)
     kr = KindResult(kind, intid, PROVED if ans.status == "unsat" else COUNTEREXAMPLE)
     m2, assumptions2 = run(False)
-    alone = solver.check(assumptions2, [ops.not_(ops.eq(m2.state.irq[key][fname], v), 1)], timeout_ms)
+    alone = solver.check(assumptions2, [ops.not_(ops.eq(m2.state.irq[key][fname], v), 1)], budget)
     kr.set_alone_status = alone.status
     if alone.status == "unknown":
         kr.reason = f"set view alone: {alone.reason}"
@@ -146,10 +146,10 @@ def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Reg
 
 
 def prove_clear_then_set(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Register,
-                         timeout_ms: int = solver.DEFAULT_TIMEOUT_MS) -> ClearSetResult:
+                         budget: solver.Budget = solver.DEFAULT_BUDGET) -> ClearSetResult:
     t0 = time.perf_counter()
     res = ClearSetResult(spec.name, kernel, set_reg.name, clear_reg.name, set_reg.views[0])
     for kind, intid in _kinds(spec, set_reg):
-        res.kinds.append(_prove_kind(spec, kernel, set_reg, clear_reg, kind, intid, timeout_ms))
+        res.kinds.append(_prove_kind(spec, kernel, set_reg, clear_reg, kind, intid, budget))
     res.seconds = time.perf_counter() - t0
     return res

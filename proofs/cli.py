@@ -1,14 +1,18 @@
 """The ``gicproof`` command line.
 
-    gicproof check [--json] [--timeout S]
+    gicproof check [--json] [--rlimit N] [--timeout S]
     gicproof prove FILE [--kernel X.Y] [--destination fresh|any] [--cpus N] [--irqs M]
-                        [--encoding classes|full] [--timeout S] [--json]
+                        [--encoding classes|full] [--rlimit N] [--timeout S] [--json]
     gicproof graph DEVICE [--kernel X.Y] [--host KIND] [--sequence FILE] [--format text|dot|svg|png]
                           [-o FILE] [--versus X.Y] [--destination fresh|any] [--cpus N] [--json]
     gicproof describe DEVICE [--kernel X.Y]
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
-3 unknown (timeout, solver unknown, or a witness that did not replay).
+3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay).
+
+Solver budget: every query runs under Z3's deterministic resource limit (``--rlimit``,
+default ``solver.DEFAULT_RLIMIT``), so verdicts do not depend on the machine's load; a
+wall-clock limit per query is opt-in (``--timeout S``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from models.machine import MissingSaved
+from proofs import solver
 from proofs.clearset import ClearSetResult, pairs, prove_clear_then_set
 from proofs.graph import OrderingGraph, build_graph, check_sequence
+from proofs.invariant import InvariantResult, prove_invariant
+from proofs.invariant import render as render_invariant
+from proofs.invariant import result_json as invariant_json
 from proofs.graph_report import graph_json, render_dot, render_image, render_text
 from proofs.replay import replay
 from proofs.report import (
@@ -61,7 +69,7 @@ class Progress:
 
 def run_sequence(seq: Sequence, kernel: str | None = None, destination: str | None = None,
                  cpus: int | None = None, irqs: int | None = None, encoding: str = "classes",
-                 timeout_s: float = 30.0, progress: Any = None) -> SequenceReport:
+                 budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None) -> SequenceReport:
     """Prove one sequence's round trip and replay every witness."""
     spec = DEVICES[seq.device]
     applies = kernel is None and destination is None
@@ -69,21 +77,21 @@ def run_sequence(seq: Sequence, kernel: str | None = None, destination: str | No
         seq = dataclasses.replace(seq, kernel=kernel)
     dest = destination or seq.destination
     try:
-        result = prove_roundtrip(spec, seq, dest, cpus, irqs, encoding, int(timeout_s * 1000), progress)
+        result = prove_roundtrip(spec, seq, dest, cpus, irqs, encoding, budget, progress)
     except MissingSaved as e:
         raise SequenceError(seq.path, e.step.line, str(e).split(": ", 1)[1]) from None
     replays = [replay(spec, seq, w, dest) for w in result.witnesses]
     return SequenceReport(seq, spec, seq.kernel, dest, result, replays, applies)
 
 
-_GRAPHS: dict[tuple[str, str, str, int], OrderingGraph] = {}
+_GRAPHS: dict[tuple[str, str, str, int, solver.Budget], OrderingGraph] = {}
 
 
 def graph_for(device: str, kernel: str, destination: str = "any", cpus: int = 2,
-              timeout_s: float = 30.0, progress: Any = None) -> OrderingGraph:
-    key = (device, kernel, destination, cpus)
+              budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None) -> OrderingGraph:
+    key = (device, kernel, destination, cpus, budget)
     if key not in _GRAPHS:
-        _GRAPHS[key] = build_graph(DEVICES[device], kernel, destination, cpus, int(timeout_s * 1000), progress)
+        _GRAPHS[key] = build_graph(DEVICES[device], kernel, destination, cpus, budget, progress)
     return _GRAPHS[key]
 
 
@@ -124,7 +132,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
                             f"{max(spec.irq_counts)} interrupts in steps of 32 for {spec.name}")
     progress = Progress(sys.stderr.isatty() and not args.json)
     rep = run_sequence(seq, args.kernel, args.destination, args.cpus, args.irqs, args.encoding,
-                       args.timeout, progress)
+                       _budget(args), progress)
     progress.done()
     code = rep.exit_code()
     if args.json:
@@ -143,7 +151,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for f in files:
         seq = load(f, DEVICES)
         progress(f"{_short(f)}")
-        seq_reports.append(run_sequence(seq, timeout_s=args.timeout,
+        seq_reports.append(run_sequence(seq, budget=_budget(args),
                                         progress=lambda m, _f=f: progress(f"{_short(_f)}: {m}")))
     graph_rows: list[tuple[str, ...]] = [("sequence", "kernel", "graph", "violated edges", "expected", "")]
     graph_bad = 0
@@ -151,7 +159,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     graph_results = []
     for r in seq_reports:
         progress(f"ordering graph {r.seq.device} {r.kernel}")
-        og = graph_for(r.seq.device, r.kernel, r.destination, timeout_s=args.timeout)
+        og = graph_for(r.seq.device, r.kernel, r.destination, budget=_budget(args))
         got = violations(og, r.seq)
         want = sorted(r.seq.violates)
         # an unresolved pair is unknown; a cycle (no valid order) or other violations fail
@@ -165,31 +173,44 @@ def cmd_check(args: argparse.Namespace) -> int:
         graph_rows.append((_short(Path(r.seq.path)), r.kernel, f"{len(og.edges)} edges",
                            ", ".join(got) or "none", "as expected" if got == want else ", ".join(want) or "none",
                            "ok" if graph_ok else ("UNKNOWN" if og.unresolved and og.cycle is None else "MISMATCH")))
+    inv_reports: list[InvariantResult] = []
+    for spec in DEVICES.values():
+        for kernel in spec.versions:
+            progress(f"invariant {spec.name} {kernel}")
+            inv_reports.append(prove_invariant(spec, kernel, _budget(args)))
     cs_reports: list[ClearSetResult] = []
     for spec in DEVICES.values():
         for kernel in spec.versions:
             for set_reg, clear_reg in pairs(spec):
                 progress(f"clear-then-set {spec.name} {kernel} {clear_reg.name}/{set_reg.name}")
-                cs_reports.append(prove_clear_then_set(spec, kernel, set_reg, clear_reg, int(args.timeout * 1000)))
+                cs_reports.append(prove_clear_then_set(spec, kernel, set_reg, clear_reg, _budget(args)))
     progress.done()
     seconds = time.perf_counter() - t0
-    unknown = sum(r.verdict == UNKNOWN for r in seq_reports) + sum(r.verdict == UNKNOWN for r in cs_reports)
+    unknown = sum(r.verdict == UNKNOWN for r in seq_reports) + sum(r.verdict == UNKNOWN for r in cs_reports) \
+        + sum(r.verdict == UNKNOWN for r in inv_reports)
     bad = sum(r.matches is False and r.verdict != UNKNOWN for r in seq_reports) + \
-        sum((not r.matches) and r.verdict != UNKNOWN for r in cs_reports) + graph_bad
+        sum((not r.matches) and r.verdict != UNKNOWN for r in cs_reports) + graph_bad + \
+        sum((not r.matches) and r.verdict != UNKNOWN for r in inv_reports)
     unknown += graph_unknown
-    total = len(seq_reports) + len(cs_reports) + len(graph_results)
+    total = len(seq_reports) + len(cs_reports) + len(graph_results) + len(inv_reports)
     code = EXIT_FAIL if bad else (EXIT_UNKNOWN if unknown else EXIT_OK)
     if args.json:
         print(json.dumps({
             "gicproof": JSON_VERSION, "command": "check",
-            "results": [sequence_json(r) for r in seq_reports] + [clearset_json(r) for r in cs_reports]
-            + graph_results,
+            "results": [invariant_json(r) for r in inv_reports] + [sequence_json(r) for r in seq_reports]
+            + [clearset_json(r) for r in cs_reports] + graph_results,
             "summary": {"total": total, "as_expected": total - bad - unknown, "not_as_expected": bad,
                         "unknown": unknown, "seconds": round(seconds, 2)},
             "exit": code}, indent=2))
         return code
-    print(f"gicproof check: {len(seq_reports)} shipped sequences (round trip and ordering graph), "
-          f"{len(cs_reports)} clear-then-set obligations\n")
+    print(f"gicproof check: {len(inv_reports)} invariant obligations, {len(seq_reports)} shipped sequences "
+          f"(round trip and ordering graph), {len(cs_reports)} clear-then-set obligations\n")
+    inv_rows: list[tuple[str, ...]] = [("obligation", "kernel", "verdict", "actions", "")]
+    for ir in inv_reports:
+        ok = "ok" if ir.matches else ("UNKNOWN" if ir.verdict == UNKNOWN else "MISMATCH")
+        inv_rows.append((f"{ir.device} invariant (reset + every action)", ir.kernel, ir.verdict, str(ir.actions), ok))
+    print(_table(inv_rows))
+    print()
     rows: list[tuple[str, ...]] = [("sequence", "kernel", "dest", "expected", "verdict", "covers", "")]
     for r in seq_reports:
         exp = r.seq.expect + (f" ({len(r.seq.lost)} losses)" if r.seq.lost else "")
@@ -207,6 +228,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(_table(cs_rows))
     print()
     print(_table(graph_rows))
+    for ir in inv_reports:
+        if not ir.matches:
+            print("\n" + render_invariant(ir))
     for r in seq_reports:
         if not r.matches:
             print("\n" + render_sequence(r))
@@ -236,8 +260,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
     destination = args.destination or (seq.destination if seq else "any")
     progress = Progress(sys.stderr.isatty() and not args.json and args.output is None)
-    og = graph_for(spec.name, kernel, destination, args.cpus, args.timeout, progress)
-    versus = graph_for(spec.name, args.versus, destination, args.cpus, args.timeout, progress) if args.versus else None
+    og = graph_for(spec.name, kernel, destination, args.cpus, _budget(args), progress)
+    versus = graph_for(spec.name, args.versus, destination, args.cpus, _budget(args), progress) if args.versus else None
     progress.done()
     chk = check_sequence(og, spec, seq) if seq else None
     order = chk.order if chk is not None else None
@@ -319,21 +343,34 @@ def _input_error(msg: str) -> int:
     return EXIT_INPUT
 
 
+def _budget_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rlimit", type=_positive, default=solver.DEFAULT_RLIMIT, metavar="N",
+                   help=f"Z3 resource limit per solver query (deterministic; default {solver.DEFAULT_RLIMIT}); "
+                        "running out is UNKNOWN")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="S",
+                   help="also a wall-clock limit per solver query, in seconds (default none: verdicts "
+                        "then do not depend on the machine's load); running out is UNKNOWN")
+
+
+def _budget(args: argparse.Namespace) -> solver.Budget:
+    ms = None if args.timeout is None else max(1, round(args.timeout * 1000))
+    return solver.Budget(args.rlimit, ms)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gicproof",
         description="Prove GIC save/restore sequences (as KVM exposes them to userspace) "
                     "correct, or find confirmed counterexamples.",
         epilog="Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, "
-               "2 bad input, 3 unknown (timeout or solver unknown).")
+               "2 bad input, 3 unknown (resource limit, timeout or solver unknown).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     c = sub.add_parser("check", help="check every shipped sequence and obligation against its expectation",
                        description="Run every shipped sequence's round trip and every clear-then-set "
                                    "obligation; print the verdicts against the expectations. Exit 0 only "
                                    "if every verdict matches.")
     c.add_argument("--json", action="store_true", help="print the results as JSON (see README)")
-    c.add_argument("--timeout", type=_seconds, default=30.0, metavar="S",
-                   help="solver timeout per query in seconds (default 30); a timeout is UNKNOWN")
+    _budget_options(c)
     c.set_defaults(func=cmd_check)
     pr = sub.add_parser("prove", help="prove one sequence file and print the report",
                         description="Prove the round trip of one sequence file: PROVED, or every "
@@ -348,7 +385,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--encoding", choices=("classes", "full"), default="classes",
                     help="classes: one symbolic interrupt per class (covers every size); "
                          "full: every interrupt symbolic (exact size only)")
-    pr.add_argument("--timeout", type=_seconds, default=30.0, metavar="S", help="solver timeout per query (s)")
+    _budget_options(pr)
     pr.add_argument("--json", action="store_true", help="print the result as JSON (see README)")
     pr.set_defaults(func=cmd_prove)
     g = sub.add_parser("graph", help="derive the ordering graph of a device's restore interface",
@@ -367,7 +404,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--versus", metavar="X.Y", help="also derive the graph for kernel X.Y and list the edges that differ")
     g.add_argument("--destination", choices=("fresh", "any"), help="fresh or any prior destination (default any)")
     g.add_argument("--cpus", type=_positive, default=2, metavar="N", help="CPUs in the proofs (default 2)")
-    g.add_argument("--timeout", type=_seconds, default=30.0, metavar="S", help="solver timeout per query (s)")
+    _budget_options(g)
     g.add_argument("--json", action="store_true", help="print the graph as JSON")
     g.set_defaults(func=cmd_graph)
     d = sub.add_parser("describe", help="print a device's state fields, register table and sources",

@@ -179,7 +179,7 @@ def _all_equal(ops: SymbolicOps, a: Machine, b: Machine) -> Value:
 
 
 def commute_locally(spec: DeviceSpec, kernel: str, a: Node, b: Node, config: Config,
-                    timeout_ms: int) -> solver.Answer:
+                    budget: solver.Budget) -> solver.Answer:
     """unsat: A;B and B;A agree on every field and on failure from every reachable state."""
     ops = fresh_symbolic()
     assumptions, saved, fresh_dst = _machines(spec, kernel, config, ops)
@@ -187,7 +187,7 @@ def commute_locally(spec: DeviceSpec, kernel: str, a: Node, b: Node, config: Con
     r1 = run_restore(m1, [a.step, b.step], saved)
     r2 = run_restore(m2, [b.step, a.step], saved)
     same = ops.and_(_all_equal(ops, m1, m2), ops.eq(r1.failed, r2.failed))
-    return solver.check(assumptions, [ops.not_(same, 1)], timeout_ms)
+    return solver.check(assumptions, [ops.not_(same, 1)], budget)
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ class Loss:
 
 
 def context_loss(spec: DeviceSpec, kernel: str, good: list[Node], bad: list[Node], config: Config,
-                 destination: str, timeout_ms: int) -> tuple[str, Loss | None]:
+                 destination: str, budget: solver.Budget) -> tuple[str, Loss | None]:
     """Is there a state that ``good`` restores and ``bad`` does not? ("sat", loss) /
     ("unsat", None) / ("unknown", None)."""
     ops = fresh_symbolic()
@@ -239,7 +239,7 @@ def context_loss(spec: DeviceSpec, kernel: str, good: list[Node], bad: list[Node
     refused = ops.and_(e_bad.failed, ops.not_(e_good.failed, 1))
     ans = solver.minimise(e_good.assumptions + _order_assumptions(spec, ops, e_good),
                           [solver.any_of([refused] + [c for c, _, _ in conds])],
-                          e_good.variables, timeout_ms)
+                          e_good.variables, budget)
     if ans.status != "sat":
         return ans.status, None
     values = {info: ans.assignments.get(vname, 0) for vname, info in e_good.var_names.items()}
@@ -282,7 +282,7 @@ def _after_term(enc: Any, where: tuple[str, Any], name: str) -> Value:
 
 
 def equivalent_in_context(spec: DeviceSpec, kernel: str, first: list[Node], second: list[Node],
-                          config: Config, destination: str, timeout_ms: int) -> str:
+                          config: Config, destination: str, budget: solver.Budget) -> str:
     """unsat when both orders give the same architectural state and failure everywhere."""
     ops = fresh_symbolic()
     e1 = encode(spec, _sequence(spec, kernel, first, destination), config, destination, ops)
@@ -293,7 +293,7 @@ def equivalent_in_context(spec: DeviceSpec, kernel: str, first: list[Node], seco
             [(e1.after.irq[k], e2.after.irq[k]) for k in e1.after.irq]:
         diffs += [ops.not_(ops.eq(a[n], b[n]), 1) for n in a if n in arch]
     return solver.check(e1.assumptions + _order_assumptions(spec, ops, e1), [solver.any_of(diffs)],
-                        timeout_ms).status
+                        budget).status
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ def _describe_where(spec: DeviceSpec, where: tuple[str, Any]) -> str:
 
 
 def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = "any",
-                cpus: int = DEFAULT_CPUS, timeout_ms: int = solver.DEFAULT_TIMEOUT_MS,
+                cpus: int = DEFAULT_CPUS, budget: solver.Budget = solver.DEFAULT_BUDGET,
                 progress: Any = None) -> OrderingGraph:
     t0 = time.perf_counter()
     kernel = kernel or spec.default_kernel
@@ -357,7 +357,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
     ref_enc = encode(spec, _sequence(spec, kernel, nodes, destination), config, destination, ops)
     for what, conds in (("commutation", local_assumptions),
                         ("in-context", ref_enc.assumptions + _order_assumptions(spec, ops, ref_enc))):
-        vac = solver.satisfiable(conds, timeout_ms)
+        vac = solver.satisfiable(conds, budget)
         queries += 1
         if vac.status != "sat":
             why = "unsatisfiable (a vacuous proof)" if vac.status == "unsat" else vac.reason
@@ -370,7 +370,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
         for b in nodes[i + 1:]:
             if progress:
                 progress(f"commutation {a.name} / {b.name}")
-            ans = commute_locally(spec, kernel, a, b, config, timeout_ms)
+            ans = commute_locally(spec, kernel, a, b, config, budget)
             queries += 1
             if ans.status == "unsat":
                 commuting.append((a.name, b.name))
@@ -400,8 +400,8 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
             if swapped is None:
                 settled.add((a_name, b_name))  # implied by edges already found
                 continue
-            s1, keep_x_first = context_loss(spec, kernel, order, swapped, config, destination, timeout_ms)
-            s2, keep_y_first = context_loss(spec, kernel, swapped, order, config, destination, timeout_ms)
+            s1, keep_x_first = context_loss(spec, kernel, order, swapped, config, destination, budget)
+            s2, keep_y_first = context_loss(spec, kernel, swapped, order, config, destination, budget)
             queries += 2
             if "unknown" in (s1, s2):
                 unresolved.append((x, y, "in-context check: solver unknown"))
@@ -425,7 +425,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
                 cycle = [(x, y), (y, x)]
                 break
             else:
-                eq = equivalent_in_context(spec, kernel, order, swapped, config, destination, timeout_ms)
+                eq = equivalent_in_context(spec, kernel, order, swapped, config, destination, budget)
                 queries += 1
                 if eq == "unsat":
                     equivalent.append((a_name, b_name))
@@ -441,7 +441,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
             swapped = _swapped_order(order, edges, x, y)
             if swapped is None:
                 continue  # implied by the others; the transitive reduction drops it
-            status, loss = context_loss(spec, kernel, order, swapped, config, destination, timeout_ms)
+            status, loss = context_loss(spec, kernel, order, swapped, config, destination, budget)
             queries += 1
             if status == "sat" and loss is not None:
                 edges[(x, y)] = _edge(spec, kernel, x, y, swapped, loss, destination)

@@ -1,10 +1,15 @@
 """Counterexamples for people: replay on the concrete backend, then explain.
 
-A witness from the solver is only shown after it replays: the smallest configuration that
-holds its interrupt is built with concrete ints (every other interrupt at its reset
-value, which is a reachable state), save and restore run access by access, and the loss
-must show at the witness's field. A witness that does not replay is reported as a bug in
-the tool, never shown as a counterexample.
+A witness from the solver is only shown after it replays. The replay is faithful to what
+the proof assumed: the solver's witness gives values to one representative interrupt per
+class (``proofs.classes``), which stands for every interrupt of its class, so in the
+concrete machine *every* interrupt takes the values of its class's representative (a
+check that compares whole words then sees what the proof saw). The replay runs at the
+smallest interrupt count that holds the witness's interrupt and confirms it, trying
+larger counts up to the witness's own; save and restore run access by access, and the
+loss must show at the witness's field, or, for a refusal, the restore must stop at the
+same register. A witness that does not replay is reported as a bug in the tool, never
+shown as a counterexample.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from models.machine import (
     run_restore,
     run_save,
 )
+from proofs.classes import class_of
 from proofs.roundtrip import Witness
 from spec.device import DeviceSpec
 from spec.sequence import Sequence, Step
@@ -66,13 +72,13 @@ class Replay:
     spec_kind: str = ""
 
 
-def minimal_config(spec: DeviceSpec, w: Witness) -> Config:
+def candidate_configs(spec: DeviceSpec, w: Witness) -> list[Config]:
+    """The configurations a witness is replayed at, smallest first: every interrupt count
+    from the smallest that holds its interrupt up to the witness's own."""
     scope, key = w.where
-    need = 0
-    if scope == "irq":
-        need = key[1] + 1
-    irqs = min(c for c in spec.irq_counts if c >= need)
-    return Config(w.config.cpus, irqs)
+    need = key[1] + 1 if scope == "irq" else 0
+    counts = [c for c in spec.irq_counts if need <= c <= w.config.irqs] or [w.config.irqs]
+    return [Config(w.config.cpus, c) for c in counts]
 
 
 def _field_of(state: DeviceState, where: tuple[str, Any], name: str) -> int | None:
@@ -87,16 +93,33 @@ def _field_of(state: DeviceState, where: tuple[str, Any], name: str) -> int | No
 
 
 def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Replay:
-    cfg = minimal_config(spec, w)
+    """Replay ``w`` at the smallest configuration that confirms it; if none does, the
+    (unconfirmed) replay at the witness's own configuration."""
+    classes = class_of(spec, seq.save, seq.restore, max(spec.irq_counts))
+    rep = None
+    for cfg in candidate_configs(spec, w):
+        rep = replay_at(spec, seq, w, destination, cfg, classes)
+        if rep.confirmed:
+            return rep
+    assert rep is not None
+    return rep
+
+
+def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg: Config,
+              classes: dict[int, int]) -> Replay:
     src_sem = spec.semantics(seq.effective_source_kernel)
     dst_sem = spec.semantics(seq.kernel)
 
-    # fields not in the witness keep their reset value (a reachable state)
+    # an interrupt the witness does not name takes its class representative's values;
+    # fields the witness does not constrain at all keep their reset value
     resets = {"src": make_state(spec, src_sem, cfg, CONCRETE), "dst": make_state(spec, dst_sem, cfg, CONCRETE)}
 
     def values(side: str):
         def fv(scope: str, key: Any, name: str, width: int) -> int:
             got = w.values.get((side, scope, key, name))
+            if got is None and scope == "irq":
+                bank, intid = key
+                got = w.values.get((side, scope, (bank, classes.get(intid, intid)), name))
             if got is not None:
                 return got
             return int(_field_of(resets[side], (scope, key), name))  # type: ignore[arg-type]
@@ -129,7 +152,9 @@ def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Rep
     result = run_restore(m_dst, seq.restore, saved, observe, accesses)
     rep.timeline = timeline
     if w.label.startswith("refused:"):
-        if result.stopped_at is not None:
+        stopped = result.stopped_at
+        name = None if stopped is None else (stopped.register.name if stopped.register else stopped.step.target)
+        if stopped is not None and f"refused:{name}" == w.label:
             rep.confirmed = True
             rep.failed_at = result.stopped_at
             rep.diverging = result.stopped_at

@@ -40,6 +40,18 @@ class SequenceReport:
         return self.result.verdict
 
     @property
+    def unknown_reason(self) -> str:
+        """Why the verdict is UNKNOWN (empty otherwise), the same in text and JSON."""
+        reasons = []
+        if self.result.verdict == UNKNOWN:
+            reasons.append(self.result.unknown_reason or "unknown")
+        bad = [r.witness.label for r in self.replays if not r.confirmed]
+        if bad:
+            reasons.append("TOOL BUG: the solver's witness for " + ", ".join(bad)
+                           + " did not replay on the concrete model (a bug in gicproof)")
+        return "; ".join(reasons)
+
+    @property
     def matches(self) -> bool | None:
         if not self.expectation_applies:
             return None
@@ -166,8 +178,10 @@ def render_sequence(rep: SequenceReport, timing: bool = True) -> str:
     out.append(f"  covers: {r.covers}")
     if timing:
         out.append(f"  {r.queries} solver queries, {r.seconds:.2f} s")
-    if r.verdict == UNKNOWN or rep.tool_bug:
-        out.append(f"  unknown: {r.unknown_reason or 'a witness did not replay (a bug in gicproof)'}")
+    if rep.verdict == UNKNOWN:
+        out.append(f"  unknown: {rep.unknown_reason}")
+        if r.witnesses:
+            out.append("  (the losses below were found and replayed before that; the list may be incomplete)")
     if r.labels:
         out.append(f"  lost or refused: {', '.join(r.labels)}")
     m = rep.matches
@@ -248,7 +262,7 @@ def sequence_json(rep: SequenceReport) -> dict[str, Any]:
         "destination": rep.destination, "expect": seq.expect,
         "expected_lost": sorted(seq.lost) if seq.lost is not None else None,
         "verdict": rep.verdict, "matches": rep.matches, "covers": r.covers,
-        "labels": r.labels, "unknown_reason": r.unknown_reason,
+        "labels": r.labels, "unknown_reason": rep.unknown_reason,
         "seconds": round(r.seconds, 3), "queries": r.queries,
         "counterexamples": [replay_json(x, rep.spec) for x in rep.replays],
     }

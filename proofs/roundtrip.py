@@ -77,6 +77,11 @@ class Witness:
 
 @dataclass
 class RoundTripResult:
+    """``verdict`` is UNKNOWN whenever any query the verdict rests on did not answer
+    (resource limit, timeout, solver ``unknown``): then ``witnesses`` holds the
+    counterexamples found before that (each still replayed), but the set of losses, and
+    REFUSED's "nothing else silently changed", are not established."""
+
     verdict: str
     covers: str
     witnesses: list[Witness] = field(default_factory=list)
@@ -144,9 +149,14 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
         compare("cpu", c, src.cpu[c], dst.cpu[c])
     for key in src.irq:
         compare("irq", key, src.irq[key], dst.irq[key])
+    # A refusal is labelled by the step where the restore *stops*: that step fails and no
+    # earlier one did (QEMU aborts at the first error), so a replay must stop there too.
+    earlier = ops.const(0, 1)
     for out in result.outcomes:
         reg = out.access.register.name if out.access.register else out.access.step.target
-        diffs.append(Difference(f"refused:{reg}", out.error, ("step", out.access.number)))
+        first = ops.and_(out.error, ops.not_(earlier, 1))
+        diffs.append(Difference(f"refused:{reg}", first, ("step", out.access.number)))
+        earlier = ops.or_(earlier, out.error)
 
     variables = []
     reset_src = make_state(spec, src_sem, config, ops)
@@ -164,9 +174,9 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
     return Encoding(config, assumptions, result.failed, diffs, src, prior, dst, variables, names)
 
 
-def _witness(enc: Encoding, diff_group: list[Difference], extra: list[Any], timeout_ms: int) -> tuple[solver.Answer, Difference | None]:
+def _witness(enc: Encoding, diff_group: list[Difference], extra: list[Any], budget: solver.Budget) -> tuple[solver.Answer, Difference | None]:
     ans = solver.minimise(enc.assumptions, extra + [solver.any_of([d.cond for d in diff_group])],
-                          enc.variables, timeout_ms)
+                          enc.variables, budget)
     if ans.status != "sat":
         return ans, None
     for d in diff_group:
@@ -207,7 +217,7 @@ def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | N
 
 def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = None,
                     cpus: int | None = None, irqs: int | None = None, encoding: str = "classes",
-                    timeout_ms: int = solver.DEFAULT_TIMEOUT_MS, progress: Any = None) -> RoundTripResult:
+                    budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None) -> RoundTripResult:
     t0 = time.perf_counter()
     dest = destination or seq.destination
     cfgs, covers = configs_for(spec, seq, cpus, irqs, encoding)
@@ -220,7 +230,7 @@ def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = N
         if progress:
             progress(f"round trip: {cfg.describe()}")
         enc = encode(spec, seq, cfg, dest)
-        vac = solver.satisfiable(enc.assumptions, timeout_ms)
+        vac = solver.satisfiable(enc.assumptions, budget)
         queries += 1
         if vac.status == "unknown":
             unknown = f"checking the assumptions: {vac.reason}"
@@ -229,7 +239,7 @@ def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = N
             unknown = "the assumptions are unsatisfiable (a vacuous proof): a bug in the device invariants"
             continue
         bad = solver.any_of([enc.failed] + [d.cond for d in enc.differences if not d.label.startswith("refused:")])
-        main = solver.check(enc.assumptions, [bad], timeout_ms)
+        main = solver.check(enc.assumptions, [bad], budget)
         queries += 1
         if main.status == "unknown":
             unknown = f"{cfg.describe()}: solver {main.reason}"
@@ -245,7 +255,7 @@ def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = N
             if label in found:
                 continue
             extra = [] if label.startswith("refused:") else [solver.none_of([enc.failed])]
-            ans, hit = _witness(enc, group, extra, timeout_ms)
+            ans, hit = _witness(enc, group, extra, budget)
             queries += 1
             if ans.status == "unknown":
                 unknown = f"{label}: solver {ans.reason}"
@@ -255,10 +265,14 @@ def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = N
             found.add(label)
             witnesses.append(Witness(label, cfg, hit.where, hit.field, _values(enc, ans), ans.seconds))
     seconds = time.perf_counter() - t0
+    if unknown:
+        # whatever a query that did not answer would have decided is not known: not the
+        # exact set of losses, not "nothing else changed"; the witnesses found stay shown
+        return RoundTripResult(UNKNOWN, covers, witnesses, unknown, seconds, queries)
     if witnesses:
         silent = [w for w in witnesses if not w.label.startswith("refused:")]
         verdict = COUNTEREXAMPLE if silent else REFUSED
-        return RoundTripResult(verdict, covers, witnesses, unknown, seconds, queries)
-    if unknown or any_sat:
-        return RoundTripResult(UNKNOWN, covers, [], unknown or "no witness could be extracted", seconds, queries)
+        return RoundTripResult(verdict, covers, witnesses, "", seconds, queries)
+    if any_sat:
+        return RoundTripResult(UNKNOWN, covers, [], "no witness could be extracted", seconds, queries)
     return RoundTripResult(PROVED, covers, [], "", seconds, queries)

@@ -4,6 +4,13 @@ Every query answers ``unsat`` / ``sat`` (with a model) / ``unknown`` (timeout, r
 limit, or the solver's own ``unknown``, with its reason). Callers turn ``unsat`` into
 PROVED only after checking that the assumptions alone are satisfiable (``satisfiable``),
 so a proof can never rest on contradictory assumptions.
+
+Every query runs under a ``Budget``. By default that is Z3's deterministic resource limit
+(``rlimit``, counted in the solver's own work units, the same on a loaded machine as on an
+idle one), so a verdict cannot depend on how busy the machine is; a wall-clock limit is an
+explicit option (``--timeout``). The default limit was calibrated on the shipped suite
+(``bench/bench.py --rlimit-usage``): it is ``DEFAULT_RLIMIT``, far above the largest
+query the suite makes (see the figure there).
 """
 
 from __future__ import annotations
@@ -16,7 +23,40 @@ import z3
 
 from models.symbolic import is_true
 
-DEFAULT_TIMEOUT_MS = 30_000
+# Z3 resource units per query. The largest query of the shipped suite (``gicproof check``)
+# and of ``prove --encoding full`` at 992 interrupts uses far less (bench/bench.py
+# --rlimit-usage prints the maximum); the margin is there so that a verdict never turns
+# UNKNOWN on the shipped suite, while a runaway query still stops.
+DEFAULT_RLIMIT = 200_000_000
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The limits of one solver query: Z3's deterministic resource limit, and an optional
+    wall-clock limit (milliseconds; None = none). Either running out is ``unknown``."""
+
+    rlimit: int = DEFAULT_RLIMIT
+    timeout_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        # Z3 reads 0 as "no limit" for both: a budget must be a real limit
+        if self.rlimit < 1:
+            raise ValueError("the resource limit must be at least 1")
+        if self.timeout_ms is not None and self.timeout_ms < 1:
+            raise ValueError("the wall-clock limit must be at least 1 ms")
+
+    def describe(self) -> str:
+        out = f"rlimit {self.rlimit}"
+        if self.timeout_ms is not None:
+            out += f", timeout {self.timeout_ms / 1000:g} s"
+        return out
+
+
+DEFAULT_BUDGET = Budget()
+
+# the largest resource count one query used in this process (for calibration)
+USAGE = {"max_rlimit": 0, "queries": 0}
+_last_count: dict[int, int] = {}
 
 
 @dataclass
@@ -35,25 +75,43 @@ def _context(conds: list[Any]) -> z3.Context:
     return z3.main_ctx()
 
 
-def _solver(timeout_ms: int, conds: list[Any]) -> z3.Solver:
+def _solver(budget: Budget, conds: list[Any]) -> z3.Solver:
     s = z3.SolverFor("QF_BV", ctx=_context(conds))
-    s.set("timeout", timeout_ms)
+    # rlimit is relative to the context's count at each check (Z3 scoped_rlimit)
+    s.set("rlimit", budget.rlimit)
+    if budget.timeout_ms is not None:
+        s.set("timeout", budget.timeout_ms)
     return s
 
 
-def _loaded(assumptions: list[Any], query: list[Any], timeout_ms: int) -> z3.Solver:
+def _loaded(assumptions: list[Any], query: list[Any], budget: Budget) -> z3.Solver:
     conds = list(assumptions) + list(query)
-    s = _solver(timeout_ms, conds)
+    s = _solver(budget, conds)
     for c in conds:
         s.add(_as_bool(c))
     return s
 
 
-def check(assumptions: list[Any], query: list[Any], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Answer:
+def _run(s: z3.Solver, *literals: Any) -> Any:
+    """``s.check``, recording the resource units it used (for calibration)."""
+    r = s.check(*literals)
+    try:
+        count = int(s.statistics().get_key_value("rlimit count"))
+    except (z3.Z3Exception, KeyError):
+        return r
+    key = id(s.ctx)
+    used = count - _last_count.get(key, 0)
+    _last_count[key] = count
+    USAGE["max_rlimit"] = max(USAGE["max_rlimit"], used)
+    USAGE["queries"] += 1
+    return r
+
+
+def check(assumptions: list[Any], query: list[Any], budget: Budget = DEFAULT_BUDGET) -> Answer:
     """Is ``assumptions and query`` satisfiable? Conditions are 1-bit vectors or Booleans."""
-    s = _loaded(assumptions, query, timeout_ms)
+    s = _loaded(assumptions, query, budget)
     t0 = time.perf_counter()
-    r = s.check()
+    r = _run(s)
     dt = time.perf_counter() - t0
     if r == z3.unsat:
         return Answer("unsat", seconds=dt)
@@ -63,18 +121,18 @@ def check(assumptions: list[Any], query: list[Any], timeout_ms: int = DEFAULT_TI
     return Answer("unknown", reason=s.reason_unknown() or "unknown", seconds=dt)
 
 
-def satisfiable(assumptions: list[Any], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Answer:
-    return check(assumptions, [], timeout_ms)
+def satisfiable(assumptions: list[Any], budget: Budget = DEFAULT_BUDGET) -> Answer:
+    return check(assumptions, [], budget)
 
 
 def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any, int]],
-             timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Answer:
+             budget: Budget = DEFAULT_BUDGET) -> Answer:
     """A model of ``assumptions and query`` that keeps as many of the ``preferred``
     (variable, value) pairs as it can, greedily (used to show small, readable witnesses:
     every field not involved keeps its reset value)."""
-    s = _loaded(assumptions, query, timeout_ms)
+    s = _loaded(assumptions, query, budget)
     t0 = time.perf_counter()
-    r = s.check()
+    r = _run(s)
     if r != z3.sat:
         status = "unsat" if r == z3.unsat else "unknown"
         return Answer(status, reason=s.reason_unknown() if status == "unknown" else "",
@@ -94,7 +152,7 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
     literals = [var == value for var, value in rest]
     order = {lit.get_id(): i for i, lit in enumerate(literals)}
     while literals:
-        r = s.check(*literals)
+        r = _run(s, *literals)
         if r == z3.sat:
             break
         if r != z3.unsat:
@@ -109,7 +167,7 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
     for lit in literals:
         s.add(lit)
     # the final model (on a timeout here, the first model: still a witness, just not minimal)
-    m = s.model() if s.check() == z3.sat else first
+    m = s.model() if _run(s) == z3.sat else first
     return Answer("sat", m, seconds=time.perf_counter() - t0, assignments=_assignments(m))
 
 

@@ -167,7 +167,10 @@ class DeviceSpec:
     Device-defined callables:
     ``interrupt_kind(intid) -> str``; ``reset(ops, ctx, scope) -> dict`` the fields of one
     scope after creation/initialisation; ``invariant(ops, ctx, scope, fields) -> cond`` the
-    states the device can reach; ``host_values(config) -> dict`` host field values.
+    states the device can reach, the conjunction of ``invariant_conjuncts(ops, ctx, scope,
+    fields) -> [(name, cond)]`` (named, so that a conjunct an action breaks can be
+    reported: ``proofs.invariant`` proves them inductive); ``host_values(config) -> dict``
+    host field values.
     """
 
     name: str
@@ -184,6 +187,7 @@ class DeviceSpec:
     irq_counts: tuple[int, ...]  # the interrupt counts KVM accepts
     private_irqs: int  # interrupts below this are banked per CPU
     not_state: tuple[NotState, ...] = ()
+    invariant_conjuncts: Callable[..., list[tuple[str, Value]]] | None = None
     hosts: Mapping[str, Any] = field(default_factory=dict)
     default_host: str = ""
     selectors: tuple[str, ...] = ("cpu",)

@@ -110,7 +110,8 @@ class GicV2Semantics:
     kernel: str
     pending_model: str  # "soft_pending" (4.7-4.10) | "latch" (4.11+)
     groups: bool  # interrupt groups guest-configurable; userspace gated by IIDR (4.19+)
-    uaccess_pending: bool  # separate userspace ISPENDR/ICPENDR accessors (GICv2 SGI sources)
+    sgi_pending_wi: bool  # SGI bits of GICD_I{S,C}PENDR0 write-ignored through the MMIO accessors (5.3)
+    uaccess_pending: bool  # separate userspace ISPENDR/ICPENDR accessors (GICv2 SGI sources, 5.7)
     iidr_write: str  # "ignored" | "exact" | "revision-ignored"
     iidr_revision: int
     source: str
@@ -124,6 +125,7 @@ VERSIONS = {
         kernel="4.7",
         pending_model="soft_pending",
         groups=False,
+        sgi_pending_wi=False,
         uaccess_pending=False,
         iidr_write="ignored",
         iidr_revision=0,
@@ -137,6 +139,7 @@ VERSIONS = {
         kernel="4.19",
         pending_model="latch",
         groups=True,
+        sgi_pending_wi=False,
         uaccess_pending=False,
         iidr_write="exact",
         iidr_revision=2,
@@ -149,6 +152,7 @@ VERSIONS = {
         kernel="6.12",
         pending_model="latch",
         groups=True,
+        sgi_pending_wi=True,
         uaccess_pending=True,
         iidr_write="revision-ignored",
         iidr_revision=3,
@@ -268,43 +272,57 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
     return out
 
 
-def invariant(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> Value:
-    """The states the device can reach (each conjunct names the rule that keeps it)."""
+def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> list[tuple[str, Value]]:
+    """The states the device can reach, as named conjuncts, each with the rule that keeps
+    it. These are not assumed: ``proofs.invariant`` proves each one holds after reset and
+    is preserved by every guest access, userspace access and guest/device event the model
+    has (``gicproof check`` runs that proof for every kernel revision)."""
     c = ops.const
     sem: GicV2Semantics = ctx.semantics
     if scope == "global":
-        return c(1, 1)
+        return []
     if scope == "cpu":
         # GICC_CTLR stores only the bits of vgic_mmio_write_vcpuif; the rest is 0.
-        return subset(ops, f["ctlr"], GICC_CTLR_STORED, 10)
+        return [("GICC_CTLR holds only the stored bits", subset(ops, f["ctlr"], GICC_CTLR_STORED, 10))]
     kind = ctx.kind
     conds = [
         # vgic_mmio_write_priority: '& GENMASK(7, 8 - VGIC_PRI_BITS)'
-        subset(ops, f["priority"], 0xF8, 8),
+        ("priority keeps 5 bits", subset(ops, f["priority"], 0xF8, 8)),
     ]
     if kind == "spi":
         # vgic_mmio_write_target: '(val >> (i * 8)) & cpu_mask'
-        conds.append(subset(ops, f["targets"], cpu_mask(ctx.cpus), 8))
+        conds.append(("SPI targets are online vCPUs", subset(ops, f["targets"], cpu_mask(ctx.cpus), 8)))
     else:
         # 'GICD_ITARGETSR[0-7] are read-only'; config of SGIs/PPIs is read-only
-        conds.append(ops.eq(f["targets"], c(1 << ctx.vcpu, 8)))
-        conds.append(ops.eq(f["edge"], c(1 if kind == "sgi" else 0, 1)))
+        conds.append(("private targets are the owning vCPU", ops.eq(f["targets"], c(1 << ctx.vcpu, 8))))
+        conds.append(("private trigger is fixed", ops.eq(f["edge"], c(1 if kind == "sgi" else 0, 1))))
     if kind == "sgi":
-        conds.append(ops.eq(f["line_level"], c(0, 1)))  # SGIs have no input line
-        # vgic_mmio_write_sgipends: 'if (irq->source) irq->pending_latch = true'
-        conds.append(implies(ops, nonzero(ops, f["sgi_sources"], 8), f["pending_latch"]))
-        if sem.uaccess_pending:
-            # from 5.7 every way of setting a v2 SGI pending records a source, and
-            # vgic_mmio_write_sgipendc clears the latch with the last source
-            conds.append(ops.eq(f["pending_latch"], nonzero(ops, f["sgi_sources"], 8)))
+        conds.append(("an SGI has no line", ops.eq(f["line_level"], c(0, 1))))
+        if sem.sgi_pending_wi:
+            # From 5.3 the SGI bits of GICD_I{S,C}PENDR0 are WI through the MMIO accessors
+            # (82e40f558de5), and from 5.7 the userspace accessors give an SGI set pending
+            # the accessing vCPU as its source and clear all sources with the latch
+            # (vgic_uaccess_write_spending/cpending); GICD_SGIR and SPENDSGIR set a source
+            # with the latch, CPENDSGIR drops the latch with the last source
+            # (vgic_mmio_write_sgipendc). So the latch is exactly "some source".
+            # Before 5.3 neither holds: a guest GICD_ICPENDR0 write clears the latch and
+            # keeps the sources, a GICD_ISPENDR0 write sets it with none.
+            conds.append(("an SGI is pending exactly when it has a source",
+                          ops.eq(f["pending_latch"], nonzero(ops, f["sgi_sources"], 8))))
     if not sem.groups:
-        conds.append(ops.eq(f["group"], c(0, 1)))  # IGROUPR RAZ/WI before 4.19
+        conds.append(("groups are RAZ/WI before 4.19", ops.eq(f["group"], c(0, 1))))
     if sem.pending_model == "soft_pending":
         # while level-sensitive, pending = line_level || soft_pending (4.7 vgic_mmio_write_config)
-        conds.append(implies(ops, ops.not_(f["edge"], 1), ops.eq(f["soft_pending"], f["pending_latch"])))
+        conds.append(("4.7: a level interrupt's latch is its soft_pending",
+                      implies(ops, ops.not_(f["edge"], 1), ops.eq(f["soft_pending"], f["pending_latch"]))))
     else:
-        conds.append(ops.eq(f["soft_pending"], c(0, 1)))
-    return bool_and(ops, *conds)
+        conds.append(("soft_pending unused from 4.11", ops.eq(f["soft_pending"], c(0, 1))))
+    return conds
+
+
+def invariant(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> Value:
+    """The conjunction of ``invariant_conjuncts``."""
+    return bool_and(ops, *(cond for _, cond in invariant_conjuncts(ops, ctx, scope, f)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,9 +351,11 @@ read_pending = Accessor(
 def _set_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     sem: GicV2Semantics = ctx.semantics
     one = ops.const(1, 1)
-    if ctx.kind == "sgi" and sem.uaccess_pending:
-        if not ctx.user:
-            return Effect({})  # 'GICD_ISPENDR0 SGI bits are WI when written from the guest'
+    if ctx.kind == "sgi" and not (ctx.user and sem.uaccess_pending) and sem.sgi_pending_wi:
+        # 5.3: 'GICD_ISPENDR0 SGI bits are WI' through the MMIO accessors, which userspace
+        # also used until 5.7
+        return Effect({})
+    if ctx.kind == "sgi" and ctx.user and sem.uaccess_pending:
         # 'GICv2 SGIs are terribly broken. We can't restore the source of the interrupt, so
         # just pick the vcpu itself as the source...'
         src = ops.ite(d, ops.or_(f["sgi_sources"], ops.const(1 << ctx.vcpu, 8)), f["sgi_sources"])
@@ -364,9 +384,9 @@ write_spending = Accessor(
 def _clear_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     sem: GicV2Semantics = ctx.semantics
     zero = ops.const(0, 1)
-    if ctx.kind == "sgi" and sem.uaccess_pending:
-        if not ctx.user:
-            return Effect({})  # 'GICD_ICPENDR0 SGI bits are WI'
+    if ctx.kind == "sgi" and not (ctx.user and sem.uaccess_pending) and sem.sgi_pending_wi:
+        return Effect({})  # 5.3: 'GICD_ICPENDR0 SGI bits are WI' (userspace too until 5.7)
+    if ctx.kind == "sgi" and ctx.user and sem.uaccess_pending:
         # 'If we're clearing one of them from userspace, which source vcpu to clear? Let's
         # not even think of it, and blow the whole set.'
         return Effect({
@@ -708,6 +728,7 @@ GICV2 = DeviceSpec(
     interrupt_kind=interrupt_kind,
     reset=reset,
     invariant=invariant,
+    invariant_conjuncts=invariant_conjuncts,
     max_cpus=MAX_CPUS,
     irq_counts=IRQ_COUNTS,
     private_irqs=NR_PRIVATE,
