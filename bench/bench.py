@@ -9,6 +9,11 @@ Each measurement runs --runs times (default 5); the table gives the median, min 
 wall-clock seconds. Run from the repository root after installing:
 
     python bench/bench.py [--runs 5] [--quick]
+    python bench/bench.py --rlimit-usage     # the largest Z3 resource count of one query
+
+``--rlimit-usage`` runs the shipped suite's obligations and the largest encoding the CLI
+accepts once, and prints the most Z3 resource units one query used: the figure the
+default budget (``proofs.solver.DEFAULT_RLIMIT``) is calibrated against.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from proofs import solver
 from proofs.clearset import pairs, prove_clear_then_set
 from proofs.graph import build_graph
 from proofs.roundtrip import prove_roundtrip
@@ -44,8 +50,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="runs per measurement (default 5)")
     ap.add_argument("--quick", action="store_true", help="skip the full encoding at 256 and 992 interrupts")
+    ap.add_argument("--rlimit-usage", action="store_true",
+                    help="print the largest Z3 resource count of one query (calibrates the default budget)")
     args = ap.parse_args()
     seq = load(SEQUENCE, DEVICES)
+    if args.rlimit_usage:
+        return rlimit_usage(seq)
     rows: list[tuple[str, str, float, float, float, str]] = []
 
     def add(what: str, size: str, fn: Callable[[], object], describe: Callable[[object], str]) -> None:
@@ -80,6 +90,23 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     for what, size, med, lo, hi, res in rows:
         print(f"| {what} | {size} | {med:.3f} | {lo:.3f} | {hi:.3f} | {res} |")
+    return 0
+
+
+def rlimit_usage(seq: object) -> int:
+    from proofs.cli import main as cli_main
+
+    cli_main(["check", "--json"])
+    check = dict(solver.USAGE)
+    solver.USAGE.update(max_rlimit=0, queries=0)
+    t0 = time.perf_counter()
+    r = prove_roundtrip(GICV2, seq, cpus=8, irqs=992, encoding="full")  # type: ignore[arg-type]
+    full = dict(solver.USAGE)
+    print(f"gicproof check: {check['queries']} queries, the largest used {check['max_rlimit']} resource units")
+    print(f"prove --encoding full --cpus 8 --irqs 992 ({r.verdict}, {time.perf_counter() - t0:.0f} s): "
+          f"{full['queries']} queries, the largest used {full['max_rlimit']} units")
+    print(f"default budget: {solver.DEFAULT_RLIMIT} units per query "
+          f"({solver.DEFAULT_RLIMIT / max(1, full['max_rlimit']):.1f} x the largest)")
     return 0
 
 

@@ -247,23 +247,42 @@ def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = N
         if main.status == "unsat":
             continue
         any_sat = True
-        # Every distinct loss, without a refusal (silent), then every refusal.
+        # Every distinct loss: silent ones (no step fails), and refusals (labelled by the
+        # step where the restore stops). One query asks whether any label not yet found
+        # can happen; each label its model shows gets a witness of its own, minimised;
+        # then the query is asked again without them, until it is unsat (none of the
+        # remaining labels can happen at this size) or does not answer (UNKNOWN).
         groups: dict[str, list[Difference]] = {}
         for d in enc.differences:
             groups.setdefault(d.label, []).append(d)
-        for label, group in groups.items():
-            if label in found:
-                continue
-            extra = [] if label.startswith("refused:") else [solver.none_of([enc.failed])]
-            ans, hit = _witness(enc, group, extra, budget)
+        no_failure = solver.none_of([enc.failed])
+
+        def possible(label: str) -> Any:
+            cond = solver.any_of([d.cond for d in groups[label]])
+            return cond if label.startswith("refused:") else solver.all_of([cond, no_failure])
+
+        remaining = {label: possible(label) for label in groups if label not in found}
+        while remaining:
+            probe = solver.check(enc.assumptions, [solver.any_of(list(remaining.values()))], budget)
             queries += 1
-            if ans.status == "unknown":
-                unknown = f"{label}: solver {ans.reason}"
-                continue
-            if ans.status != "sat" or hit is None:
-                continue
-            found.add(label)
-            witnesses.append(Witness(label, cfg, hit.where, hit.field, _values(enc, ans), ans.seconds))
+            if probe.status == "unknown":
+                unknown = f"{cfg.describe()}: looking for {len(remaining)} kinds of loss: solver {probe.reason}"
+                break
+            if probe.status == "unsat":
+                break
+            hits = [label for label, cond in remaining.items() if solver.value_in(probe, cond)]
+            assert hits, "a model of a disjunction satisfies one of its terms"
+            for label in hits:
+                del remaining[label]
+                extra = [] if label.startswith("refused:") else [no_failure]
+                ans, hit = _witness(enc, groups[label], extra, budget)
+                queries += 1
+                if ans.status != "sat" or hit is None:
+                    # the probe's model is a witness, so this can only be the budget
+                    unknown = f"{label}: minimising the witness: solver {ans.reason or ans.status}"
+                    continue
+                found.add(label)
+                witnesses.append(Witness(label, cfg, hit.where, hit.field, _values(enc, ans), ans.seconds))
     seconds = time.perf_counter() - t0
     if unknown:
         # whatever a query that did not answer would have decided is not known: not the

@@ -23,10 +23,12 @@ import z3
 
 from models.symbolic import is_true
 
-# Z3 resource units per query. The largest query of the shipped suite (``gicproof check``)
-# and of ``prove --encoding full`` at 992 interrupts uses far less (bench/bench.py
-# --rlimit-usage prints the maximum); the margin is there so that a verdict never turns
-# UNKNOWN on the shipped suite, while a runaway query still stops.
+# Z3 resource units per query. Calibrated with ``bench/bench.py --rlimit-usage``: the
+# largest query of ``gicproof check`` used about 45 thousand units, the largest of
+# ``prove --encoding full --cpus 8 --irqs 992`` (the biggest encoding the CLI accepts)
+# about 17.5 million (z3-solver 5.4.0.0, this suite, November 2026). The default is more
+# than ten times that, so no shipped obligation turns UNKNOWN, while a runaway query
+# still stops (after minutes, not hours).
 DEFAULT_RLIMIT = 200_000_000
 
 
@@ -56,7 +58,6 @@ DEFAULT_BUDGET = Budget()
 
 # the largest resource count one query used in this process (for calibration)
 USAGE = {"max_rlimit": 0, "queries": 0}
-_last_count: dict[int, int] = {}
 
 
 @dataclass
@@ -99,9 +100,9 @@ def _run(s: z3.Solver, *literals: Any) -> Any:
         count = int(s.statistics().get_key_value("rlimit count"))
     except (z3.Z3Exception, KeyError):
         return r
-    key = id(s.ctx)
-    used = count - _last_count.get(key, 0)
-    _last_count[key] = count
+    # the count is the context's running total: remember it on the context itself
+    used = count - getattr(s.ctx, "_gicproof_rlimit_seen", 0)
+    s.ctx._gicproof_rlimit_seen = count  # type: ignore[attr-defined]
     USAGE["max_rlimit"] = max(USAGE["max_rlimit"], used)
     USAGE["queries"] += 1
     return r
@@ -172,7 +173,13 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
 
 
 def value_in(answer: Answer, term: Any) -> int:
-    return answer.model.eval(term, model_completion=True).as_long()
+    """The value of a bit-vector term (or 1/0 for a Boolean) in the answer's model."""
+    v = answer.model.eval(_as_bool(term) if isinstance(term, z3.BoolRef) else term, model_completion=True)
+    if z3.is_true(v):
+        return 1
+    if z3.is_false(v):
+        return 0
+    return v.as_long()
 
 
 def _as_bool(c: Any) -> Any:
@@ -194,6 +201,12 @@ def any_of(conds: list[Any]) -> Any:
     if not conds:
         return False
     return z3.Or([_as_bool(c) for c in conds])
+
+
+def all_of(conds: list[Any]) -> Any:
+    if not conds:
+        return True
+    return z3.And([_as_bool(c) for c in conds])
 
 
 def none_of(conds: list[Any]) -> Any:
