@@ -94,9 +94,13 @@ def main() -> int:
 
 
 def rlimit_usage(seq: object) -> int:
+    import contextlib
+    import io
+
     from proofs.cli import main as cli_main
 
-    cli_main(["check", "--json"])
+    with contextlib.redirect_stdout(io.StringIO()):
+        cli_main(["check", "--json"])
     check = dict(solver.USAGE)
     solver.USAGE.update(max_rlimit=0, queries=0)
     t0 = time.perf_counter()
