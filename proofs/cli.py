@@ -29,10 +29,10 @@ from models.machine import MissingSaved
 from proofs import solver
 from proofs.clearset import ClearSetResult, pairs, prove_clear_then_set
 from proofs.graph import OrderingGraph, build_graph, check_sequence
+from proofs.graph_report import graph_json, render_dot, render_image, render_text
 from proofs.invariant import InvariantResult, prove_invariant
 from proofs.invariant import render as render_invariant
 from proofs.invariant import result_json as invariant_json
-from proofs.graph_report import graph_json, render_dot, render_image, render_text
 from proofs.replay import replay
 from proofs.report import (
     JSON_VERSION,

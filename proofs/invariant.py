@@ -222,13 +222,7 @@ def prove_invariant(spec: DeviceSpec, kernel: str, budget: solver.Budget = solve
         # again, so every (action, conjunct) pair that breaks is found
         ops = fresh_symbolic()
         names: dict[str, tuple[str, Any, str]] = {}
-
-        def fv(scope: str, key: Any, fname: str, width: int) -> Value:
-            vname = f"{scope}|{key}|{fname}"
-            names[vname] = (scope, key, fname)
-            return ops.var(vname, width)
-
-        base = make_state(spec, sem, cfg, ops, fv)
+        base = make_state(spec, sem, cfg, ops, _variables(ops, names))
         m_base = Machine(spec, sem, cfg, ops, base)
         assumptions = [c for _, _, c in conjuncts(m_base)]
         vac = solver.satisfiable(assumptions, budget)
@@ -270,6 +264,15 @@ def prove_invariant(spec: DeviceSpec, kernel: str, budget: solver.Budget = solve
         res.unknown_reason = "TOOL BUG: a break did not replay on the concrete model"
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _variables(ops: SymbolicOps, names: dict[str, tuple[str, Any, str]]) -> Any:
+    def fv(scope: str, key: Any, fname: str, width: int) -> Value:
+        vname = f"{scope}|{key}|{fname}"
+        names[vname] = (scope, key, fname)
+        return ops.var(vname, width)
+
+    return fv
 
 
 def _replay_break(spec: DeviceSpec, sem: Any, cfg: Config, a: Action, where: str, name: str,

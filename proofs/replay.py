@@ -159,7 +159,7 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
             rep.failed_at = result.stopped_at
             rep.diverging = result.stopped_at
             rep.errno = result.outcomes[-1].errno
-            failed_reg = result.stopped_at.register
+            failed_reg = stopped.register
             if failed_reg is not None:
                 writer = failed_reg.user_write
                 rep.rule, rep.rule_source = writer.rule, writer.source

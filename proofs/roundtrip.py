@@ -257,11 +257,11 @@ def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = N
             groups.setdefault(d.label, []).append(d)
         no_failure = solver.none_of([enc.failed])
 
-        def possible(label: str) -> Any:
-            cond = solver.any_of([d.cond for d in groups[label]])
-            return cond if label.startswith("refused:") else solver.all_of([cond, no_failure])
-
-        remaining = {label: possible(label) for label in groups if label not in found}
+        remaining = {}
+        for label, group in groups.items():
+            if label not in found:
+                cond = solver.any_of([d.cond for d in group])
+                remaining[label] = cond if label.startswith("refused:") else solver.all_of([cond, no_failure])
         while remaining:
             probe = solver.check(enc.assumptions, [solver.any_of(list(remaining.values()))], budget)
             queries += 1

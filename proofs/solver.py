@@ -102,7 +102,7 @@ def _run(s: z3.Solver, *literals: Any) -> Any:
         return r
     # the count is the context's running total: remember it on the context itself
     used = count - getattr(s.ctx, "_gicproof_rlimit_seen", 0)
-    s.ctx._gicproof_rlimit_seen = count  # type: ignore[attr-defined]
+    s.ctx._gicproof_rlimit_seen = count
     USAGE["max_rlimit"] = max(USAGE["max_rlimit"], used)
     USAGE["queries"] += 1
     return r

@@ -10,8 +10,8 @@ import pytest
 from helpers import GICV2, GICV2_DIR, shipped
 
 from proofs import roundtrip, solver
-from proofs.cli import main, run_sequence
 from proofs.clearset import pairs, prove_clear_then_set
+from proofs.cli import main, run_sequence
 from proofs.invariant import prove_invariant
 from proofs.roundtrip import UNKNOWN
 
