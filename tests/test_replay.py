@@ -1,0 +1,89 @@
+"""Counterexamples are replayed faithfully: at the size the solver found them, with every
+interrupt of a class holding its representative's values, and a refusal confirmed only
+where the restore really stops."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import DEVICES, write_variant
+
+from proofs import cli
+from proofs.cli import main, run_sequence
+from proofs.roundtrip import COUNTEREXAMPLE, REFUSED
+from spec.sequence import load
+
+IIDR_FILE = "qemu-with-iidr-6.12.toml"
+TYPER_CHECK = 'check = "GICD_TYPER"                      # num_irq / num_cpu sanity check, abort() on mismatch\n'
+ENABLE_CLEAR = '[[restore]]\nwrite = "GICD_ICENABLER"                  # translate_clear: all ones\nvalue = "ones"\n'
+
+
+def test_a_loss_that_exists_only_at_a_large_size_replays_there(tmp_path):
+    """The TYPER check passes only at 992 interrupts on 1 CPU (ITLinesNumber 30), so the
+    missing ICENABLER clear loses state only there: the replay must run at 992."""
+    path = write_variant(tmp_path, IIDR_FILE, lambda t: t.replace(
+        TYPER_CHECK, TYPER_CHECK + "value = 0x1e\n").replace(ENABLE_CLEAR, ""))
+    rep = run_sequence(load(path, DEVICES), cpus=1)
+    assert rep.verdict == COUNTEREXAMPLE, rep.unknown_reason
+    silent = [r for r in rep.replays if not r.witness.label.startswith("refused:")]
+    assert silent and all(r.confirmed for r in rep.replays)
+    assert {r.config.irqs for r in silent} == {992}
+    assert any(r.witness.label == "refused:GICD_TYPER" and r.config.irqs == 64 for r in rep.replays)
+
+
+def test_a_check_on_a_whole_word_replays(tmp_path):
+    """The audit's file: a check of GICD_CPENDSGIR compares whole words, so the other
+    interrupts of a class must hold the representative's values in the replay (with
+    reset values 33 witnesses did not replay)."""
+    path = tmp_path / "t.toml"
+    path.write_text('''name = "t"
+device = "gicv2"
+kernel = "4.19"
+expect = "proved"
+[[restore]]
+write = "GICD_ICACTIVER"
+[[restore]]
+check = "GICD_CPENDSGIR"
+or = 3
+[[restore]]
+write = "GICD_CTLR"
+[[restore]]
+write = "GICD_ISPENDR"
+or = 0
+[[restore]]
+each = "cpu"
+steps = [ { write = "GICC_BPR" } ]
+''')
+    rep = run_sequence(load(path, DEVICES))
+    assert rep.verdict == COUNTEREXAMPLE
+    assert len(rep.replays) >= 30
+    assert all(r.confirmed for r in rep.replays), [r.witness.label for r in rep.replays if not r.confirmed]
+
+
+def test_a_refusal_is_confirmed_at_the_step_where_the_restore_stops(tmp_path):
+    """6.12 -> 4.19 fails at GICD_IIDR first: a TYPER check that could also fail is never
+    the step the restore stops at, so it is not a label."""
+    path = write_variant(tmp_path, "qemu-with-iidr-6.12-to-4.19.toml",
+                         lambda t: t.replace('check = "GICD_TYPER"', 'check = "GICD_TYPER"\nand = 0xfffffffe', 1))
+    rep = run_sequence(load(path, DEVICES))
+    assert rep.verdict == REFUSED
+    assert rep.result.labels == ["refused:GICD_IIDR"]
+    for r in rep.replays:
+        assert r.confirmed and r.failed_at is not None and r.failed_at.register.name == "GICD_IIDR"
+
+
+def test_a_witness_that_does_not_replay_says_so_in_json(monkeypatch, capsys):
+    real = cli.replay
+
+    def broken(*args, **kwargs):
+        r = real(*args, **kwargs)
+        r.confirmed = False
+        return r
+
+    monkeypatch.setattr(cli, "replay", broken)
+    from helpers import GICV2_DIR
+    code = main(["prove", str(GICV2_DIR / "qemu-current-6.12.toml"), "--cpus", "1", "--irqs", "64", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    r = doc["results"][0]
+    assert code == 3 and r["verdict"] == "UNKNOWN"
+    assert "TOOL BUG" in r["unknown_reason"]
