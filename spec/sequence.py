@@ -415,7 +415,7 @@ MAX_FILE_BYTES = 4 << 20  # sequence files are a few KB; this only stops /dev/ze
 def _read(p: str) -> str:
     """The file's text (UTF-8, as TOML requires), or a SequenceError naming what is wrong."""
     if not p:
-        raise SequenceError("", 0, "no sequence file given: the FILE argument is an empty string")
+        raise SequenceError("", 0, "no sequence file given: the path is an empty string")
     try:
         path = Path(p)
         if path.is_dir():
