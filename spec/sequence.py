@@ -448,6 +448,8 @@ def _first_failing_line(text: str, exc: type[BaseException]) -> int:
         try:
             tomllib.loads("\n".join(lines[:mid]))
             failed = False
+        except tomllib.TOMLDecodeError:  # a ValueError too: the prefix cut a value short
+            failed = False
         except exc:
             failed = True
         except Exception:
