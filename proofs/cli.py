@@ -40,7 +40,7 @@ from proofs.report import (
 )
 from proofs.roundtrip import UNKNOWN, prove_roundtrip
 from spec.devices import DEVICES, SEQUENCES_DIR, shipped_sequences
-from spec.sequence import Sequence, SequenceError, load
+from spec.sequence import Sequence, SequenceError, load, printable
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN, EXIT_BUG = 0, 1, 2, 3, 4
 TIMEOUT_MIN_S, TIMEOUT_MAX_S = 0.001, 86400.0
@@ -356,7 +356,7 @@ def _unwritable(output: str) -> str:
 
 
 def _input_error(msg: str) -> int:
-    print(f"gicproof: error: {msg}", file=sys.stderr)
+    print(f"gicproof: error: {printable(msg)}", file=sys.stderr)
     return EXIT_INPUT
 
 
@@ -447,7 +447,7 @@ def _bug(e: BaseException) -> int:
     (never 1, which CI reads as a counterexample)."""
     if os.environ.get("GICPROOF_DEBUG"):
         traceback.print_exception(e, file=sys.stderr)
-    detail = " ".join(str(e).split())
+    detail = printable(" ".join(str(e).split()))
     if len(detail) > 300:
         detail = detail[:297] + "..."
     hint = "" if os.environ.get("GICPROOF_DEBUG") else "rerun with GICPROOF_DEBUG=1 to see the traceback, and "

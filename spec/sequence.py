@@ -38,13 +38,22 @@ U64 = (1 << 64) - 1
 U64_VALID = "does not fit a register: valid values are 0..0xffffffffffffffff (64 bits)"
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would not print as itself (control
+    characters, line and paragraph separators, escape sequences) written as a Python
+    escape, so an error message echoing the input stays one line and harmless."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class SequenceError(Exception):
     """Bad input in a sequence file: ``path:line: message`` (``path: message`` when the
     error is about the file as a whole, e.g. it cannot be read: ``line`` is then 0)."""
 
     def __init__(self, path: str, line: int, message: str):
         where = f"{path}:{line}" if line > 0 else path
-        super().__init__(f"{where}: {message}" if where else message)
+        super().__init__(printable(f"{where}: {message}" if where else message))
         self.path = path
         self.line = line
         self.message = message

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from spec.devices import DEVICES, SEQUENCES_DIR
+from spec.sequence import printable
 
 GICV2 = DEVICES["gicv2"]
 SHIPPED = sorted((SEQUENCES_DIR / "gicv2").glob("*.toml"))
@@ -290,7 +291,7 @@ def judge(path: str, data: bytes, code: int, out: str, err: str, must_accept: bo
     n, msg = int(m.group(1)), m.group(2)
     if not 1 <= n <= line_count(data):
         return f"line {n} is not a line of the file (1..{line_count(data)}): {lines[0]!r}"
-    cited = data.split(b"\n")[n - 1].decode("utf-8", "replace")
+    cited = printable(data.split(b"\n")[n - 1].decode("utf-8", "replace"))  # as messages echo it
     for pattern, fixed in KEY_ERRORS:
         km = pattern.match(msg)
         if km:

@@ -172,6 +172,15 @@ def test_lines_are_counted_as_toml_counts_them(tmp_path):
              "unknown step key 'valu'")
 
 
+def test_messages_stay_on_one_line_and_escape_control_characters(tmp_path):
+    err = rejected(tmp_path, HEAD + '[[restore]]\nwrite = "\u2028GICD_CTLR\u0085"\n', 6,
+                   "unknown register '\\u2028GICD_CTLR\\x85'")
+    assert err.count("\n") == 1
+    p = g.write(tmp_path, (HEAD + '[[restore]]\nwrite = "GICD_\\u001b[2JCTLR"\n').encode())  # a TOML escape
+    code, _, err = run("prove", str(p))
+    assert code == 2 and "\x1b" not in err and "unknown register 'GICD_\\x1b[2JCTLR'" in err, err
+
+
 def test_errors_at_the_end_of_the_file_cite_its_last_line(tmp_path):
     rejected(tmp_path, HEAD + "x = [\n", 5, "not valid TOML")
     rejected(tmp_path, HEAD + "x = [", 5, "not valid TOML")
