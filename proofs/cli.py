@@ -8,7 +8,9 @@
     gicproof describe DEVICE [--kernel X.Y]
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
-3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay).
+3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay),
+4 a bug in gicproof (an unexpected exception: one line on stderr; GICPROOF_DEBUG=1 shows the
+traceback).
 
 Solver budget: every query runs under Z3's deterministic resource limit (``--rlimit``,
 default ``solver.DEFAULT_RLIMIT``), so verdicts do not depend on the machine's load; a
@@ -20,8 +22,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +49,10 @@ from proofs.report import (
 )
 from proofs.roundtrip import UNKNOWN, prove_roundtrip
 from spec.devices import DEVICES, SEQUENCES_DIR, shipped_sequences
-from spec.sequence import Sequence, SequenceError, load
+from spec.sequence import Sequence, SequenceError, load, printable
 
-EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN, EXIT_BUG = 0, 1, 2, 3, 4
+TIMEOUT_MIN_S, TIMEOUT_MAX_S = 0.001, 86400.0
 
 
 class Progress:
@@ -111,13 +117,25 @@ def _positive(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
+    """A per-query solver timeout in seconds. Z3 takes whole milliseconds and reads 0 as
+    "no limit", so anything below 1 ms would silently mean no timeout at all."""
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError("the timeout must be positive")
+        raise argparse.ArgumentTypeError(f"expected seconds (e.g. 30 or 0.5), got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"the timeout must be a finite number of seconds, "
+                                         f"{TIMEOUT_MIN_S:g} to {TIMEOUT_MAX_S:g}, not {text!r}")
+    if v < TIMEOUT_MIN_S:
+        raise argparse.ArgumentTypeError(f"the timeout must be at least {TIMEOUT_MIN_S:g} s (1 ms, the solver's "
+                                         f"resolution), not {text!r}")
+    if v > TIMEOUT_MAX_S:
+        raise argparse.ArgumentTypeError(f"the timeout must be at most {TIMEOUT_MAX_S:g} s (one day), not {text!r}")
     return v
+
+
+TIMEOUT_HELP = (f"also a wall-clock limit per solver query, in seconds, {TIMEOUT_MIN_S:g} to {TIMEOUT_MAX_S:g} "
+                "(default none: verdicts then do not depend on the machine's load); running out is UNKNOWN")
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
@@ -246,7 +264,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.device not in DEVICES:
         return _input_error(f"unknown device '{args.device}': valid: {', '.join(DEVICES)}")
     spec = DEVICES[args.device]
-    seq = load(args.sequence, DEVICES) if args.sequence else None
+    seq = load(args.sequence, DEVICES) if args.sequence is not None else None
     if seq is not None and seq.device != spec.name:
         return _input_error(f"{args.sequence} is a {seq.device} sequence, not {spec.name}")
     kernel = args.kernel or (seq.kernel if seq else spec.default_kernel)
@@ -259,6 +277,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if not 1 <= args.cpus <= spec.max_cpus:
         return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
     destination = args.destination or (seq.destination if seq else "any")
+    if args.output is not None:
+        problem = _unwritable(args.output)
+        if problem:  # before the proofs, which take seconds
+            return _input_error(f"-o {args.output!r}: {problem}")
     progress = Progress(sys.stderr.isatty() and not args.json and args.output is None)
     og = graph_for(spec.name, kernel, destination, args.cpus, _budget(args), progress)
     versus = graph_for(spec.name, args.versus, destination, args.cpus, _budget(args), progress) if args.versus else None
@@ -286,8 +308,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
                 data = render_image(dot, fmt)
             except FileNotFoundError as e:
                 return _input_error(str(e))
-    if args.output:
-        Path(args.output).write_bytes(data)
+    if args.output is not None:
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as e:
+            return _input_error(f"-o {args.output!r}: cannot write the file: {e.strerror or e}")
         print(f"wrote {args.output} ({fmt})", file=sys.stderr)
     elif fmt in ("svg", "png") and sys.stdout.isatty():
         return _input_error(f"--format {fmt} writes binary data: give -o FILE")
@@ -338,8 +363,25 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
+def _unwritable(output: str) -> str:
+    """Why ``-o output`` cannot be written, or "" if it looks writable."""
+    if not output:
+        return "the output file name is empty: give -o FILE, or leave -o out for standard output"
+    if "\0" in output:
+        return "the output file name contains a NUL byte"
+    p = Path(output)
+    if p.is_dir():
+        return "is a directory: give a file name, e.g. -o graph.dot"
+    parent = p.parent
+    if not parent.is_dir():
+        return f"the directory {str(parent)!r} does not exist"
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        return "permission denied: choose a file in a directory you can write"
+    return ""
+
+
 def _input_error(msg: str) -> int:
-    print(f"gicproof: error: {msg}", file=sys.stderr)
+    print(f"gicproof: error: {printable(msg)}", file=sys.stderr)
     return EXIT_INPUT
 
 
@@ -347,9 +389,7 @@ def _budget_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rlimit", type=_positive, default=solver.DEFAULT_RLIMIT, metavar="N",
                    help=f"Z3 resource limit per solver query (deterministic; default {solver.DEFAULT_RLIMIT}); "
                         "running out is UNKNOWN")
-    p.add_argument("--timeout", type=_seconds, default=None, metavar="S",
-                   help="also a wall-clock limit per solver query, in seconds (default none: verdicts "
-                        "then do not depend on the machine's load); running out is UNKNOWN")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="S", help=TIMEOUT_HELP)
 
 
 def _budget(args: argparse.Namespace) -> solver.Budget:
@@ -363,7 +403,8 @@ def parser() -> argparse.ArgumentParser:
         description="Prove GIC save/restore sequences (as KVM exposes them to userspace) "
                     "correct, or find confirmed counterexamples.",
         epilog="Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, "
-               "2 bad input, 3 unknown (resource limit, timeout or solver unknown).")
+               "2 bad input, 3 unknown (resource limit, timeout or solver unknown), 4 a bug in "
+               "gicproof (an unexpected exception; rerun with GICPROOF_DEBUG=1 to see the traceback).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     c = sub.add_parser("check", help="check every shipped sequence and obligation against its expectation",
                        description="Run every shipped sequence's round trip and every clear-then-set "
@@ -417,8 +458,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Run one command; return its exit status (argparse's own errors and --help included,
+    so an in-process caller never sees SystemExit)."""
     try:
+        try:
+            args = parser().parse_args(argv)
+        except SystemExit as e:  # --help (0) or a usage error (2), already printed
+            return e.code if isinstance(e.code, int) else EXIT_INPUT
         return int(args.func(args))
     except SequenceError as e:
         print(f"gicproof: error: {e}", file=sys.stderr)
@@ -426,6 +472,35 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gicproof: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `gicproof describe gicv2 | head`: the reader left
+        _quiet_stdout()
+        return 128 + 13  # what a shell reports for a death by SIGPIPE; not 1 (a counterexample)
+    except Exception as e:  # anything else (RecursionError and MemoryError too) is a bug
+        return _bug(e)
+
+
+def _bug(e: BaseException) -> int:
+    """An unexpected exception: one line saying it is a bug and how to see more, exit 4
+    (never 1, which CI reads as a counterexample)."""
+    if os.environ.get("GICPROOF_DEBUG"):
+        traceback.print_exception(e, file=sys.stderr)
+    detail = printable(" ".join(str(e).split()))
+    if len(detail) > 300:
+        detail = detail[:297] + "..."
+    hint = "" if os.environ.get("GICPROOF_DEBUG") else "rerun with GICPROOF_DEBUG=1 to see the traceback, and "
+    print(f"gicproof: internal error (a bug in gicproof): {type(e).__name__}: {detail or '(no message)'}; "
+          f"{hint}report it with the command line and input files", file=sys.stderr)
+    return EXIT_BUG
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush
+    does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

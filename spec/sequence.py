@@ -16,6 +16,7 @@ Extensions to the DESIGN.md contract (compatible: files without them mean what t
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Callable
@@ -33,13 +34,26 @@ STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", 
 VALUE_WORDS = ("saved", "ones", "zeros", "reset")
 EXPECTS = ("proved", "counterexample", "refused")
 DESTINATIONS = ("fresh", "any")
+U64 = (1 << 64) - 1
+U64_VALID = "does not fit a register: valid values are 0..0xffffffffffffffff (64 bits)"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would not print as itself (control
+    characters, line and paragraph separators, escape sequences) written as a Python
+    escape, so an error message echoing the input stays one line and harmless."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class SequenceError(Exception):
-    """Bad input in a sequence file: ``path:line: message``."""
+    """Bad input in a sequence file: ``path:line: message`` (``path: message`` when the
+    error is about the file as a whole, e.g. it cannot be read: ``line`` is then 0)."""
 
     def __init__(self, path: str, line: int, message: str):
-        super().__init__(f"{path}:{line}: {message}")
+        where = f"{path}:{line}" if line > 0 else path
+        super().__init__(printable(f"{where}: {message}" if where else message))
         self.path = path
         self.line = line
         self.message = message
@@ -130,48 +144,218 @@ def _ranges(idx: tuple[int, ...]) -> str:
 
 
 class _Lines:
-    """Finds the line of a key or a [[table]] in the TOML text (tomllib keeps none)."""
+    """Where keys, tables and array elements are in the TOML text (tomllib keeps no
+    positions). Only run on text tomllib has accepted, so a small scanner suffices: it
+    follows strings, comments and brackets, and counts lines as TOML does (by "\\n")."""
 
     def __init__(self, text: str):
-        self.lines = text.splitlines()
-        self.tables: dict[str, list[int]] = {}
-        for n, raw in enumerate(self.lines, 1):
-            m = re.match(r"\s*\[\[\s*([A-Za-z_]+)\s*\]\]", raw)
-            if m:
-                self.tables.setdefault(m.group(1), []).append(n)
+        self.text = text
+        self.count = line_count(text)
+        # (line, kind, full key path, number of the table header it is under, element lines)
+        self.entries: list[tuple[int, str, tuple[str, ...], int, list[int]]] = []
+        self._scan()
 
+    # -- scanner -------------------------------------------------------------------------
+    def _scan(self) -> None:
+        t, i, line = self.text, 0, 1
+        current: tuple[str, ...] = ()
+        table_no = 0
+        while i < len(t):
+            c = t[i]
+            if c == "\n":
+                line += 1
+                i += 1
+            elif c in " \t\r":
+                i += 1
+            elif c == "#":
+                while i < len(t) and t[i] != "\n":
+                    i += 1
+            elif c == "[":
+                double = t.startswith("[[", i)
+                i += 2 if double else 1
+                path, i = self._key(i)
+                i += 2 if double else 1
+                table_no += 1
+                current = path
+                self.entries.append((line, "array" if double else "table", path, table_no, []))
+            else:
+                start, at = line, i
+                path, i = self._key(i)
+                if i < len(t) and t[i] == "=":
+                    i += 1
+                elif i == at:  # not TOML after all: make progress
+                    i += 1
+                    continue
+                elements, i, line = self._value(i, line)
+                self.entries.append((start, "key", current + path, table_no, elements))
+
+    def _key(self, i: int) -> tuple[tuple[str, ...], int]:
+        t = self.text
+        parts: list[str] = []
+        while i < len(t):
+            while i < len(t) and t[i] in " \t":
+                i += 1
+            if i < len(t) and t[i] in "\"'":
+                q = t[i]
+                j = i + 1
+                while j < len(t) and t[j] != q:
+                    j += 2 if (q == '"' and t[j] == "\\") else 1
+                token = t[i:j + 1]
+                try:
+                    parts.append(str(tomllib.loads(f"k = {token}")["k"]))
+                except (tomllib.TOMLDecodeError, ValueError):
+                    parts.append(token[1:-1])
+                i = j + 1
+            else:
+                j = i
+                while j < len(t) and (t[j].isalnum() or t[j] in "_-"):
+                    j += 1
+                parts.append(t[i:j])
+                i = j
+            while i < len(t) and t[i] in " \t":
+                i += 1
+            if i < len(t) and t[i] == ".":
+                i += 1
+                continue
+            break
+        return tuple(parts), i
+
+    def _value(self, i: int, line: int) -> tuple[list[int], int, int]:
+        """Skip one value; return the lines where the elements of an array value start."""
+        t = self.text
+        depth = 0
+        outer_array = False
+        elements: list[int] = []
+        want_element = False
+        while i < len(t):
+            c = t[i]
+            if c == "\n":
+                if depth == 0:
+                    break
+                line += 1
+                i += 1
+                continue
+            if c in " \t\r":
+                i += 1
+                continue
+            if c == "#":
+                while i < len(t) and t[i] != "\n":
+                    i += 1
+                continue
+            if want_element and depth == 1 and c != "]":
+                elements.append(line)
+            want_element = False
+            if c in "\"'":
+                i, line = self._string(i, line)
+                continue
+            if c in "[{":
+                if depth == 0 and c == "[":
+                    outer_array = True
+                    want_element = True
+                depth += 1
+            elif c in "]}":
+                depth -= 1
+                if depth == 0:
+                    i += 1
+                    break
+            elif c == "," and depth == 1 and outer_array:
+                want_element = True
+            i += 1
+        return elements, i, line
+
+    def _string(self, i: int, line: int) -> tuple[int, int]:
+        t = self.text
+        q = t[i]
+        multi = t.startswith(q * 3, i)
+        i += 3 if multi else 1
+        while i < len(t):
+            c = t[i]
+            if c == "\\" and q == '"':
+                if i + 1 < len(t) and t[i + 1] == "\n":
+                    line += 1
+                i += 2
+                continue
+            if c == "\n":
+                line += 1
+            if multi and t.startswith(q * 3, i):
+                i += 3
+                extra = 0
+                while extra < 2 and i < len(t) and t[i] == q:
+                    i += 1
+                    extra += 1
+                return i, line
+            if not multi and c == q:
+                return i + 1, line
+            i += 1
+        return i, line
+
+    # -- queries -------------------------------------------------------------------------
     def top(self, key: str) -> int:
-        for n, raw in enumerate(self.lines, 1):
-            if raw.lstrip().startswith("[["):
-                break
-            if re.match(rf"\s*{re.escape(key)}\s*=", raw):
-                return n
+        """Line where the top-level key or table ``key`` is first defined (1 if nowhere)."""
+        for line, _kind, path, _no, _el in self.entries:
+            if path and path[0] == key:
+                return line
         return 1
 
+    def top_is_table(self, key: str) -> bool:
+        """Whether the top-level ``key`` is first defined by a [table] or [[table]] header."""
+        for _line, kind, path, _no, _el in self.entries:
+            if path and path[0] == key:
+                return kind != "key"
+        return False
+
+    def _array_table(self, name: str, i: int) -> tuple[int, int] | None:
+        found = [(line, no) for line, kind, path, no, _ in self.entries if kind == "array" and path == (name,)]
+        return found[i] if i < len(found) else None
+
+    def _inline(self, name: str) -> tuple[int, list[int]] | None:
+        for line, kind, path, _no, el in self.entries:
+            if kind == "key" and path == (name,):
+                return line, el
+        return None
+
     def table(self, name: str, i: int) -> int:
-        found = self.tables.get(name, [])
-        return found[i] if i < len(found) else 1
+        """Line of the i-th step of a section: its [[name]] header, or the i-th element of
+        ``name = [ ... ]``."""
+        hit = self._array_table(name, i)
+        if hit:
+            return hit[0]
+        inline = self._inline(name)
+        if inline:
+            line, el = inline
+            return el[i] if i < len(el) else line
+        return self.top(name)
+
+    def _key_entry(self, name: str, i: int, key: str) -> tuple[int, list[int]] | None:
+        hit = self._array_table(name, i)
+        if hit is None:
+            return None
+        for line, kind, path, no, el in self.entries:
+            if no == hit[1] and kind == "key" and path[:2] == (name, key):
+                return line, el
+        return None
 
     def key_in_table(self, name: str, i: int, key: str) -> int:
-        start = self.table(name, i)
-        for n in range(start + 1, len(self.lines) + 1):
-            raw = self.lines[n - 1]
-            if raw.lstrip().startswith("[["):
-                break
-            if re.match(rf"\s*{re.escape(key)}\s*=", raw):
-                return n
-        return start
+        """Line of ``key`` in the i-th step of a section (the step's line if not found)."""
+        hit = self._key_entry(name, i, key)
+        return hit[0] if hit else self.table(name, i)
 
     def nested(self, name: str, i: int, j: int) -> int:
         """Line of the j-th inline table of a ``steps = [...]`` block."""
-        start = self.key_in_table(name, i, "steps")
-        seen = -1
-        for n in range(start, len(self.lines) + 1):
-            for _ in re.finditer(r"\{", self.lines[n - 1]):
-                seen += 1
-                if seen == j:
-                    return n
-        return start
+        hit = self._key_entry(name, i, "steps")
+        if hit is None:
+            return self.table(name, i)
+        line, el = hit
+        return el[j] if j < len(el) else line
+
+
+def line_count(text: str) -> int:
+    """The number of lines as an editor shows them (at least 1)."""
+    return max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+
+
+def _const(value: int, _key: str) -> int:
+    return value
 
 
 def _suggest(word: str, valid: list[str]) -> str:
@@ -185,45 +369,132 @@ def _suggest(word: str, valid: list[str]) -> str:
     return f"valid: {', '.join(valid[:12])}, ... ({len(valid)} in all)"
 
 
-def _parse_index(text: Any, err: Callable[[str], NoReturn]) -> tuple[int, ...]:
+def _show(v: Any, limit: int = 40) -> str:
+    """A value as a message shows it: repr, cut short if long."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 128:
+        return f"an integer of {v.bit_length()} bits"
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _parse_index(text: Any, words: int, target: str, err: Callable[[str], NoReturn]) -> tuple[int, ...]:
+    """Word numbers ``"0"``, ``"1..31"``, ``"0,2..3"``, each checked against the register's
+    ``words`` before a range is expanded (so ``"0..99999999999"`` is an error, not a
+    100-billion-element list)."""
     if isinstance(text, int) and not isinstance(text, bool):
-        text = str(text)
+        text = str(text) if text >= 0 else text
     if not isinstance(text, str) or not text.strip():
-        err('index must be a string like "0", "1..31" or "0,2..3"')
-    out: list[int] = []
-    for part in str(text).split(","):
+        err(f'index must be a string like "0", "1..31" or "0,2..3", not {_show(text)}')
+    out: set[int] = set()
+    for part in text.split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:\.\.(\d+))?", part)
+        m = re.fullmatch(r"([0-9]+)(?:\.\.([0-9]+))?", part)
         if not m:
-            err(f'bad index "{text}": use word numbers like "0", "1..31" or "0,2..3"')
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) else lo
+            err(f'bad index {_show(text)}: use word numbers like "0", "1..31" or "0,2..3"')
+        bounds = []
+        for digits in (m.group(1), m.group(2) or m.group(1)):
+            digits = digits.lstrip("0") or "0"
+            # compare as text first: a bound of thousands of digits is out of range, and
+            # int() would refuse it (Python's int-string conversion limit)
+            n = int(digits) if len(digits) <= 18 else None
+            if n is None or n >= words:
+                shown = digits if len(digits) <= 20 else f"{digits[:12]}... ({len(digits)} digits)"
+                err(f"index {shown} is out of range for {target}: it has words 0..{words - 1}")
+            bounds.append(n)
+        lo, hi = bounds
         if hi < lo:
-            err(f'bad index "{text}": range {lo}..{hi} is empty')
-        out.extend(range(lo, hi + 1))
-    return tuple(sorted(set(out)))
+            err(f'bad index {_show(text)}: range {lo}..{hi} is empty')
+        out.update(range(lo, hi + 1))
+    return tuple(sorted(out))
 
 
-def _int(v: Any, what: str, err: Callable[[str], NoReturn]) -> int:
+def _int(v: Any, what: str, err: Callable[[str], NoReturn], lo: int, hi: int, valid: str) -> int:
+    """An integer between ``lo`` and ``hi`` (inclusive); ``valid`` says so in words."""
     if isinstance(v, bool) or not isinstance(v, int):
-        err(f"{what} must be an integer (e.g. 0xffffffff), not {v!r}")
+        err(f"{what} must be an integer (e.g. 0xffffffff), not {_show(v)}")
+    if not lo <= v <= hi:
+        shown = f"{v:#x}" if 0 <= v and v.bit_length() <= 128 else _show(v)
+        err(f"{what} {shown} {valid}")
     return int(v)
+
+
+MAX_FILE_BYTES = 4 << 20  # sequence files are a few KB; this only stops /dev/zero and the like
+
+
+def _read(p: str) -> str:
+    """The file's text (UTF-8, as TOML requires), or a SequenceError naming what is wrong."""
+    if not p:
+        raise SequenceError("", 0, "no sequence file given: the path is an empty string")
+    try:
+        path = Path(p)
+        if path.is_dir():
+            raise SequenceError(p, 0, "is a directory: give a sequence file (TOML), e.g. "
+                                      "spec/sequences/gicv2/qemu-current-6.12.toml")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise SequenceError(p, 0, f"cannot read the file: {e.strerror or e}") from None
+    except ValueError as e:  # an embedded NUL byte in the path
+        raise SequenceError(repr(p), 0, f"cannot read the file: {e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SequenceError(p, 0, f"the file is larger than {MAX_FILE_BYTES >> 20} MiB: a sequence file is TOML text of a few KB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SequenceError(p, line, f"not UTF-8 text: byte {data[e.start]:#04x} at column {column} ({e.reason}); "
+                                     "a sequence file is TOML, which is UTF-8") from None
+
+
+def _first_failing_line(text: str, exc: type[BaseException]) -> int:
+    """The first line whose prefix of the file makes tomllib raise ``exc``: tomllib parses
+    in order and gives no position for errors outside its own TOMLDecodeError."""
+    lines = text.split("\n")
+    lo, hi = 1, len(lines)  # the prefix of hi lines fails
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            tomllib.loads("\n".join(lines[:mid]))
+            failed = False
+        except tomllib.TOMLDecodeError:  # a ValueError too: the prefix cut a value short
+            failed = False
+        except exc:
+            failed = True
+        except Exception:
+            failed = False
+        if failed:
+            hi = mid
+        else:
+            lo = mid + 1
+    return min(hi, line_count(text))
+
+
+def _parse_toml(p: str, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"at line (\d+)", str(e))
+        line = int(m.group(1)) if m else line_count(text)  # "at end of document"
+        msg = re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)", "", str(e))
+        where = "" if m else " (at the end of the file)"
+        raise SequenceError(p, min(line, line_count(text)), f"not valid TOML: {msg}{where}") from None
+    except RecursionError:
+        line = _first_failing_line(text, RecursionError)
+        raise SequenceError(p, line, "arrays or inline tables nested too deeply: a sequence file "
+                                     "nests at most steps = [ { ... } ] inside a step") from None
+    except ValueError as e:  # tomllib lets int()'s limit on decimal digits through
+        line = _first_failing_line(text, ValueError)
+        what = "an integer with too many digits" if "digits" in str(e) else f"a bad value ({e})"
+        raise SequenceError(p, line, f"{what}: a register value has at most 64 bits "
+                                     "(e.g. 0xffffffffffffffff)") from None
 
 
 def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
     """Load and validate a sequence file against the device it names."""
     p = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise SequenceError(p, 0, f"cannot read the file: {e.strerror}") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        m = re.search(r"at line (\d+)", str(e))
-        line = int(m.group(1)) if m else 1
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
-        raise SequenceError(p, line, f"not valid TOML: {msg}") from None
+    text = _read(p)
+    doc = _parse_toml(p, text)
     lines = _Lines(text)
 
     def top_err(key: str, msg: str) -> NoReturn:
@@ -231,7 +502,8 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
 
     for key in doc:
         if key not in TOP_KEYS:
-            top_err(key, f"unknown key '{key}': {_suggest(key, sorted(TOP_KEYS))}")
+            what = "table" if lines.top_is_table(key) else "key"
+            top_err(key, f"unknown {what} '{key}': {_suggest(key, sorted(TOP_KEYS))}")
     for key in ("name", "device"):
         if key not in doc:
             raise SequenceError(p, 1, f"missing required key '{key}'")
@@ -284,79 +556,83 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
     registers = [r.name for r in spec.registers]
     operations = [o.name for o in spec.operations]
 
-    def parse_step(raw: Any, line: int, section: str, entry: int | None) -> Step:
+    def parse_step(raw: Any, line: int, section: str, entry: int | None,
+                   key_line: Callable[[str], int]) -> Step:
         """``entry``: the step's index in its [[section]] (None for a step nested in an
-        each block, which cannot nest again)."""
-        def err(msg: str) -> NoReturn:
-            raise SequenceError(p, line, msg)
+        each block, which cannot nest again). ``key_line(key)``: the line of one of its
+        keys, which an error about that key cites."""
+        def err(msg: str, key: str | None = None) -> NoReturn:
+            raise SequenceError(p, key_line(key) if key is not None else line, msg)
 
         if not isinstance(raw, dict):
-            err(f"a {section} step must be a table like {{ write = \"GICD_CTLR\" }}")
+            err(f"a {section} step must be a table like {{ write = \"GICD_CTLR\" }}, not {_show(raw)}")
         for key in raw:
             if key not in STEP_KEYS:
-                err(f"unknown step key '{key}': {_suggest(key, sorted(STEP_KEYS))}")
+                err(f"unknown step key '{key}': {_suggest(key, sorted(STEP_KEYS))}", key)
         actions = [k for k in ("write", "read", "check", "op", "each") if k in raw]
         if len(actions) != 1:
             err("a step needs exactly one of write, read, check, op, each" + (f" (it has {', '.join(actions)})" if actions else ""))
         action = actions[0]
         if section == "save" and action not in ("read", "op", "each"):
-            err(f"a save step reads registers: use read, op or each, not {action}")
+            err(f"a save step reads registers: use read, op or each, not {action}", action)
         if section == "restore" and action == "read":
-            err("a restore step writes or checks registers: use write, check, op or each, not read")
+            err("a restore step writes or checks registers: use write, check, op or each, not read", action)
         target = raw[action]
         if not isinstance(target, str):
-            err(f"{action} must name a {'selector' if action == 'each' else 'register or operation'} as a string")
+            err(f"{action} must name a {'selector' if action == 'each' else 'register or operation'} "
+                f"as a string, not {_show(target)}", action)
         if action == "each":
             if entry is None:
-                err("each blocks cannot be nested")
+                err("each blocks cannot be nested", action)
             if target not in spec.selectors:
-                err(f"unknown selector '{target}' for {dev_name}: valid: {', '.join(spec.selectors)}")
+                err(f"unknown selector '{target}' for {dev_name}: valid: {', '.join(spec.selectors)}", action)
             inner = raw.get("steps")
             if not isinstance(inner, list) or not inner:
-                err("an each block needs steps = [ { write = ... }, ... ]")
+                err("an each block needs steps = [ { write = ... }, ... ]", "steps" if "steps" in raw else None)
             for key in raw:
                 if key not in ("each", "steps"):
-                    err(f"key '{key}' does not apply to an each block")
-            assert isinstance(inner, list)
-            return Step(line, "each", target, steps=tuple(
-                parse_step(s, lines.nested(section, entry, j), section, None) for j, s in enumerate(inner)))
+                    err(f"key '{key}' does not apply to an each block", key)
+            assert isinstance(inner, list) and entry is not None
+            out = []
+            for j, s in enumerate(inner):
+                at = lines.nested(section, entry, j)
+                # an inline table is on one line: every key of it is on that line
+                out.append(parse_step(s, at, section, None, functools.partial(_const, at)))
+            return Step(line, "each", target, steps=tuple(out))
         if "steps" in raw:
-            err("steps belongs to an each block")
+            err("steps belongs to an each block", "steps")
         if action == "op":
             if target not in operations:
-                err(f"unknown operation '{target}' for {dev_name}: {_suggest(target, operations)}")
+                err(f"unknown operation '{target}' for {dev_name}: {_suggest(target, operations)}", action)
             for key in raw:
                 if key != "op":
-                    err(f"key '{key}' does not apply to an op step")
+                    err(f"key '{key}' does not apply to an op step", key)
             return Step(line, "op", target)
         if target not in registers:
-            err(f"unknown register '{target}' for {dev_name}: {_suggest(target, registers)}")
+            err(f"unknown register '{target}' for {dev_name}: {_suggest(target, registers)}", action)
         reg = spec.register(target)
         index = None
         if "index" in raw:
-            index = _parse_index(raw["index"], err)
-            if index[-1] >= reg.words:
-                err(f"index {index[-1]} is out of range for {target}: it has words 0..{reg.words - 1}")
+            index = _parse_index(raw["index"], reg.words, target, lambda m: err(m, "index"))
         if action == "read":
             for key in raw:
                 if key not in ("read", "index"):
-                    err(f"key '{key}' does not apply to a read step")
+                    err(f"key '{key}' does not apply to a read step", key)
             return Step(line, "read", target, index=index)
         value = raw.get("value", "saved")
         if isinstance(value, str):
             if value not in VALUE_WORDS:
-                err(f"value must be one of {', '.join(VALUE_WORDS)} or an integer, not '{value}'")
+                err(f"value must be one of {', '.join(VALUE_WORDS)} or an integer, not {_show(value)}", "value")
             kind, const = value, 0
         else:
-            const = _int(value, "value", err)
-            if not 0 <= const < (1 << 64):
-                err(f"value {const:#x} does not fit a register")
+            const = _int(value, "value", lambda m: err(m, "value"), 0, U64, U64_VALID)
             kind = "int"
-        shift = _int(raw.get("shift", 0), "shift", err)
+        shift = _int(raw.get("shift", 0), "shift", lambda m: err(m, "shift"), -63, 63,
+                     "is out of range: a shift is -63..63 (negative shifts right)")
         if shift and reg.scope == "irq":
-            err(f"shift applies to scalar registers only; {target} holds one field per interrupt")
-        and_mask = _int(raw["and"], "and", err) if "and" in raw else None
-        or_mask = _int(raw["or"], "or", err) if "or" in raw else None
+            err(f"shift applies to scalar registers only; {target} holds one field per interrupt", "shift")
+        and_mask = _int(raw["and"], "and", lambda m: err(m, "and"), 0, U64, U64_VALID) if "and" in raw else None
+        or_mask = _int(raw["or"], "or", lambda m: err(m, "or"), 0, U64, U64_VALID) if "or" in raw else None
         return Step(line, action, target, ValueSpec(kind, const, shift, and_mask, or_mask), index)
 
     def steps_of(section: str) -> tuple[Step, ...] | None:
@@ -370,13 +646,13 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             line = lines.table(section, i)
             if isinstance(s, dict) and len(s) == 1 and "steps" not in s:
                 line = max(line, lines.key_in_table(section, i, next(iter(s))))
-            out.append(parse_step(s, line, section, i))
+            out.append(parse_step(s, line, section, i, functools.partial(lines.key_in_table, section, i)))
         return tuple(out)
 
     save = steps_of("save")
     restore = steps_of("restore")
     if not restore:
-        raise SequenceError(p, 1, "a sequence needs at least one [[restore]] step")
+        raise SequenceError(p, lines.top("restore"), "a sequence needs at least one [[restore]] step")
     return Sequence(
         path=p, name=doc["name"], device=dev_name, kernel=kernel,
         reference=doc.get("reference", ""), expect=expect, why=why, destination=destination,
