@@ -160,7 +160,12 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
             rep.diverging = result.stopped_at
             rep.errno = result.outcomes[-1].errno
             failed_reg = stopped.register
-            if failed_reg is not None:
+            if failed_reg is not None and stopped.action == "check":
+                rd = failed_reg.user_read
+                rep.rule = (f"the VMM reads {failed_reg.name} and aborts unless it equals "
+                            f"{stopped.step.value.describe()}; the read: {rd.rule}")
+                rep.rule_source = rd.source
+            elif failed_reg is not None:
                 writer = failed_reg.user_write
                 rep.rule, rep.rule_source = writer.rule, writer.source
         return rep
