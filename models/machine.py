@@ -229,7 +229,12 @@ class Machine:
 
 @dataclass(frozen=True)
 class Access:
-    """One step of a run: a register word on a CPU bank, or an operation."""
+    """One step of a run: a register word on a CPU bank, or an operation.
+
+    ``vcpu`` is the CPU the access goes to (its bank or interface); ``slot`` is the CPU
+    whose saved value it reads or stores: the same, except for a step with ``vcpu = N``
+    inside an ``each = "cpu"`` block, which sends every CPU's value to CPU N. A step
+    naming an offset where the device has no register has ``register`` None."""
 
     number: int  # position in the expanded run (1-based)
     step: Step
@@ -237,12 +242,26 @@ class Access:
     register: Register | None
     word: int
     vcpu: int
+    slot: int = -1
+
+    @property
+    def saved_cpu(self) -> int:
+        return self.vcpu if self.slot < 0 else self.slot
+
+    @property
+    def name(self) -> str:
+        """The register (or operation, or unmapped offset) the access names."""
+        if self.register is not None:
+            return self.register.name
+        return self.step.target if self.action == "op" else self.step.shown_target
 
     def label(self, spec: DeviceSpec) -> str:
         if self.action == "op":
             return self.step.target
         reg = self.register
-        assert reg is not None
+        if reg is None:
+            verb = {"write": "write", "check": "check", "read": "read"}[self.action]
+            return f"{verb} {self.step.shown_target} cpu{self.vcpu}"
         where = ""
         if reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(self.word).start < spec.private_irqs):
             where = f" cpu{self.vcpu}"
@@ -277,9 +296,21 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
         if step.action == "op":
             out.append(Access(len(out) + 1, step, "op", None, 0, cpu or 0))
             return
+        if step.unmapped:
+            # no register at that offset: one access (the kernel fails it, see run_restore)
+            target = step.vcpu if step.vcpu is not None else (cpu or 0)
+            out.append(Access(len(out) + 1, step, step.action, None, 0, target, cpu if cpu is not None else target))
+            return
         reg = spec.register(step.target)
         for w in words_of(reg, step):
             banked = reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(w).start < spec.private_irqs)
+            if step.vcpu is not None:
+                # 'vcpu = N': to CPU N's bank or interface whatever the loop; the value is
+                # the loop CPU's (a VMM that computes the CPU field wrongly)
+                slots = [cpu] if cpu is not None else [step.vcpu]
+                for c in slots:
+                    out.append(Access(len(out) + 1, step, step.action, reg, w, step.vcpu, c))
+                continue
             cpus = [cpu] if (cpu is not None) else (range(config.cpus) if banked else [0])
             for c in cpus:
                 out.append(Access(len(out) + 1, step, step.action, reg, w, c))
@@ -297,6 +328,20 @@ def ideal_save_steps(spec: DeviceSpec) -> tuple[Step, ...]:
 SavedKey = tuple[str, int, int]  # (register, word, bank)
 
 
+def access_error(machine: Machine, acc: Access) -> tuple[Any, str] | None:
+    """The failure the kernel gives an access before looking at the register, if any:
+    a vCPU that does not exist (vgic_v2_parse_attr: 'if (cpuid >= online_vcpus) return
+    -EINVAL'), or an offset where the device has no register (vgic_uaccess: no region
+    found, -ENXIO)."""
+    if acc.action == "op":
+        return None
+    if acc.vcpu >= machine.config.cpus:
+        return machine.ops.const(1, 1), "EINVAL"
+    if acc.register is None:
+        return machine.ops.const(1, 1), "ENXIO"
+    return None
+
+
 def saved_key(spec: DeviceSpec, reg: Register, word: int, vcpu: int) -> SavedKey:
     if reg.scope == "global":
         return (reg.name, 0, SPI_BANK)
@@ -306,16 +351,57 @@ def saved_key(spec: DeviceSpec, reg: Register, word: int, vcpu: int) -> SavedKey
     return (reg.name, word, vcpu if banked else SPI_BANK)
 
 
-def run_save(machine: Machine, steps: Iterable[Step]) -> dict[SavedKey, Word]:
-    """Run the save side: every read stores the word it read (userspace semantics)."""
+@dataclass
+class SaveResult:
+    saved: dict[SavedKey, Word]
+    failed: Value  # 1-bit: some save step failed (a save-side check, or an access error)
+    outcomes: list[StepOutcome] = field(default_factory=list)
+    stopped_at: Access | None = None  # concrete runs stop at the first failure
+
+
+def run_save_checked(machine: Machine, steps: Iterable[Step]) -> SaveResult:
+    """Run the save side: every read stores the word it read (userspace semantics); a
+    save-side ``check`` compares the word read with its value, and a mismatch aborts
+    the save (the VMM refuses to migrate)."""
+    ops = machine.ops
     saved: dict[SavedKey, Word] = {}
+    result = SaveResult(saved, ops.const(0, 1))
     for acc in expand(machine.spec, steps, machine.config):
         if acc.action == "op":
-            machine.operation(acc.step.target, acc.vcpu)
-            continue
-        assert acc.register is not None
-        saved[saved_key(machine.spec, acc.register, acc.word, acc.vcpu)] = machine.read(acc.register, acc.word, acc.vcpu)
-    return saved
+            err, errno = machine.operation(acc.step.target, acc.vcpu)
+        elif (pre := access_error(machine, acc)) is not None:
+            err, errno = pre
+        else:
+            assert acc.register is not None
+            got = machine.read(acc.register, acc.word, acc.vcpu)
+            saved[saved_key(machine.spec, acc.register, acc.word, acc.saved_cpu)] = got
+            if acc.action == "check":
+                err, errno = _compare(machine, acc, got, step_value(machine, acc, saved)), "save-side check failed (the VMM refuses to save)"
+            else:
+                err, errno = ops.const(0, 1), ""
+        result.outcomes.append(StepOutcome(acc, err, errno))
+        result.failed = ops.or_(result.failed, err)
+        if not ops.symbolic and err:
+            result.stopped_at = acc
+            break
+    return result
+
+
+def run_save(machine: Machine, steps: Iterable[Step]) -> dict[SavedKey, Word]:
+    """The saved words of ``run_save_checked`` (callers that need no save failures)."""
+    return run_save_checked(machine, steps).saved
+
+
+def _compare(machine: Machine, acc: Access, got: Word, want: Word) -> Value:
+    """1 when the word read differs from the expected one."""
+    ops = machine.ops
+    if acc.register is not None and acc.register.scope == "irq":
+        same = ops.const(1, 1)
+        for intid, s in got.items():
+            same = ops.and_(same, ops.eq(s, want[intid]))
+    else:
+        same = ops.eq(got, want)
+    return ops.not_(same, 1)
 
 
 class MissingSaved(Exception):
@@ -332,7 +418,7 @@ def lookup_saved(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> 
     GICD_SPENDSGIR (kvm_arm_gic_get/put)."""
     reg = acc.register
     assert reg is not None
-    key = saved_key(machine.spec, reg, acc.word, acc.vcpu)
+    key = saved_key(machine.spec, reg, acc.word, acc.saved_cpu)
     if key in saved:
         return saved[key]
     if reg.pair:
@@ -430,17 +516,13 @@ def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, W
     for acc in accesses if accesses is not None else expand(machine.spec, steps, machine.config):
         if acc.action == "op":
             err, errno = machine.operation(acc.step.target, acc.vcpu)
+        elif (pre := access_error(machine, acc)) is not None:
+            err, errno = pre
         elif acc.action == "check":
             assert acc.register is not None
             want = step_value(machine, acc, saved)
             got = machine.read(acc.register, acc.word, acc.vcpu)
-            if acc.register.scope == "irq":
-                same = ops.const(1, 1)
-                for intid, s in got.items():
-                    same = ops.and_(same, ops.eq(s, want[intid]))
-            else:
-                same = ops.eq(got, want)
-            err, errno = ops.not_(same, 1), "check failed (the VMM aborts)"
+            err, errno = _compare(machine, acc, got, want), "check failed (the VMM aborts)"
         else:
             assert acc.register is not None
             err, errno = machine.write(acc.register, acc.word, acc.vcpu, step_value(machine, acc, saved))

@@ -75,12 +75,18 @@ class Progress:
 
 def run_sequence(seq: Sequence, kernel: str | None = None, destination: str | None = None,
                  cpus: int | None = None, irqs: int | None = None, encoding: str = "classes",
-                 budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None) -> SequenceReport:
-    """Prove one sequence's round trip and replay every witness."""
+                 budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None,
+                 assume: tuple[str, ...] = ()) -> SequenceReport:
+    """Prove one sequence's round trip and replay every witness. ``assume``: assumptions
+    added to the file's (then the expectation is not compared: it was computed without
+    them)."""
     spec = DEVICES[seq.device]
-    applies = kernel is None and destination is None
+    extra = tuple(a for a in assume if a not in seq.assume)
+    applies = kernel is None and destination is None and not extra
     if kernel is not None:
         seq = dataclasses.replace(seq, kernel=kernel)
+    if extra:
+        seq = dataclasses.replace(seq, assume=seq.assume + extra)
     dest = destination or seq.destination
     try:
         result = prove_roundtrip(spec, seq, dest, cpus, irqs, encoding, budget, progress)
@@ -149,8 +155,12 @@ def cmd_prove(args: argparse.Namespace) -> int:
         return _input_error(f"--irqs {args.irqs}: KVM accepts {min(spec.irq_counts)} to "
                             f"{max(spec.irq_counts)} interrupts in steps of 32 for {spec.name}")
     progress = Progress(sys.stderr.isatty() and not args.json)
+    known = [a.name for a in spec.assumptions]
+    for a in args.assume:
+        if a not in known:
+            return _input_error(f"--assume {a}: {spec.name} declares {', '.join(known) or 'no assumptions'}")
     rep = run_sequence(seq, args.kernel, args.destination, args.cpus, args.irqs, args.encoding,
-                       _budget(args), progress)
+                       _budget(args), progress, tuple(args.assume))
     progress.done()
     code = rep.exit_code()
     if args.json:
@@ -423,6 +433,9 @@ def parser() -> argparse.ArgumentParser:
                     help="fresh: incoming migration only; any: also the reset path (default: the file's)")
     pr.add_argument("--cpus", type=_positive, metavar="N", help="prove for exactly N CPUs (default: every count)")
     pr.add_argument("--irqs", type=_positive, metavar="M", help="prove for exactly M interrupts (default: every count)")
+    pr.add_argument("--assume", action="append", default=[], metavar="NAME",
+                    help="add an assumption the device declares (repeatable; 'gicproof describe "
+                         "DEVICE' lists them); the expectation is then not compared")
     pr.add_argument("--encoding", choices=("classes", "full"), default="classes",
                     help="classes: one symbolic interrupt per class (covers every size); "
                          "full: every interrupt symbolic (exact size only)")

@@ -28,7 +28,7 @@ from models.machine import (
     ideal_save_steps,
     make_state,
     run_restore,
-    run_save,
+    run_save_checked,
 )
 from proofs.classes import class_of
 from proofs.roundtrip import Witness
@@ -70,6 +70,7 @@ class Replay:
         return f"step {key}"
 
     spec_kind: str = ""
+    in_save: bool = False  # the failing step is a save step
 
 
 def candidate_configs(spec: DeviceSpec, w: Witness) -> list[Config]:
@@ -136,11 +137,23 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
     m_dst = Machine(spec, dst_sem, cfg, CONCRETE, dst)
     prior = dst.copy()
     save_steps = seq.save if seq.save is not None else ideal_save_steps(spec)
-    saved = run_save(m_src, save_steps)
+    save = run_save_checked(m_src, save_steps)
     accesses = expand(spec, seq.restore, cfg)
     rep = Replay(w, False, cfg, src, prior, dst, accesses)
     if w.where[0] == "irq":
         rep.spec_kind = spec.interrupt_kind(w.where[1][1])
+    if save.stopped_at is not None:
+        # the save refused: that confirms a save refusal at that step, and nothing else
+        stopped = save.stopped_at
+        rep.failed_at = stopped
+        rep.errno = save.outcomes[-1].errno
+        rep.in_save = True
+        if w.label == f"refused:save:{stopped.name}":
+            rep.confirmed = True
+            rep.diverging = stopped
+            _explain_failure(rep, stopped)
+        return rep
+    saved = save.saved
     timeline: list[tuple[Access, int]] = []
 
     def observe(acc: Access, m: Machine) -> None:
@@ -152,22 +165,13 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
     result = run_restore(m_dst, seq.restore, saved, observe, accesses)
     rep.timeline = timeline
     if w.label.startswith("refused:"):
-        stopped = result.stopped_at
-        name = None if stopped is None else (stopped.register.name if stopped.register else stopped.step.target)
-        if stopped is not None and f"refused:{name}" == w.label:
+        end = result.stopped_at
+        if end is not None and f"refused:{end.name}" == w.label:
             rep.confirmed = True
-            rep.failed_at = result.stopped_at
-            rep.diverging = result.stopped_at
+            rep.failed_at = end
+            rep.diverging = end
             rep.errno = result.outcomes[-1].errno
-            failed_reg = stopped.register
-            if failed_reg is not None and stopped.action == "check":
-                rd = failed_reg.user_read
-                rep.rule = (f"the VMM reads {failed_reg.name} and aborts unless it equals "
-                            f"{stopped.step.value.describe()}; the read: {rd.rule}")
-                rep.rule_source = rd.source
-            elif failed_reg is not None:
-                writer = failed_reg.user_write
-                rep.rule, rep.rule_source = writer.rule, writer.source
+            _explain_failure(rep, end)
         return rep
     if result.stopped_at is not None:
         rep.failed_at = result.stopped_at
@@ -213,6 +217,26 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
                 rd = saved_from.user_read
                 rep.read_rule = f"the saved value came from {saved_from.name}: {rd.rule} ({rd.source})"
     return rep
+
+
+def _explain_failure(rep: Replay, stopped: Access) -> None:
+    """The rule behind a failing access: the VMM's comparison for a check, the kernel's
+    attribute checks for a missing vCPU or register, else the write accessor's rule."""
+    reg = stopped.register
+    if rep.errno == "EINVAL" and stopped.vcpu >= rep.config.cpus:
+        rep.rule = f"the access names vCPU {stopped.vcpu}, but the VM has {rep.config.cpus}"
+        rep.rule_source = ("arch/arm64/kvm/vgic/vgic-kvm-device.c: vgic_v2_parse_attr "
+                           "'if (cpuid >= atomic_read(&dev->kvm->online_vcpus)) return -EINVAL'")
+    elif reg is None:
+        rep.rule = f"no register at {stopped.step.shown_target}: the access fails"
+        rep.rule_source = "arch/arm64/kvm/vgic/vgic-mmio.c: vgic_uaccess (no region found: -ENXIO)"
+    elif stopped.action == "check":
+        rd = reg.user_read
+        rep.rule = (f"the VMM reads {reg.name} and aborts unless it equals "
+                    f"{stopped.step.value.describe()}; the read: {rd.rule}")
+        rep.rule_source = rd.source
+    else:
+        rep.rule, rep.rule_source = reg.user_write.rule, reg.user_write.source
 
 
 def _saved_from(spec: DeviceSpec, save_steps: Any, name: str) -> Any:

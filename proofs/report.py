@@ -131,7 +131,8 @@ def render_replay(rep: Replay, spec: DeviceSpec, seq: Sequence, n: int, total: i
     out = [head + "  (confirmed by concrete replay)",
            f"  configuration: {rep.config.describe()} (the smallest that shows it)"]
     if w.label.startswith("refused:"):
-        out.append(f"  the restore fails at: {rep.failed_at.label(spec) if rep.failed_at else '?'} -> {rep.errno}")
+        side = "save" if rep.in_save else "restore"
+        out.append(f"  the {side} fails at: {rep.failed_at.label(spec) if rep.failed_at else '?'} -> {rep.errno}")
         out.append("  distributor (source):       " + _fields(rep.source.glob))
         out.append("  distributor (destination):  " + _fields(rep.prior.glob))
         mark = rep.failed_at.step if rep.failed_at else None
@@ -153,8 +154,12 @@ def render_replay(rep: Replay, spec: DeviceSpec, seq: Sequence, n: int, total: i
                        + _fields(rep.source.glob) + " / " + _fields(rep.prior.glob))
         mark = rep.diverging.step if rep.diverging else None
         note = (rep.diverging.label(spec) + ": " if rep.diverging else "") + rep.diverging_note
-    out.append(f"  restore sequence ({seq.path}; >> marks the step where the state diverged):")
-    out += _step_lines(seq.restore, mark, note)
+    if rep.in_save and seq.save is not None:
+        out.append(f"  save sequence ({seq.path}; >> marks the step where the save stopped):")
+        out += _step_lines(seq.save, mark, note)
+    else:
+        out.append(f"  restore sequence ({seq.path}; >> marks the step where the state diverged):")
+        out += _step_lines(seq.restore, mark, note)
     if rep.diverging is None and not w.label.startswith("refused:"):
         out.append(f"  ({rep.diverging_note})")
     if rep.rule:
@@ -176,6 +181,9 @@ def render_sequence(rep: SequenceReport, timing: bool = True) -> str:
     out.append("")
     out.append(f"round trip: {rep.verdict}")
     out.append(f"  covers: {r.covers}")
+    if seq.assume:
+        out.append("  assumes (checked satisfiable with the invariant): " + "; ".join(
+            f"{a}: {spec.assumption(a).reason}" for a in seq.assume))
     if timing:
         out.append(f"  {r.queries} solver queries, {r.seconds:.2f} s")
     if rep.verdict == UNKNOWN:
@@ -261,7 +269,7 @@ def sequence_json(rep: SequenceReport) -> dict[str, Any]:
         "kernel": rep.kernel, "source_kernel": seq.effective_source_kernel,
         "destination": rep.destination, "expect": seq.expect,
         "expected_lost": sorted(seq.lost) if seq.lost is not None else None,
-        "verdict": rep.verdict, "matches": rep.matches, "covers": r.covers,
+        "verdict": rep.verdict, "matches": rep.matches, "covers": r.covers, "assumes": list(seq.assume),
         "labels": r.labels, "unknown_reason": rep.unknown_reason,
         "seconds": round(r.seconds, 3), "queries": r.queries,
         "counterexamples": [replay_json(x, rep.spec) for x in rep.replays],

@@ -26,7 +26,7 @@ from models.machine import (
     ideal_save_steps,
     make_state,
     run_restore,
-    run_save,
+    run_save_checked,
 )
 from models.symbolic import SymbolicOps, fresh_symbolic
 from proofs import solver
@@ -103,10 +103,23 @@ def _var_factory(ops: SymbolicOps, side: str, names: dict[str, tuple[str, str, A
     return fv
 
 
+def assumption_conds(spec: DeviceSpec, m: Machine, names: tuple[str, ...]) -> list[Value]:
+    """The named assumptions (``DeviceSpec.assumptions``) on every scope of ``m``'s state."""
+    ops, st = m.ops, m.state
+    out = []
+    for name in names:
+        fn = spec.assumption(name).fn
+        out.append(fn(ops, "global", st.glob))
+        out += [fn(ops, "cpu", f) for f in st.cpu]
+        out += [fn(ops, "irq", f) for f in st.irq.values()]
+    return out
+
+
 def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
-           ops: SymbolicOps | None = None) -> Encoding:
+           ops: SymbolicOps | None = None, assume: tuple[str, ...] | None = None) -> Encoding:
     """The round trip of ``seq`` as formulas. Two encodings built with the same ``ops``
-    share their source and destination variables (so two orders can be compared)."""
+    share their source and destination variables (so two orders can be compared).
+    ``assume``: the named assumptions on the source (default: the file's)."""
     src_sem = spec.semantics(seq.effective_source_kernel)
     dst_sem = spec.semantics(seq.kernel)
     names: dict[str, tuple[str, str, Any, str]] = {}
@@ -120,12 +133,12 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
     carry_environment(spec, src, dst)
     m_src = Machine(spec, src_sem, config, ops, src)
     m_dst = Machine(spec, dst_sem, config, ops, dst)
-    assumptions = [m_src.invariant()]
+    assumptions = [m_src.invariant()] + assumption_conds(spec, m_src, seq.assume if assume is None else assume)
     if destination != "fresh":
         assumptions.append(m_dst.invariant())
     prior = dst.copy()
-    saved = run_save(m_src, seq.save if seq.save is not None else ideal_save_steps(spec))
-    result = run_restore(m_dst, seq.restore, saved)
+    save = run_save_checked(m_src, seq.save if seq.save is not None else ideal_save_steps(spec))
+    result = run_restore(m_dst, seq.restore, save.saved)
 
     diffs: list[Difference] = []
     arch = {f.name: f for f in spec.fields if f.classification == ARCHITECTURAL}
@@ -149,14 +162,15 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
         compare("cpu", c, src.cpu[c], dst.cpu[c])
     for key in src.irq:
         compare("irq", key, src.irq[key], dst.irq[key])
-    # A refusal is labelled by the step where the restore *stops*: that step fails and no
-    # earlier one did (QEMU aborts at the first error), so a replay must stop there too.
+    # A refusal is labelled by the step where the migration *stops*: that step fails and
+    # no earlier one did (QEMU aborts at the first error), so a replay must stop there
+    # too. A save step that fails (a save-side check) is "refused:save:REGISTER".
     earlier = ops.const(0, 1)
-    for out in result.outcomes:
-        reg = out.access.register.name if out.access.register else out.access.step.target
-        first = ops.and_(out.error, ops.not_(earlier, 1))
-        diffs.append(Difference(f"refused:{reg}", first, ("step", out.access.number)))
-        earlier = ops.or_(earlier, out.error)
+    for side, outcomes in (("save:", save.outcomes), ("", result.outcomes)):
+        for out in outcomes:
+            first = ops.and_(out.error, ops.not_(earlier, 1))
+            diffs.append(Difference(f"refused:{side}{out.access.name}", first, ("step", (side, out.access.number))))
+            earlier = ops.or_(earlier, out.error)
 
     variables = []
     reset_src = make_state(spec, src_sem, config, ops)
@@ -171,7 +185,7 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
             rv = base.irq[key][fname]
         var = ops.var(vname, spec.field_spec(fname).width)
         variables.append((var, rv.as_long()))
-    return Encoding(config, assumptions, result.failed, diffs, src, prior, dst, variables, names)
+    return Encoding(config, assumptions, ops.or_(save.failed, result.failed), diffs, src, prior, dst, variables, names)
 
 
 def _witness(enc: Encoding, diff_group: list[Difference], extra: list[Any], budget: solver.Budget) -> tuple[solver.Answer, Difference | None]:
@@ -189,28 +203,39 @@ def _values(enc: Encoding, ans: solver.Answer) -> dict[tuple[str, str, Any, str]
     return {info: ans.assignments.get(vname, 0) for vname, info in enc.var_names.items()}
 
 
+def _span(values: list[int]) -> str:
+    if len(values) == 1:
+        return str(values[0])
+    return f"{values[0]}-{values[-1]}"
+
+
 def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | None,
                 encoding: str) -> tuple[list[Config], str]:
-    max_irqs = max(spec.irq_counts)
-    m = irqs or max_irqs
-    cpu_range = [cpus] if cpus else list(range(1, spec.max_cpus + 1))
+    """The configurations to prove and what they cover: the command line's size, else
+    the file's (``cpus``/``irqs``), else every size the device accepts. An interrupt
+    range is proved at its largest count (``proofs.classes``, point 3), or at every count
+    when a step depends on the count (``size_dependent``)."""
+    cpu_range = [cpus] if cpus else sorted(seq.cpus or range(1, spec.max_cpus + 1))
+    counts = [irqs] if irqs else sorted(seq.irqs or spec.irq_counts)
+    m = max(counts)
+    every = cpus is None and irqs is None and seq.cpus is None and seq.irqs is None
+    whose = "" if (cpus or irqs) or every else " (the file's configuration)"
     if encoding == "full":
         cfgs = [Config(n, m) for n in cpu_range]
         covers = f"exactly {', '.join(map(str, cpu_range))} CPU(s) x {m} interrupts (every interrupt symbolic)"
         return cfgs, covers
-    reps = tuple(i for i in representatives(spec, seq.save, seq.restore, max_irqs) if i < m)
-    if irqs is None and size_dependent(spec, seq.save, seq.restore):
+    reps = tuple(i for i in representatives(spec, seq.save, seq.restore, max(spec.irq_counts)) if i < m)
+    if len(counts) > 1 and size_dependent(spec, seq.save, seq.restore):
         # every interrupt count, each with the representatives that exist in it
         cfgs = [Config(n, count, tuple(i for i in reps if i < count))
-                for n in cpu_range for count in spec.irq_counts]
+                for n in cpu_range for count in counts]
     else:
         cfgs = [Config(n, m, reps) for n in cpu_range]
-    if cpus is None and irqs is None:
-        covers = (f"all configurations: 1-{spec.max_cpus} CPUs x {min(spec.irq_counts)}-{max_irqs} "
+    if every:
+        covers = (f"all configurations: 1-{spec.max_cpus} CPUs x {min(spec.irq_counts)}-{m} "
                   f"interrupts ({len(reps)} interrupt classes)")
     else:
-        sizes = f"{m}" if irqs is not None else f"{min(spec.irq_counts)}-{max_irqs}"
-        covers = (f"{', '.join(map(str, cpu_range))} CPU(s) x {sizes} interrupts "
+        covers = (f"{_span(cpu_range)} CPU(s) x {_span(counts)} interrupts{whose} "
                   f"({len(reps)} interrupt classes)")
     return cfgs, covers
 
@@ -218,6 +243,8 @@ def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | N
 def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = None,
                     cpus: int | None = None, irqs: int | None = None, encoding: str = "classes",
                     budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None) -> RoundTripResult:
+    """``seq.assume`` names the assumptions the verdict rests on (the CLI adds
+    ``--assume`` to it); they are checked satisfiable with the invariant first."""
     t0 = time.perf_counter()
     dest = destination or seq.destination
     cfgs, covers = configs_for(spec, seq, cpus, irqs, encoding)

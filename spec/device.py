@@ -59,6 +59,18 @@ class NotState:
 
 
 @dataclass(frozen=True)
+class Assumption:
+    """A named assumption a sequence file (``assume = [...]``) or the command line
+    (``--assume``) may make about the *source* state, with its reason and source:
+    ``fn(ops, scope, fields) -> cond`` for each scope of the source."""
+
+    name: str
+    fn: Callable[..., Any]
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Effect:
     """The result of a write accessor on one scope (an interrupt, a CPU, the device).
 
@@ -188,6 +200,7 @@ class DeviceSpec:
     private_irqs: int  # interrupts below this are banked per CPU
     not_state: tuple[NotState, ...] = ()
     invariant_conjuncts: Callable[..., list[tuple[str, Value]]] | None = None
+    assumptions: tuple[Assumption, ...] = ()
     hosts: Mapping[str, Any] = field(default_factory=dict)
     default_host: str = ""
     selectors: tuple[str, ...] = ("cpu",)
@@ -215,6 +228,12 @@ class DeviceSpec:
         for f in self.fields:
             if f.name == name:
                 return f
+        raise KeyError(name)
+
+    def assumption(self, name: str) -> Assumption:
+        for a in self.assumptions:
+            if a.name == name:
+                return a
         raise KeyError(name)
 
     def semantics(self, kernel: str) -> Any:

@@ -72,6 +72,7 @@ from spec.device import (
     HOST,
     AccessContext,
     Accessor,
+    Assumption,
     DeviceSpec,
     Effect,
     NotState,
@@ -711,10 +712,20 @@ OPERATIONS = (
 )
 
 def no_held_line(ops: Ops, scope: str, f: dict[str, Value]) -> Value:
-    """Ordering assumption: the source holds no interrupt line asserted."""
+    """The source holds no interrupt line asserted."""
     if scope != "irq":
         return ops.const(1, 1)
     return ops.eq(f["line_level"], ops.const(0, 1))
+
+
+NO_HELD_LINES = Assumption(
+    "no-held-lines", no_held_line,
+    "no level-sensitive line is held at save: the VMM re-asserts its lines after the restore "
+    "(a GICv2 pending read returns latch|line level, and no GICv2 attribute restores the "
+    "line, so a line held at save otherwise comes back as a latch)",
+    f"{MMIO}: __read_pending / vgic_uaccess_read_pending (irq_is_pending); {DOC} has no "
+    "LEVEL_INFO group for GICv2 (arm-vgic-v3.rst has KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO)",
+)
 
 
 GICV2 = DeviceSpec(
@@ -733,6 +744,7 @@ GICV2 = DeviceSpec(
     irq_counts=IRQ_COUNTS,
     private_irqs=NR_PRIVATE,
     not_state=NOT_STATE,
+    assumptions=(NO_HELD_LINES,),
     order_assumption=no_held_line,
     order_assumption_reason=(
         "orders are compared on sources with no interrupt line held: a GICv2 pending read "

@@ -28,9 +28,10 @@ from spec.device import DeviceSpec
 
 TOP_KEYS = {
     "name", "device", "kernel", "reference", "expect", "why", "destination", "host",
-    "source_kernel", "source_host", "save", "restore", "lost", "violates",
+    "source_kernel", "source_host", "save", "restore", "lost", "violates", "cpus", "irqs", "assume",
 }
-STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", "and", "or", "shift"}
+STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", "and", "or", "shift",
+             "vcpu", "group"}
 VALUE_WORDS = ("saved", "ones", "zeros", "reset")
 EXPECTS = ("proved", "counterexample", "refused")
 DESTINATIONS = ("fresh", "any")
@@ -87,17 +88,36 @@ class Step:
     value: ValueSpec = ValueSpec()
     index: tuple[int, ...] | None = None  # word indices, None = all
     steps: tuple[Step, ...] = ()
+    vcpu: int | None = None  # send the access to this CPU's bank/interface, whatever the loop
+    # a register named by its offset (``write = 0x104``): the attribute group and offset;
+    # ``target`` is then the register at that offset, or "" when there is none
+    group: str = ""
+    offset: int | None = None
+
+    @property
+    def unmapped(self) -> bool:
+        """A step naming an offset where the device has no register."""
+        return self.offset is not None and not self.target
+
+    @property
+    def shown_target(self) -> str:
+        if self.offset is None:
+            return self.target
+        at = f"{self.group.split('_GRP_')[-1]}+{self.offset:#x}"
+        return f"{at} ({self.target})" if self.target else f"{at} (no register)"
 
     def describe(self) -> str:
-        idx = ""
-        if self.index is not None:
-            idx = f"[{_ranges(self.index)}]"
+        name = self.shown_target
+        if self.index is not None and self.offset is None:
+            name += f"[{_ranges(self.index)}]"
+        if self.vcpu is not None:
+            name += f" vcpu{self.vcpu}"
         if self.action == "write":
-            return f"write {self.target}{idx} = {self.value.describe()}"
+            return f"write {name} = {self.value.describe()}"
         if self.action == "read":
-            return f"read {self.target}{idx}"
+            return f"read {name}"
         if self.action == "check":
-            return f"check {self.target}{idx} == {self.value.describe()}"
+            return f"check {name} == {self.value.describe()}"
         if self.action == "op":
             return self.target
         return f"each {self.target}"
@@ -121,6 +141,9 @@ class Sequence:
     lost: tuple[str, ...] | None = None
     violates: tuple[str, ...] = ()
     lines: dict[str, int] = field(default_factory=dict)
+    cpus: tuple[int, ...] | None = None  # the VMM's fixed configuration (None: every count)
+    irqs: tuple[int, ...] | None = None
+    assume: tuple[str, ...] = ()  # assumptions the device declares (DeviceSpec.assumptions)
 
     @property
     def effective_source_kernel(self) -> str:
@@ -553,8 +576,37 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         if not re.fullmatch(r"\S+ -> \S+", v):
             top_err("violates", f"'{v}' is not an edge: write \"STEP -> STEP\" (see gicproof graph {dev_name})")
 
+    def counts(key: str, valid: tuple[int, ...], what: str) -> tuple[int, ...] | None:
+        """``cpus`` / ``irqs``: a number or a range "A..B", of values the device accepts."""
+        if key not in doc:
+            return None
+        raw = doc[key]
+        shown = f"{what}: {min(valid)} to {max(valid)}" + (" in steps of 32" if key == "irqs" else "")
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            lo = hi = raw
+        elif isinstance(raw, str) and re.fullmatch(r"\s*\d{1,6}\s*\.\.\s*\d{1,6}\s*", raw):
+            lo, hi = (int(x) for x in raw.split(".."))
+        else:
+            top_err(key, f"{key} must be a number or a range like \"1..8\" ({shown}), not {_show(raw)}")
+        chosen = tuple(v for v in valid if lo <= v <= hi)
+        if lo > hi or not chosen or (lo == hi and lo not in valid):
+            top_err(key, f"{key} = {_show(raw)} is not a configuration {dev_name} accepts ({shown})")
+        return chosen
+
+    cpus = counts("cpus", tuple(range(1, spec.max_cpus + 1)), "CPUs")
+    irqs = counts("irqs", tuple(spec.irq_counts), "interrupts")
+    assume = doc.get("assume", [])
+    known = [a.name for a in spec.assumptions]
+    if not isinstance(assume, list) or not all(isinstance(x, str) for x in assume):
+        top_err("assume", f'assume must be a list of names like ["no-held-lines"]: valid: {", ".join(known) or "none"}')
+    for name in assume:
+        if name not in known:
+            top_err("assume", f"unknown assumption '{printable(name)}' for {dev_name}: "
+                              f"{_suggest(name, known) if known else 'the device declares none'}")
+
     registers = [r.name for r in spec.registers]
     operations = [o.name for o in spec.operations]
+    groups = sorted({r.group for r in spec.registers})
 
     def parse_step(raw: Any, line: int, section: str, entry: int | None,
                    key_line: Callable[[str], int]) -> Step:
@@ -573,14 +625,39 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         if len(actions) != 1:
             err("a step needs exactly one of write, read, check, op, each" + (f" (it has {', '.join(actions)})" if actions else ""))
         action = actions[0]
-        if section == "save" and action not in ("read", "op", "each"):
-            err(f"a save step reads registers: use read, op or each, not {action}", action)
+        if section == "save" and action not in ("read", "check", "op", "each"):
+            err(f"a save step reads registers: use read, check, op or each, not {action}", action)
         if section == "restore" and action == "read":
             err("a restore step writes or checks registers: use write, check, op or each, not read", action)
         target = raw[action]
-        if not isinstance(target, str):
+        offset = None
+        group = ""
+        if action in ("write", "read", "check") and isinstance(target, int) and not isinstance(target, bool):
+            # a register named by its offset in an attribute group: the table's register
+            # at that offset (or none: the kernel then fails the access)
+            group = raw.get("group", groups[-1] if "KVM_DEV_ARM_VGIC_GRP_DIST_REGS" not in groups
+                            else "KVM_DEV_ARM_VGIC_GRP_DIST_REGS")
+            if not isinstance(group, str) or group not in groups:
+                err(f"group must be one of {', '.join(groups)}, not {_show(group)}", "group")
+            offset = _int(target, "an offset", lambda m: err(m, action), 0, 0xFFFF,
+                          "is not an offset: 0..0xffff, a multiple of 4")
+            if offset % 4:
+                err(f"offset {offset:#x} is not a multiple of 4: registers are accessed as 32-bit words", action)
+            target = ""
+            for r in spec.registers:
+                if r.group == group and r.offset <= offset < r.offset + r.size:
+                    target = r.name
+        elif "group" in raw:
+            err("group applies to a register named by its offset (write = 0x104)", "group")
+        elif not isinstance(target, str):
             err(f"{action} must name a {'selector' if action == 'each' else 'register or operation'} "
                 f"as a string, not {_show(target)}", action)
+        vcpu = None
+        if "vcpu" in raw:
+            if action in ("op", "each"):
+                err(f"vcpu applies to a register access, not to an {action} step", "vcpu")
+            vcpu = _int(raw["vcpu"], "vcpu", lambda m: err(m, "vcpu"), 0, spec.max_cpus - 1,
+                        f"is not a vCPU of {dev_name}: 0..{spec.max_cpus - 1}")
         if action == "each":
             if entry is None:
                 err("each blocks cannot be nested", action)
@@ -608,17 +685,25 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
                 if key != "op":
                     err(f"key '{key}' does not apply to an op step", key)
             return Step(line, "op", target)
-        if target not in registers:
+        if offset is None and target not in registers:
             err(f"unknown register '{target}' for {dev_name}: {_suggest(target, registers)}", action)
-        reg = spec.register(target)
+        reg = spec.register(target) if target else None
         index = None
         if "index" in raw:
+            if offset is not None:
+                err("index does not apply to a register named by its offset: the offset names the word", "index")
+            assert reg is not None
             index = _parse_index(raw["index"], reg.words, target, lambda m: err(m, "index"))
+        elif offset is not None and reg is not None:
+            index = ((offset - reg.offset) // 4,)
         if action == "read":
             for key in raw:
-                if key not in ("read", "index"):
+                if key not in ("read", "index", "vcpu", "group"):
                     err(f"key '{key}' does not apply to a read step", key)
-            return Step(line, "read", target, index=index)
+            return Step(line, "read", target, index=index, vcpu=vcpu, group=group, offset=offset)
+        if section == "save" and action == "check" and "value" not in raw:
+            err("a save-side check needs the value it expects (value = 0, \"ones\", \"zeros\" or "
+                "\"reset\"): the save has no saved value yet")
         value = raw.get("value", "saved")
         if isinstance(value, str):
             if value not in VALUE_WORDS:
@@ -627,13 +712,16 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         else:
             const = _int(value, "value", lambda m: err(m, "value"), 0, U64, U64_VALID)
             kind = "int"
+        if section == "save" and kind == "saved":
+            err("a save-side check compares with a given value: \"saved\" means nothing before the save", "value")
         shift = _int(raw.get("shift", 0), "shift", lambda m: err(m, "shift"), -63, 63,
                      "is out of range: a shift is -63..63 (negative shifts right)")
-        if shift and reg.scope == "irq":
+        if shift and reg is not None and reg.scope == "irq":
             err(f"shift applies to scalar registers only; {target} holds one field per interrupt", "shift")
         and_mask = _int(raw["and"], "and", lambda m: err(m, "and"), 0, U64, U64_VALID) if "and" in raw else None
         or_mask = _int(raw["or"], "or", lambda m: err(m, "or"), 0, U64, U64_VALID) if "or" in raw else None
-        return Step(line, action, target, ValueSpec(kind, const, shift, and_mask, or_mask), index)
+        return Step(line, action, target, ValueSpec(kind, const, shift, and_mask, or_mask), index,
+                    vcpu=vcpu, group=group, offset=offset)
 
     def steps_of(section: str) -> tuple[Step, ...] | None:
         if section not in doc:
@@ -658,5 +746,5 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         reference=doc.get("reference", ""), expect=expect, why=why, destination=destination,
         restore=restore, save=save, host=doc.get("host", ""), source_kernel=source_kernel,
         source_host=doc.get("source_host", ""), lost=tuple(lost) if lost is not None else None,
-        violates=tuple(violates),
+        violates=tuple(violates), cpus=cpus, irqs=irqs, assume=tuple(assume),
     )
