@@ -376,9 +376,9 @@ def find_kernel(name: str) -> KernelInfo:
 # Installing the parts.
 
 
-def _run(cmd: Sequence[str], what: str, **kw: object) -> subprocess.CompletedProcess[str]:
+def _run(cmd: Sequence[str], what: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(list(cmd), check=True, text=True, capture_output=True, **kw)  # type: ignore[call-overload, no-any-return]
+        return subprocess.run(list(cmd), check=True, text=True, capture_output=True, cwd=cwd)
     except FileNotFoundError as e:
         raise KernelOracleError(f"{what}: {cmd[0]} is not installed") from e
     except subprocess.CalledProcessError as e:
@@ -393,6 +393,8 @@ def missing_host_tools() -> list[str]:
         missing.append("qemu-system-arm")
     if not shutil.which(CROSS_CC):
         missing.append("gcc-aarch64-linux-gnu")
+    if not (UAPI_HEADER.parent.parent / "lib" / "libc.a").is_file() and not Path(
+            "/usr/aarch64-linux-gnu/lib/libc.a").is_file():
         missing.append("libc6-dev-arm64-cross")
     if not UAPI_HEADER.is_file():
         missing.append("linux-libc-dev-arm64-cross")
@@ -741,7 +743,10 @@ def boot(kernel: str, gic: int, script: str, timeout: float = DEFAULT_TIMEOUT,
          append: str = "") -> tuple[KernelInfo, str, float, float]:
     """Boot once with ``script`` as the batch; returns the kernel, the console output,
     the seconds to the guest's ready line, and the seconds to QEMU's exit."""
-    qemu_version()
+    missing = missing_host_tools()
+    if missing:
+        raise KernelOracleError(f"missing host packages: {' '.join(missing)} (Debian: "
+                                "models/kernel/install-parts.sh installs them)")
     k = find_kernel(kernel)
     busybox = cache_dir() / "busybox" / "busybox"
     if not busybox.is_file():
