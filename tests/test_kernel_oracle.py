@@ -240,3 +240,10 @@ def test_kernel_gicv2_refusals(gicv2_boot):
     assert before[1].value == 0 and before[2].errno == "EBUSY" and before[3].value == 256
     kinds = gicv2_boot[2]
     assert kinds[3].errno == "ENODEV" and kinds[4].text == "ok" and kinds[5].errno == "EEXIST"
+
+
+@pytest.mark.kernel
+def test_kernel_without_el2_is_a_clear_error(gicv2_boot):
+    """Booted at EL1 (virtualization=off) the guest has no KVM: the harness says so."""
+    with pytest.raises(KernelOracleError, match="has no /dev/kvm"):
+        harness.run_batch(KERNEL, 2, [[Op.vm()]], virtualization=False)

@@ -731,16 +731,20 @@ def qemu_version() -> str:
     return _run([QEMU, "--version"], "querying QEMU").stdout.splitlines()[0]
 
 
-def qemu_command(image: Path, initrd: Path, gic: int, append: str = "") -> list[str]:
+def qemu_command(image: Path, initrd: Path, gic: int, append: str = "",
+                 virtualization: bool = True) -> list[str]:
+    """The QEMU command line: ``virtualization=on`` starts the guest kernel at EL2, which
+    KVM needs; ``pauth-impdef=on`` makes pointer authentication cheap under TCG."""
     cmdline = f"console=ttyAMA0 rdinit=/init panic=-1 quiet loglevel=4 {append}".strip()
-    return [QEMU, "-M", f"virt,virtualization=on,gic-version={gic}",
+    virt = "on" if virtualization else "off"
+    return [QEMU, "-M", f"virt,virtualization={virt},gic-version={gic}",
             "-cpu", "max,pauth-impdef=on", "-accel", "tcg", "-smp", "1", "-m", "1024",
             "-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
             "-kernel", str(image), "-initrd", str(initrd), "-append", cmdline]
 
 
 def boot(kernel: str, gic: int, script: str, timeout: float = DEFAULT_TIMEOUT,
-         append: str = "") -> tuple[KernelInfo, str, float, float]:
+         append: str = "", virtualization: bool = True) -> tuple[KernelInfo, str, float, float]:
     """Boot once with ``script`` as the batch; returns the kernel, the console output,
     the seconds to the guest's ready line, and the seconds to QEMU's exit."""
     missing = missing_host_tools()
@@ -755,7 +759,7 @@ def boot(kernel: str, gic: int, script: str, timeout: float = DEFAULT_TIMEOUT,
     with tempfile.TemporaryDirectory(prefix="gicproof-boot-") as tmp:
         initrd = Path(tmp) / "initrd.cpio"
         initrd.write_bytes(build_initramfs(runner, busybox, script))
-        cmd = qemu_command(k.image, initrd, gic, append)
+        cmd = qemu_command(k.image, initrd, gic, append, virtualization)
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
@@ -771,7 +775,8 @@ def boot(kernel: str, gic: int, script: str, timeout: float = DEFAULT_TIMEOUT,
                     tail = b"".join(chunks).decode(errors="replace").splitlines()[-15:]
                     raise KernelOracleError(
                         f"timeout: kernel {k.uname_r} with gic-version={gic} did not finish "
-                        f"within {timeout:.0f} s; last console lines:\n  " + "\n  ".join(tail))
+                        f"within {timeout:.0f} s; last console lines:\n  "
+                        + ("\n  ".join(tail) or "(no console output)"))
                 data = proc.stdout.read()
                 if data:
                     chunks.append(data)
@@ -796,13 +801,17 @@ def boot(kernel: str, gic: int, script: str, timeout: float = DEFAULT_TIMEOUT,
 
 
 def run_batch(kernel: str, gic: int, programs: Sequence[Sequence[Op]],
-              timeout: float = DEFAULT_TIMEOUT, append: str = "") -> BatchResult:
+              timeout: float = DEFAULT_TIMEOUT, append: str = "",
+              virtualization: bool = True) -> BatchResult:
     """Run ``programs`` (each on a fresh VM) in one boot of ``kernel`` on a GICv``gic``
-    host. Raises KernelOracleError when a part is missing, the guest has no /dev/kvm, the
-    run times out or the output is incomplete."""
+    host (QEMU's gic-version; 4 is a GICv4.0, which KVM uses only with
+    ``append="kvm-arm.vgic_v4_enable=1"``). Raises KernelOracleError when a part is
+    missing, the guest has no /dev/kvm, the run times out or the output is incomplete.
+    ``virtualization=False`` boots at EL1 (no KVM: for testing that error)."""
     if gic not in (2, 3, 4):
         raise KernelOracleError(f"gic-version must be 2, 3 or 4, not {gic}")
-    k, text, boot_s, total_s = boot(kernel, gic, render_batch(programs), timeout, append)
+    k, text, boot_s, total_s = boot(kernel, gic, render_batch(programs), timeout, append,
+                                    virtualization)
     p = parse_output(text)
     tail = "\n  ".join(text.splitlines()[-15:])
     if not p.ready_seen:
