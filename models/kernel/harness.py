@@ -516,22 +516,31 @@ class _Apt:
         return debs[-1]
 
 
-def _deb_files(deb: Path, wanted: re.Pattern[str]) -> dict[str, bytes]:
-    """The regular files of a .deb whose path (without the leading ./) matches ``wanted``."""
+def _deb_files(deb: Path, wanted: re.Pattern[str], enough: int = 0) -> dict[str, bytes]:
+    """The regular files of a .deb whose path (without the leading ./) matches ``wanted``;
+    with ``enough``, stop reading (and decompressing) once that many are found."""
     found: dict[str, bytes] = {}
-    with tempfile.TemporaryFile() as tar:
-        try:
-            subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=tar, check=True)
-        except (OSError, subprocess.CalledProcessError) as e:
-            raise KernelOracleError(f"reading {deb.name}: {e}") from e
-        tar.seek(0)
-        with tarfile.open(fileobj=tar, mode="r:") as tf:
+    try:
+        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError as e:
+        raise KernelOracleError(f"reading {deb.name}: {e}") from e
+    assert proc.stdout is not None
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tf:
             for member in tf:
                 name = member.name.removeprefix("./")
                 if member.isfile() and wanted.fullmatch(name):
                     f = tf.extractfile(member)
                     if f is not None:
                         found[name] = f.read()
+                        if enough and len(found) >= enough:
+                            break
+    except tarfile.TarError as e:
+        raise KernelOracleError(f"reading {deb.name}: {e}") from e
+    finally:
+        proc.kill()
+        proc.wait()
     return found
 
 
@@ -553,7 +562,7 @@ def _kernel_files(apt: _Apt, package: str, version: str, tmp: Path) -> dict[str,
         if "vmlinuz" in files and "config" in files:
             break
         deb = apt.download(pkg, version, tmp)
-        for name, data in _deb_files(deb, KERNEL_FILES).items():
+        for name, data in _deb_files(deb, KERNEL_FILES, enough=2 - len(files)).items():
             m = KERNEL_FILES.fullmatch(name)
             assert m is not None
             kind, uname_r = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
@@ -606,7 +615,7 @@ def _install_busybox(apt: _Apt) -> Path:
     version = apt.candidate("busybox-static", BUSYBOX_SUITE)
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         deb = apt.download("busybox-static", version, Path(tmp))
-        files = _deb_files(deb, re.compile(r"bin/busybox"))
+        files = _deb_files(deb, re.compile(r"bin/busybox"), enough=1)
         if "bin/busybox" not in files:
             raise KernelOracleError(f"busybox-static {version} holds no /bin/busybox")
         d.mkdir(parents=True, exist_ok=True)
