@@ -1,0 +1,249 @@
+"""The real-kernel oracle (models/kernel/): output parsing and script rendering without a
+boot, and one boot of a real Debian arm64 kernel (GICv2 host) that checks values the
+model relies on.
+
+The boot test is marked ``kernel``: it is skipped only when qemu-system-aarch64 is not
+installed; a missing cross compiler or kernel is a failure with the harness's message
+(run models/kernel/install-parts.sh). GICPROOF_KERNEL picks the kernel (default 6.12).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from models.kernel import harness
+from models.kernel.harness import (
+    EXPECTED_CONSTANTS,
+    KernelOracleError,
+    Op,
+    check_constants,
+    parse_output,
+    render_batch,
+    v2_attr,
+)
+from spec.gicv2 import IMPLEMENTER_ARM, PRODUCT_ID_KVM, VERSIONS
+
+# ---------------------------------------------------------------------------------------
+# Without a boot.
+
+SAMPLE = (
+    "[    0.000000] Booting Linux on physical CPU 0x0000000000 [0x000f0510]\r\n"
+    "gicproof-guest uname=6.12.107+deb13-arm64\r\n"
+    "gicproof-guest kvm=yes\r\n"
+    "gicproof-dmesg [    1.119582] kvm [1]: VHE mode initialized successfully\r\n"
+    "gicproof-guest ready\r\n"
+    "const KVM_DEV_ARM_VGIC_GRP_DIST_REGS 0x1\r\n"
+    "gicproof-runner constants-done\r\n"
+    "gicproof-runner start\r\n"
+    "R 0 1 ok\r\n"
+    "R 0 2 0x4b00343b\r\n"
+    "[    3.000000] some kernel message\r\n"
+    "R 0 3 ENXIO\r\n"
+    "R 1 1 !no device '3'\r\n"
+    "R 1 2 0x3 0x6030000000100000 0x6030000000100002 0x6030000000100004\r\n"
+    "gicproof-runner done programs=2 ops=5 ioctls=9 ns=123456\r\n"
+    "gicproof-guest end\r\n"
+)
+
+
+def test_parse_output():
+    p = parse_output(SAMPLE)
+    assert p.uname_r == "6.12.107+deb13-arm64"
+    assert p.has_kvm is True and p.ready_seen
+    assert p.dmesg == ["[    1.119582] kvm [1]: VHE mode initialized successfully"]
+    assert p.constants == {"KVM_DEV_ARM_VGIC_GRP_DIST_REGS": 1}
+    assert p.done == (2, 5, 9, 123456)
+    r0, r1 = p.results[0], p.results[1]
+    assert [r.index for r in r0] == [1, 2, 3]
+    assert r0[0].ok and r0[0].value is None and r0[0].errno is None
+    assert r0[1].ok and r0[1].value == 0x4B00343B
+    assert not r0[2].ok and r0[2].errno == "ENXIO" and r0[2].value is None
+    assert r1[0].error == "no device '3'" and r1[0].errno is None and not r1[0].ok
+    assert r1[1].values == (3, 0x6030000000100000, 0x6030000000100002, 0x6030000000100004)
+
+
+def test_parse_output_incomplete_run_has_no_done_line():
+    p = parse_output("gicproof-guest ready\r\nR 0 1 ok\r\nKernel panic - not syncing\r\n")
+    assert p.done is None and len(p.results[0]) == 1
+
+
+def test_render_batch_and_op_lines():
+    progs = [[Op.vm(), Op.vcpus(2), Op.set(0, "DIST_REGS", v2_attr(1, 0x200), 0x8)],
+             [Op.get(0, 2, 0xFC, 64), Op.ctrl(0, "INIT"), Op.irq("SPI", 0, 40, 1)]]
+    assert render_batch(progs) == (
+        "program 0\nvm 0x0\nvcpus 0x2\nset32 0x0 DIST_REGS 0x100000200 0x8\n"
+        "program 1\nget64 0x0 0x2 0xfc\nctrl 0x0 INIT\nirq SPI 0x0 0x28 0x1\n")
+    with pytest.raises(ValueError):
+        Op("set32", ("a b",)).line()
+    with pytest.raises(ValueError):
+        Op("set32", ("#",)).line()
+
+
+def test_every_operation_is_documented_and_handled_by_the_runner():
+    source = harness.RUNNER_SOURCE.read_text()
+    header = source.split("*/", 1)[0]
+    names = {"vm", "vcpus", "vcpu_init", "device", "test_device", "set32", "set64", "get32",
+             "get64", "has", "ctrl", "irq", "irq_raw", "cap", "reg_list", "get_reg",
+             "set_reg", "end", "program"}
+    for name in names:
+        assert re.search(rf"^ \*   {name}\b", header, re.M), f"{name} not documented"
+        assert f'"{name}"' in source, f"{name} not handled"
+    for ctor in ("vm", "vcpus", "vcpu_init", "device", "test_device", "has", "ctrl", "irq",
+                 "cap", "reg_list", "get_reg", "set_reg"):
+        assert getattr(Op, ctor)  # a constructor for each
+
+
+def test_check_constants_reports_mismatches():
+    assert check_constants(dict(EXPECTED_CONSTANTS)) == []
+    bad = dict(EXPECTED_CONSTANTS, KVM_DEV_ARM_VGIC_GRP_CTRL=9)
+    del bad["KVM_DEV_TYPE_ARM_VGIC_V2"]
+    msgs = check_constants(bad)
+    assert len(msgs) == 2
+    assert any("KVM_DEV_ARM_VGIC_GRP_CTRL: runner 0x9, harness 0x4" in m for m in msgs)
+
+
+@pytest.mark.skipif(not shutil.which(harness.CROSS_CC) or not harness.UAPI_HEADER.is_file(),
+                    reason="the arm64 cross compiler or UAPI headers are not installed")
+def test_expected_constants_match_the_uapi_headers():
+    """The harness's numbers against the real arm64 headers': compiled to assembly (an
+    arm64 program cannot run here), the values read back from the data directives."""
+    names = list(EXPECTED_CONSTANTS)
+    src = ("#include <linux/kvm.h>\nconst unsigned long long gicproof_values[] = {\n"
+           + "".join(f"  (unsigned long long)({n}),\n" for n in names) + "};\n")
+    asm = subprocess.run([harness.CROSS_CC, "-S", "-O0", "-x", "c", "-o", "-", "-"], input=src,
+                         text=True, capture_output=True, check=True).stdout
+    values = [int(v, 0) for v in re.findall(r"^\s*\.xword\s+(\S+)$", asm, re.M)]
+    assert len(values) == len(names), asm
+    assert dict(zip(names, values, strict=True)) == EXPECTED_CONSTANTS
+
+
+def test_cpio_archive_layout():
+    data = harness._cpio_newc([("init", 0o100755, b"#!/bin/sh\n", 0),
+                               ("dev/console", 0o020600, b"", (5 << 8) | 1)])
+    assert data.startswith(b"070701") and len(data) % 4 == 0
+    assert b"init\0" in data and b"dev/console\0" in data and data.rstrip(b"\0").endswith(b"TRAILER!!!")
+    # the console's rdev major/minor fields (headers are 13 8-digit hex fields after the magic)
+    second = data.index(b"070701", 6)
+    fields = [int(data[second + 6 + 8 * i: second + 14 + 8 * i], 16) for i in range(13)]
+    assert fields[1] == 0o020600 and (fields[9], fields[10]) == (5, 1)
+
+
+def test_missing_kernel_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(KernelOracleError, match="install-parts.sh"):
+        harness.find_kernel("6.12")
+    assert harness.main(["--kernel", "6.12", "--probe"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("is not in the cache" in err or "not installed" in err)
+
+
+# ---------------------------------------------------------------------------------------
+# One boot of a real kernel.
+
+KERNEL = os.environ.get("GICPROOF_KERNEL", "6.12")
+DIST = "DIST_REGS"
+
+
+@pytest.fixture(scope="module")
+def gicv2_boot():
+    if not shutil.which(harness.QEMU):
+        pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")
+    programs = [
+        # 0: the first measurement, then round trips and refusals on an initialised device
+        harness.gic_setup(2) + [
+            Op.get(0, DIST, 0x008),                         # 1  GICD_IIDR
+            Op.get(0, DIST, 0x004),                         # 2  GICD_TYPER
+            Op.set(0, DIST, 0x104, 0x5),                    # 3  GICD_ISENABLER1 = 0x5
+            Op.get(0, DIST, 0x104),                         # 4
+            Op.set(0, DIST, 0x184, 0x1),                    # 5  GICD_ICENABLER1 = 0x1
+            Op.get(0, DIST, 0x104),                         # 6
+            Op.set(0, DIST, v2_attr(0, 0x200), 1 << 3),     # 7  GICD_ISPENDR0 bit 3, vCPU 0
+            Op.get(0, DIST, v2_attr(0, 0x200)),             # 8
+            Op.get(0, DIST, v2_attr(0, 0xF10)),             # 9  GICD_CPENDSGIR0
+            Op.has(0, DIST, 0xFFC),                         # 10 no register at 0xFFC
+            Op.get(0, DIST, 0xFFC),                         # 11
+            Op.get(0, DIST, v2_attr(2, 0x200)),             # 12 vCPU 2 of 2
+            Op.set(0, "NR_IRQS", 0, 128),                   # 13 after INIT
+            Op.irq("SPI", 0, 40, 1),                        # 14 KVM_IRQ_LINE SPI 40
+            Op.get(0, DIST, 0x204),                         # 15 GICD_ISPENDR1
+            Op.get(0, DIST, v2_attr(1, 0x800)),             # 16 GICD_ITARGETSR0, vCPU 1
+        ],
+        # 1: before INIT
+        harness.gic_setup(2, init=False)[:-1] + [
+            Op.set(0, "NR_IRQS", 0, 100),                   # not a multiple of 32
+            Op.get(0, DIST, 0x104),                         # a register access initialises
+            Op.set(0, "NR_IRQS", 0, 128),
+            Op.get(0, "NR_IRQS", 0),
+        ],
+        # 2: device kinds on a GICv2 host
+        [Op.vm(), Op.vcpus(2), Op.vcpu_init(), Op.test_device("v3"), Op.device("v2"),
+         Op.device("v2")],
+    ]
+    try:
+        return harness.run_batch(KERNEL, 2, programs)
+    except KernelOracleError as e:
+        pytest.fail(f"kernel oracle: {e}", pytrace=False)
+
+
+def _after_setup(res, program: int, n: int):
+    setup = len(harness.gic_setup(2))
+    assert all(r.ok for r in res[program][:setup]), res[program][:setup]
+    return res[program][setup + n - 1]
+
+
+@pytest.mark.kernel
+def test_kernel_reports_its_release_and_constants(gicv2_boot):
+    assert gicv2_boot.uname_r == gicv2_boot.kernel.uname_r
+    assert check_constants(gicv2_boot.constants) == []
+
+
+@pytest.mark.kernel
+def test_kernel_gicv2_identification(gicv2_boot):
+    iidr = _after_setup(gicv2_boot, 0, 1).value
+    assert iidr is not None
+    assert iidr >> 24 == PRODUCT_ID_KVM and iidr & 0xFFF == IMPLEMENTER_ARM
+    model = VERSIONS.get(KERNEL)
+    if model is not None:
+        assert iidr == model.iidr(), f"{KERNEL}: kernel {iidr:#x}, model {model.iidr():#x}"
+    typer = _after_setup(gicv2_boot, 0, 2).value
+    assert typer is not None
+    assert typer & 0x1F == 128 // 32 - 1  # ITLinesNumber
+    assert (typer >> 5) & 0x7 == 2 - 1  # CPUNumber: 2 vCPUs
+
+
+@pytest.mark.kernel
+def test_kernel_gicv2_round_trips(gicv2_boot):
+    r = [_after_setup(gicv2_boot, 0, n) for n in range(1, 17)]
+    assert r[2].text == "ok" and r[3].value == 0x5
+    assert r[4].text == "ok" and r[5].value == 0x4
+    assert r[6].text == "ok" and r[7].value == 1 << 3
+    # SGI 3 made pending from userspace on vCPU 0 has vCPU 0 as its source (5.7+ uaccess)
+    assert r[8].value == 0x01 << 24
+    assert r[13].text == "ok" and r[14].value == 1 << (40 - 32)
+    assert r[15].value == 0x02020202  # SGIs/PPIs target their own CPU (vCPU 1)
+
+
+@pytest.mark.kernel
+def test_kernel_gicv2_refusals(gicv2_boot):
+    r = [_after_setup(gicv2_boot, 0, n) for n in range(1, 17)]
+    assert r[9].errno == "ENXIO"  # KVM_HAS_DEVICE_ATTR: no register at 0xFFC
+    assert r[10].value == 0  # ...but a userspace read of an unknown offset reads as zero
+    assert r[11].errno == "EINVAL"  # vCPU index out of range
+    assert r[12].errno == "EBUSY"  # the interrupt count is fixed once initialised
+    before = gicv2_boot[1][-4:]
+    assert before[0].errno == "EINVAL"
+    assert before[1].value == 0 and before[2].errno == "EBUSY" and before[3].value == 256
+    kinds = gicv2_boot[2]
+    assert kinds[3].errno == "ENODEV" and kinds[4].text == "ok" and kinds[5].errno == "EEXIST"
+
+
+@pytest.mark.kernel
+def test_kernel_without_el2_is_a_clear_error(gicv2_boot):
+    """Booted at EL1 (virtualization=off) the guest has no KVM: the harness says so."""
+    with pytest.raises(KernelOracleError, match="has no /dev/kvm"):
+        harness.run_batch(KERNEL, 2, [[Op.vm()]], virtualization=False)
