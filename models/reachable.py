@@ -498,7 +498,7 @@ def explore(spec: DeviceSpec, kernel: str, config: Config, actions: list[Action]
                     kind_tag = where.split(" ")[0]
                     if kind_tag not in seen_where or tag not in seen_where:
                         seen_where.update((kind_tag, tag))
-                        if sum(b.where.split(" ")[0] == kind_tag for b in ex.breaks) < 3:
+                        if not any(b.where.split(" ")[0] == kind_tag for b in ex.breaks):
                             ex.breaks.append(InvariantBreak(kernel, config, where, fields, ex.path(nk)))
             if len(ex.parent) >= limit:
                 ex.complete = False
