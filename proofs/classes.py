@@ -46,7 +46,7 @@ def _slice(value: int | None, reg: Register, intid: int) -> int | None:
 def signature(spec: DeviceSpec, steps: list[Step], intid: int) -> tuple:
     sig: list[object] = [spec.interrupt_kind(intid)]
     for n, s in enumerate(steps):
-        if s.action in ("op", "each"):
+        if s.action in ("op", "each") or s.unmapped:
             continue
         reg = spec.register(s.target)
         if reg.scope != "irq" or not (reg.first_irq <= intid < reg.first_irq + reg.irqs):
@@ -73,7 +73,7 @@ def size_dependent(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tup
     value at one count and not at another (``and = 0xfffffffe`` on GICD_TYPER fails only
     where ITLinesNumber is odd)."""
     for s in _flatten(save) + _flatten(restore):
-        if s.action not in ("write", "check") or not spec.register(s.target).sized:
+        if s.action not in ("write", "check") or s.unmapped or not spec.register(s.target).sized:
             continue
         v = s.value
         if v.kind != "saved" or v.shift or v.and_mask is not None or v.or_mask is not None:

@@ -85,7 +85,7 @@ def node_of_step(spec: DeviceSpec, step: Step) -> str | None:
     """The interface node a sequence step performs (None for checks)."""
     if step.action == "op":
         return step.target
-    if step.action != "write":
+    if step.action != "write" or step.unmapped:
         return None
     reg = spec.register(step.target)
     if not reg.views:

@@ -311,6 +311,8 @@ def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = N
                 found.add(label)
                 witnesses.append(Witness(label, cfg, hit.where, hit.field, _values(enc, ans), ans.seconds))
     seconds = time.perf_counter() - t0
+    # reports list losses by label (refusals last), whatever order the search found them in
+    witnesses.sort(key=lambda w: (w.label.startswith("refused:"), w.label))
     if unknown:
         # whatever a query that did not answer would have decided is not known: not the
         # exact set of losses, not "nothing else changed"; the witnesses found stay shown

@@ -589,7 +589,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         else:
             top_err(key, f"{key} must be a number or a range like \"1..8\" ({shown}), not {_show(raw)}")
         chosen = tuple(v for v in valid if lo <= v <= hi)
-        if lo > hi or not chosen or (lo == hi and lo not in valid):
+        if lo > hi or not chosen or lo not in valid or hi not in valid:
             top_err(key, f"{key} = {_show(raw)} is not a configuration {dev_name} accepts ({shown})")
         return chosen
 
