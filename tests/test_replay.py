@@ -4,6 +4,7 @@ where the restore really stops."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from helpers import DEVICES, write_variant
@@ -87,3 +88,23 @@ def test_a_witness_that_does_not_replay_says_so_in_json(monkeypatch, capsys):
     r = doc["results"][0]
     assert code == 3 and r["verdict"] == "UNKNOWN"
     assert "TOOL BUG" in r["unknown_reason"]
+
+
+def test_the_size_argument_agrees_with_per_size_proofs(tmp_path):
+    """Value modifiers on a size-dependent register (GICD_TYPER) make a step depend on the
+    interrupt count: the all-sizes verdict must be the union of the per-size ones (the
+    audit's file was PROVED for all sizes though it refuses at 64 interrupts)."""
+    variants = {
+        "and": lambda t: t.replace(TYPER_CHECK, TYPER_CHECK + "and = 0xfffffffe\n"),
+        "or": lambda t: t.replace(TYPER_CHECK, TYPER_CHECK + "or = 0x1\n"),
+        "shift": lambda t: t.replace(TYPER_CHECK, TYPER_CHECK + "shift = 1\n"),
+    }
+    for name, edit in variants.items():
+        seq = load(write_variant(tmp_path, IIDR_FILE, edit, f"{name}.toml"), DEVICES)
+        seq = dataclasses.replace(seq, assume=("no-held-lines",))
+        whole = set(run_sequence(seq, cpus=1).result.labels)
+        per_size: set[str] = set()
+        for irqs in DEVICES["gicv2"].irq_counts:
+            per_size |= set(run_sequence(seq, cpus=1, irqs=irqs).result.labels)
+        assert whole == per_size, name
+        assert "refused:GICD_TYPER" in whole, name
