@@ -41,7 +41,7 @@ def _init(seed: int, walks: int, length: int) -> None:
     _POOLS = mt.make_pools(seed, walks, length)
 
 
-def _evaluate(job: tuple[mt.Mutant, int, float, int]) -> mt.MutantResult:
+def _evaluate(job: tuple[mt.Mutant, int, float | None, int]) -> mt.MutantResult:
     m, sources, timeout, seed = job
     return mt.evaluate(m, _POOLS, sources, timeout, seed)
 
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="a seeded sample of at most 4 mutants per file and operator, fewer sources")
     p.add_argument("--seed", type=int, default=0, help="seed of the mutant sample and the random walks")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--timeout", type=float, default=30.0, help="solver timeout per query (s)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="also a wall-clock limit per solver query (s); default none (the deterministic rlimit budget)")
     p.add_argument("--limit", type=int, default=0, help="only the first N mutants (a smoke test)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()

@@ -396,7 +396,7 @@ class MutantResult:
         return self.verdict == "PROVED" and bool(self.concrete or self.exhaustive)
 
 
-def evaluate(m: Mutant, pools: Pools, sources: int, timeout_s: float = 30.0, seed: int = 0,
+def evaluate(m: Mutant, pools: Pools, sources: int, timeout_s: float | None = None, seed: int = 0,
              exhaustive_for: tuple[str, ...] = ("PROVED",)) -> MutantResult:
     """Judge one mutant symbolically (all sizes) and concretely, and compare."""
     from proofs.cli import run_sequence  # the solver side; models.reachable stays solver-free
@@ -404,7 +404,10 @@ def evaluate(m: Mutant, pools: Pools, sources: int, timeout_s: float = 30.0, see
     t0 = time.perf_counter()
     res = MutantResult(m.name, m.operator, m.seq.kernel, "")
     try:
-        rep = run_sequence(m.seq, timeout_s=timeout_s)
+        from proofs.solver import Budget
+
+        budget = Budget(timeout_ms=None if timeout_s is None else max(1, round(timeout_s * 1000)))
+        rep = run_sequence(m.seq, budget=budget)  # the default, deterministic budget
     except SequenceError as e:
         res.verdict, res.error = "INPUT-ERROR", e.message
         res.seconds = time.perf_counter() - t0
