@@ -37,6 +37,11 @@ class KindResult:
     witness_replayed: bool = False
     set_alone_status: str = ""  # the solver's answer for "the set view alone": sat / unsat / unknown
     reason: str = ""
+    expected: str = PROVED  # COUNTEREXAMPLE where the device declares a gap (clear_set_gap)
+    gap: str = ""  # the device's reason for that gap
+    witness: dict[str, int] | None = None  # a clear-then-set counterexample: prior fields and "value"
+    witness_result: int | None = None
+    replayed: bool = False  # that counterexample replayed on the concrete backend
 
 
 @dataclass
@@ -64,7 +69,10 @@ class ClearSetResult:
 
     @property
     def matches(self) -> bool:
-        return self.verdict == PROVED and self.set_alone_shown
+        """Every kind as expected (PROVED, or a replayed counterexample where the device
+        declares a gap, with its reason), and the set view alone shown insufficient."""
+        return all(k.verdict == k.expected and (k.verdict != COUNTEREXAMPLE or k.replayed)
+                   for k in self.kinds) and self.set_alone_shown and self.verdict != UNKNOWN
 
 
 def pairs(spec: DeviceSpec) -> list[tuple[Register, Register]]:
@@ -122,6 +130,21 @@ def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Reg
     if ans.status == "unknown":
         return KindResult(kind, intid, UNKNOWN, reason=ans.reason)
     kr = KindResult(kind, intid, PROVED if ans.status == "unsat" else COUNTEREXAMPLE)
+    gap = spec.clear_set_gap(spec.semantics(kernel), set_reg.name, kind) if spec.clear_set_gap else ""
+    if gap:
+        kr.expected, kr.gap = COUNTEREXAMPLE, gap
+    if ans.status == "sat":
+        # replay the clear-then-set counterexample concretely before it is shown
+        def cts_value(scope: str, k: object, name: str, width: int = 0) -> int:
+            return ans.assignments.get(f"{scope}|{k}|{name}", 0)
+
+        value0 = ans.assignments.get("value", 0)
+        mc0 = _machine(spec, kernel, intid, CONCRETE, cts_value)
+        kr.witness = {nm: v for nm, v in mc0.state.irq[key].items()} | {"value": value0}
+        mc0.write(clear_reg, word, vcpu, {intid: (1 << bits) - 1})
+        mc0.write(set_reg, word, vcpu, {intid: value0})
+        kr.witness_result = mc0.state.irq[key][fname]
+        kr.replayed = kr.witness_result != value0
     m2, assumptions2 = run(False)
     alone = solver.check(assumptions2, [ops.not_(ops.eq(m2.state.irq[key][fname], v), 1)], budget)
     kr.set_alone_status = alone.status

@@ -147,8 +147,8 @@ TIMEOUT_HELP = (f"also a wall-clock limit per solver query, in seconds, {TIMEOUT
 def cmd_prove(args: argparse.Namespace) -> int:
     seq = load(args.file, DEVICES)
     spec = DEVICES[seq.device]
-    if args.kernel is not None and args.kernel not in spec.versions:
-        return _input_error(f"--kernel {args.kernel} is not modelled for {spec.name}: valid: {', '.join(spec.versions)}")
+    if args.kernel is not None and (why_not := spec.kernel_error(args.kernel)):
+        return _input_error(f"--kernel {args.kernel}: {why_not}")
     if args.cpus is not None and not 1 <= args.cpus <= spec.max_cpus:
         return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
     if args.irqs is not None and args.irqs not in spec.irq_counts:
@@ -279,8 +279,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         return _input_error(f"{args.sequence} is a {seq.device} sequence, not {spec.name}")
     kernel = args.kernel or (seq.kernel if seq else spec.default_kernel)
     for k in [kernel] + ([args.versus] if args.versus else []):
-        if k not in spec.versions:
-            return _input_error(f"kernel {k} is not modelled for {spec.name}: valid: {', '.join(spec.versions)}")
+        if why_not := spec.kernel_error(k):
+            return _input_error(f"kernel {k}: {why_not}")
     valid_hosts = list(spec.hosts) or [spec.default_host or "default"]
     if args.host is not None and args.host not in valid_hosts:
         return _input_error(f"--host {args.host}: {spec.name} models the host kinds: {', '.join(valid_hosts)}")
@@ -336,12 +336,23 @@ def cmd_describe(args: argparse.Namespace) -> int:
         return _input_error(f"unknown device '{args.device}': valid: {', '.join(DEVICES)}")
     spec = DEVICES[args.device]
     kernel = args.kernel or spec.default_kernel
-    if kernel not in spec.versions:
-        return _input_error(f"--kernel {kernel} is not modelled for {spec.name}: valid: {', '.join(spec.versions)}")
+    if why_not := spec.kernel_error(kernel):
+        return _input_error(f"--kernel {kernel}: {why_not}")
     sem = spec.semantics(kernel)
     print(f"{spec.title}  (device name '{spec.name}')")
-    print(f"kernel versions modelled: {', '.join(spec.versions)} (default {spec.default_kernel}); showing {kernel}")
-    print(f"  {getattr(sem, 'source', '')}")
+    print(f"semantic revisions modelled: {', '.join(spec.versions)} (default {spec.default_kernel}); "
+          f"--kernel takes any release X.Y or stable point release X.Y.Z")
+    shown = getattr(sem, "revision", kernel)
+    print(f"showing {kernel}" + (f" (revision {shown})" if shown != kernel else "") + f": {getattr(sem, 'source', '')}")
+    if spec.boundaries:
+        print("\nversion boundaries (each a change of the userspace semantics):")
+        for b in spec.boundaries:
+            print(f"  {b.releases():<40} {b.what}")
+            print(f"  {'':<40} {b.commit}; evidence: {b.evidence}")
+        print("\nrevisions (the mainline releases where the semantics change):")
+        for name, rsem in spec.versions.items():
+            flags = {k: v for k, v in dataclasses.asdict(rsem).items() if k not in ("kernel", "revision", "source")}
+            print(f"  {name:<6} " + ", ".join(f"{k}={v}" for k, v in flags.items()))
     print("\nstate fields:")
     for f in spec.fields:
         kinds = f" [{', '.join(f.kinds)} only]" if f.kinds else ""

@@ -211,6 +211,12 @@ def render_clearset(r: ClearSetResult) -> str:
            f"{r.device} kernel {r.kernel}: {r.verdict}"]
     for k in r.kinds:
         line = f"  {k.kind} (interrupt {k.intid}): {k.verdict}"
+        if k.witness is not None:
+            prior = {n: v for n, v in k.witness.items() if n != "value"}
+            line += (f" (from {_fields(prior)}, clearing then writing {k.witness['value']:#x} leaves "
+                     f"{r.field}={k.witness_result:#x}" + ("" if k.replayed else "; DID NOT REPLAY: tool bug") + ")")
+        if k.gap:
+            line += f" [expected: {k.gap}]"
         if k.set_alone_witness is not None:
             prior = {n: v for n, v in k.set_alone_witness.items() if n != "value"}
             line += (f"; {r.set_reg} alone is not enough: from {_fields(prior)}, writing "
@@ -284,7 +290,8 @@ def clearset_json(r: ClearSetResult) -> dict[str, Any]:
         "kinds": [{"kind": k.kind, "intid": k.intid, "verdict": k.verdict,
                    "set_alone_witness": k.set_alone_witness, "set_alone_result": k.set_alone_result,
                    "witness_replayed": k.witness_replayed, "set_alone_status": k.set_alone_status,
-                   "reason": k.reason} for k in r.kinds],
+                   "reason": k.reason, "expected": k.expected, "gap": k.gap, "witness": k.witness,
+                   "witness_result": k.witness_result, "replayed": k.replayed} for k in r.kinds],
     }
 
 

@@ -201,6 +201,14 @@ class DeviceSpec:
     not_state: tuple[NotState, ...] = ()
     invariant_conjuncts: Callable[..., list[tuple[str, Value]]] | None = None
     assumptions: tuple[Assumption, ...] = ()
+    # any kernel release -> its semantics (ValueError with the reason when not modelled)
+    resolve: Callable[[str], Any] | None = None
+    # the changes of userspace semantics across releases (each with what/commit/evidence
+    # and releases()), listed by ``gicproof describe``
+    boundaries: tuple[Any, ...] = ()
+    # (semantics, set register, interrupt kind) -> the reason clear-then-set cannot restore
+    # that kind on that kernel ("" where it must): a known gap of the ABI, cited
+    clear_set_gap: Callable[[Any, str, str], str] | None = None
     hosts: Mapping[str, Any] = field(default_factory=dict)
     default_host: str = ""
     selectors: tuple[str, ...] = ("cpu",)
@@ -237,7 +245,21 @@ class DeviceSpec:
         raise KeyError(name)
 
     def semantics(self, kernel: str) -> Any:
-        return self.versions[kernel]
+        """The semantics of a kernel release: a named revision (``versions``), or any
+        release ``resolve`` maps to one (stable point releases included)."""
+        if kernel in self.versions:
+            return self.versions[kernel]
+        if self.resolve is None:
+            raise ValueError(f"kernel '{kernel}' is not modelled for {self.name}: valid: {', '.join(self.versions)}")
+        return self.resolve(kernel)
+
+    def kernel_error(self, kernel: str) -> str:
+        """Why ``kernel`` is not a release this device models ("" when it is)."""
+        try:
+            self.semantics(kernel)
+        except ValueError as e:
+            return str(e)
+        return ""
 
     # -- the self-check ----------------------------------------------------------------
     def validate(self) -> DeviceSpec:

@@ -53,6 +53,8 @@ Model choices (said here once, cited where used):
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 
 from spec.algebra import Ops, Value, bool_and, implies, mask, nonzero, subset
@@ -105,64 +107,152 @@ GICC_CTLR_STORED = 0x21F  # EnableGrp0|EnableGrp1|AckCtl|FIQEn|CBPR (bits 0-4), 
 
 
 @dataclass(frozen=True)
+class Boundary:
+    """A change of the userspace semantics: the mainline release that first has it, the
+    stable point releases it was backported to ((major, minor) -> first point release),
+    the commit, and how the release numbers were established ("believed": from pull
+    requests or mails, not from a release tag's contents)."""
+
+    name: str
+    what: str
+    mainline: tuple[int, int]
+    commit: str
+    evidence: str
+    stable: tuple[tuple[tuple[int, int], int], ...] = ()
+
+    def applies(self, release: tuple[int, int, int]) -> bool:
+        if release[:2] >= self.mainline:
+            return True
+        return any(release[:2] == series and release[2] >= point for series, point in self.stable)
+
+    def releases(self) -> str:
+        out = f"v{self.mainline[0]}.{self.mainline[1]}"
+        if self.stable:
+            out += " (stable: " + ", ".join(f"{a}.{b}.{p}" for (a, b), p in self.stable) + ")"
+        return out
+
+
+BOUNDARIES = (
+    Boundary("latch", "pending/soft_pending replaced by pending_latch; a GICD_ICFGR write no longer "
+             "re-derives the pending state", (4, 11),
+             "8694e4da66a6 'KVM: arm/arm64: Remove struct vgic_irq pending field'",
+             "believed v4.11: v4.9.45 vgic_mmio_write_config recomputes 'irq->pending = "
+             "irq->line_level || irq->soft_pending', v5.10 only sets irq->config"),
+    Boundary("apr", "userspace access to GICC_APRn (before it: read-as-zero, write-ignored)", (4, 12),
+             "9b87e7a8bfb5 'KVM: arm/arm64: Support uaccess of GICC_APRn'",
+             "believed v4.12; v4.9.45 vgic-mmio-v2.c: GIC_CPU_ACTIVEPRIO is vgic_mmio_read_raz / "
+             "vgic_mmio_write_wi"),
+    Boundary("groups", "interrupt groups configurable; userspace GICD_IGROUPR writes need a GICD_IIDR "
+             "write first, which must match exactly (IIDR revision 2); before it GICD_IGROUPR reads "
+             "as all ones (vgic_mmio_read_rao) and IIDR revision 0 ignores writes", (4, 19),
+             "d53c2c29ae0d 'KVM: arm/arm64: vgic: Allow configuration of interrupt groups', "
+             "32f8777ed92d 'KVM: arm/arm64: vgic: Let userspace opt-in to writable v2 IGROUPR'",
+             "'Second batch of KVM changes for 4.19-rc1' pull; v4.9.45 vgic-mmio-v2.c: GIC_DIST_IGROUP "
+             "is vgic_mmio_read_rao / vgic_mmio_write_wi; v5.10.262 vgic_mmio_uaccess_write_v2_misc"),
+    Boundary("sgi_wi", "SGI bits of GICD_I{S,C}PENDR0 write-ignored, for the guest and (through the same "
+             "accessors until 5.7) for userspace", (5, 3),
+             "82e40f558de5 'KVM: arm/arm64: vgic-v2: Handle SGI bits in GICD_I{S,C}PENDR0 as WI'",
+             "v5.3 ('arm64 fixes for -rc7' pull); 4.9.191 (4.9.191-rc1 shortlog), 4.14.142 and 4.19.70 "
+             "(stable review mails, point numbers believed), 5.2.12 (Debian changelog)",
+             (((4, 9), 191), ((4, 14), 142), ((4, 19), 70), ((5, 2), 12))),
+    Boundary("uaccess_pending", "separate userspace pending accessors: a GICv2 SGI set pending gets the "
+             "accessing vCPU as its source, a clear drops all its sources", (5, 7),
+             "ba1ed9e17b58 'KVM: arm: vgic-v2: Only use the virtual state when userspace accesses "
+             "pending bits'",
+             "v5.7 (kvmarm-fixes-5.7-1); 5.6.14 (Debian changelog); no 5.4.y or 4.19.y backport found",
+             (((5, 6), 14),)),
+    Boundary("iidr_rev3", "GICD_IIDR revision 3; a userspace IIDR write may differ from it in the "
+             "Revision field only, and the revision is then taken from the current value", (5, 19),
+             "49a1a2c70a7f 'KVM: arm64: vgic-v3: Advertise GICR_CTLR.{IR, CES} as a new GICD_IIDR "
+             "revision'", "believed v5.19; in the 6.1.176 source, not in 5.10.262; the oracle reads "
+             "0x4b00243b on Debian 5.10.223 and 0x4b00343b on 6.1.176"),
+    Boundary("iidr_from_value", "the revision of a userspace GICD_IIDR write is taken from the written "
+             "value: 2 or 3 is stored (and read back), anything else is -EINVAL", (7, 1),
+             "a0e6ae45af17 'KVM: arm64: vgic: Fix IIDR revision field extracted from wrong value'",
+             "believed v7.1; 6.1.175 and 6.12.88 (Debian changelogs); the 6.18.y and 7.0.y point "
+             "releases carrying it were not established, so those series are modelled without it",
+             (((6, 1), 175), ((6, 12), 88))),
+)
+
+OLDEST = (4, 7)  # the rewritten VGIC (virt/kvm/arm/vgic/); before it: the original virt/kvm/arm/vgic.c
+
+
+def parse_release(text: str) -> tuple[int, int, int] | None:
+    """'4.19' (as released), '4.19.70' (a stable point release) -> (4, 19, 70)."""
+    m = re.fullmatch(r"(\d{1,2})\.(\d{1,3})(?:\.(\d{1,4}))?", text.strip())
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+@dataclass(frozen=True)
 class GicV2Semantics:
-    """The userspace (and guest) semantics of one kernel version."""
+    """The userspace (and guest) semantics of one kernel release, from ``BOUNDARIES``."""
 
     kernel: str
     pending_model: str  # "soft_pending" (4.7-4.10) | "latch" (4.11+)
+    apr_uaccess: bool  # GICC_APRn readable and writable from userspace (4.12)
     groups: bool  # interrupt groups guest-configurable; userspace gated by IIDR (4.19+)
     sgi_pending_wi: bool  # SGI bits of GICD_I{S,C}PENDR0 write-ignored through the MMIO accessors (5.3)
     uaccess_pending: bool  # separate userspace ISPENDR/ICPENDR accessors (GICv2 SGI sources, 5.7)
-    iidr_write: str  # "ignored" | "exact" | "revision-ignored"
-    iidr_revision: int
+    iidr_write: str  # "ignored" | "exact" | "revision-ignored" | "revision-from-value"
+    iidr_revision: int  # the IIDR revision after reset
+    revision: str  # the semantic revision this release falls in (a key of VERSIONS)
     source: str
 
     def iidr(self) -> int:
+        """GICD_IIDR after reset."""
         return (PRODUCT_ID_KVM << 24) | (self.iidr_revision << IIDR_REVISION_SHIFT) | IMPLEMENTER_ARM
 
+    def flags(self) -> tuple:
+        return (self.pending_model, self.apr_uaccess, self.groups, self.sgi_pending_wi,
+                self.uaccess_pending, self.iidr_write, self.iidr_revision)
 
-VERSIONS = {
-    "4.7": GicV2Semantics(
-        kernel="4.7",
-        pending_model="soft_pending",
-        groups=False,
-        sgi_pending_wi=False,
-        uaccess_pending=False,
-        iidr_write="ignored",
-        iidr_revision=0,
-        source="virt/kvm/arm/vgic/vgic-mmio.c at v4.7: vgic_mmio_write_spending sets "
-        "irq->soft_pending for level interrupts; vgic_mmio_write_config recomputes "
-        "irq->pending = line_level || soft_pending; QEMU commit 74fdb781c1 (2015) 'restore "
-        "config first': 'there is logic to deal with the difference between edge and level "
-        "triggered interrupts in the kernel'",
-    ),
-    "4.19": GicV2Semantics(
-        kernel="4.19",
-        pending_model="latch",
-        groups=True,
-        sgi_pending_wi=False,
-        uaccess_pending=False,
-        iidr_write="exact",
-        iidr_revision=2,
-        source=f"{MMIO2}: vgic_mmio_uaccess_write_v2_misc ('if (val != vgic_mmio_read_v2_misc"
-        "(...)) return -EINVAL'), vgic_mmio_uaccess_write_v2_group (both 4.19); userspace "
-        "pending writes still use the guest accessors (separate uaccess accessors: 5.7, "
-        "'Only use the virtual state when userspace accesses pending bits')",
-    ),
-    "6.12": GicV2Semantics(
-        kernel="6.12",
-        pending_model="latch",
-        groups=True,
-        sgi_pending_wi=True,
-        uaccess_pending=True,
-        iidr_write="revision-ignored",
-        iidr_revision=3,
-        source=f"{MMIO2}: vgic_mmio_uaccess_write_v2_misc after 49a1a2c70a7f (IIDR revision 3, "
-        "KVM_VGIC_IMP_REV_LATEST) and before a0e6ae45af17 (the revision is read from the "
-        "current value, not the written one)",
-    ),
-}
-DEFAULT_KERNEL = "6.12"
+
+def _base(kernel: str) -> GicV2Semantics:
+    """The semantics of a kernel release, without its revision name."""
+    rel = parse_release(kernel)
+    if rel is None:
+        raise ValueError(f"'{kernel}' is not a kernel release: write X.Y (as released) or X.Y.Z "
+                         "(a stable point release), e.g. 4.19 or 4.19.70")
+    if rel[:2] < OLDEST:
+        raise ValueError(f"kernel {kernel} has the original VGIC (virt/kvm/arm/vgic.c, 3.14-4.6), which "
+                         "is not modelled: the oldest modelled release is 4.7")
+    has = {b.name: b.applies(rel) for b in BOUNDARIES}
+    if has["iidr_from_value"]:
+        iidr_write, rev = "revision-from-value", 3
+    elif has["iidr_rev3"]:
+        iidr_write, rev = "revision-ignored", 3
+    elif has["groups"]:
+        iidr_write, rev = "exact", 2
+    else:
+        iidr_write, rev = "ignored", 0
+    applied = [b for b in BOUNDARIES if has[b.name]]
+    source = "; ".join(f"{b.commit} ({b.releases()})" for b in applied) or \
+        "the rewritten VGIC as first merged (virt/kvm/arm/vgic/, v4.7)"
+    return GicV2Semantics(
+        kernel=kernel, pending_model="latch" if has["latch"] else "soft_pending",
+        apr_uaccess=has["apr"], groups=has["groups"], sgi_pending_wi=has["sgi_wi"],
+        uaccess_pending=has["uaccess_pending"], iidr_write=iidr_write, iidr_revision=rev,
+        revision="", source=source)
+
+
+# The semantic revisions: 4.7 and every mainline release where a boundary starts. A
+# stable point release may combine them differently (4.19.70 is 4.19 plus the 5.3 rule):
+# it is then a revision of its own, named by the release.
+REVISIONS = ("4.7", "4.11", "4.12", "4.19", "5.3", "5.7", "5.19", "7.1")
+_FLAGS = {name: _base(name).flags() for name in REVISIONS}
+
+
+def semantics_for(kernel: str) -> GicV2Semantics:
+    """The semantics of a kernel release ('6.12', '4.19.70'); ValueError if not modelled."""
+    sem = _base(kernel)
+    revision = next((n for n in REVISIONS if _FLAGS[n] == sem.flags()), kernel)
+    return dataclasses.replace(sem, revision=revision)
+
+
+VERSIONS = {name: semantics_for(name) for name in REVISIONS}
+DEFAULT_KERNEL = "7.1"
 
 
 def interrupt_kind(intid: int) -> str:
@@ -185,6 +275,9 @@ def cpu_mask(cpus: int) -> int:
 FIELDS = (
     StateField("dist_enabled", 1, "global", ARCHITECTURAL,
                f"{MMIO2}: vgic_mmio_write_v2_misc 'dist->enabled = val & GICD_ENABLE'"),
+    StateField("implementation_rev", 4, "global", HOST,
+               f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_IIDR (dist->implementation_rev in the "
+               "Revision field); from a0e6ae45af17 a userspace IIDR write sets it (2 or 3)"),
     StateField("groups_user_writable", 1, "global", ENVIRONMENT,
                f"{DOC}: 'Unless GICD_IIDR has been set from userspace, writes to the interrupt "
                "group registers (GICD_IGROUPR) are ignored.' (kvm->arch.vgic.v2_groups_user_writable)"),
@@ -253,7 +346,8 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
     """
     c = ops.const
     if scope == "global":
-        return {"dist_enabled": c(0, 1), "groups_user_writable": c(0, 1)}
+        return {"dist_enabled": c(0, 1), "groups_user_writable": c(0, 1),
+                "implementation_rev": c(ctx.semantics.iidr_revision, 4)}
     if scope == "cpu":
         return {"ctlr": c(0, 10), "pmr": c(0, 5), "bpr": c(0, 3), "abpr": c(0, 3), "apr": c(0, 32)}
     kind = ctx.kind
@@ -281,7 +375,11 @@ def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, V
     c = ops.const
     sem: GicV2Semantics = ctx.semantics
     if scope == "global":
-        return []
+        rev = f["implementation_rev"]
+        if sem.iidr_write == "revision-from-value":
+            # vgic_mmio_uaccess_write_v2_misc: 'case KVM_VGIC_IMP_REV_2: case KVM_VGIC_IMP_REV_3:'
+            return [("IIDR revision is 2 or 3", ops.or_(ops.eq(rev, c(2, 4)), ops.eq(rev, c(3, 4))))]
+        return [("IIDR revision is the kernel's", ops.eq(rev, c(sem.iidr_revision, 4)))]
     if scope == "cpu":
         # GICC_CTLR stores only the bits of vgic_mmio_write_vcpuif; the rest is 0.
         return [("GICC_CTLR holds only the stored bits", subset(ops, f["ctlr"], GICC_CTLR_STORED, 10))]
@@ -471,6 +569,8 @@ write_priority = Accessor("write_priority", "write", _write_priority,
 
 
 def _read_group(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    if not ctx.semantics.groups:
+        return ops.const(1, 1)  # before 4.19: vgic_mmio_read_rao (groups not modelled by KVM)
     return f["group"]
 
 
@@ -500,25 +600,38 @@ uaccess_write_group = Accessor(
 )
 
 
-def _read_iidr(ctx: object) -> int:
-    sem: GicV2Semantics = ctx.semantics  # type: ignore[attr-defined]
-    return sem.iidr()
+def _iidr_value(ops: Ops, rev: Value) -> Value:
+    """(PRODUCT_ID_KVM << 24) | (rev << GICD_IIDR_REVISION_SHIFT) | IMPLEMENTER_ARM."""
+    high = ops.const(PRODUCT_ID_KVM << 8, 16)  # bits 31:16
+    return ops.concat(high, ops.concat(rev, ops.const(IMPLEMENTER_ARM, 12), 12), 16)
+
+
+def _read_iidr(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    return _iidr_value(ops, f["implementation_rev"])
 
 
 def _uaccess_write_iidr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     sem: GicV2Semantics = ctx.semantics
-    current = ops.const(sem.iidr(), 32)
+    current = _iidr_value(ops, f["implementation_rev"])
     if sem.iidr_write == "ignored":
-        return Effect({})
+        return Effect({})  # before 4.19: 'GIC_DIST_IIDR: Nothing to do'
+    updates = {"groups_user_writable": ops.const(1, 1)}  # 'we now allow groups to be user writable'
     if sem.iidr_write == "exact":
+        # 4.19-5.18: 'if (val != vgic_mmio_read_v2_misc(vcpu, addr, len)) return -EINVAL'
         mismatch = ops.not_(ops.eq(d, current), 1)
     else:
-        # '(reg ^ val) & ~GICD_IIDR_REVISION_MASK' must be 0; the revision switch then reads
-        # FIELD_GET(GICD_IIDR_REVISION_MASK, reg), the current value, which is 2 or 3.
+        # 5.19: '(reg ^ val) & ~GICD_IIDR_REVISION_MASK' must be 0
         diff = ops.and_(ops.xor(d, current), ops.const(~IIDR_REVISION_MASK & 0xFFFFFFFF, 32))
         mismatch = nonzero(ops, diff, 32)
-    # 'we now allow groups to be user writable'
-    return Effect({"groups_user_writable": ops.const(1, 1)}, error=mismatch, errno="EINVAL")
+        if sem.iidr_write == "revision-from-value":
+            # a0e6ae45af17: 'reg = FIELD_GET(GICD_IIDR_REVISION_MASK, val)': 2 or 3 is
+            # stored in dist->implementation_rev, anything else is -EINVAL
+            rev = ops.extract(d, 15, 12)
+            valid = ops.or_(ops.eq(rev, ops.const(2, 4)), ops.eq(rev, ops.const(3, 4)))
+            mismatch = ops.or_(mismatch, ops.not_(valid, 1))
+            updates["implementation_rev"] = rev
+        # before a0e6ae45af17 the switch read the revision of the current value (3): kept
+    return Effect(updates, error=mismatch, errno="EINVAL")
 
 
 uaccess_write_iidr = Accessor(
@@ -527,7 +640,8 @@ uaccess_write_iidr = Accessor(
     "KVM and write back the read value to confirm its expected behavior is aligned with the "
     "KVM implementation.'",
     "a userspace GICD_IIDR write must match the kernel's IIDR (4.19-5.18 exactly; 5.19+ all "
-    "but Revision), else -EINVAL; it makes GICD_IGROUPR user-writable",
+    "but Revision, and from a0e6ae45af17 the written Revision, 2 or 3, is stored), else "
+    "-EINVAL; it makes GICD_IGROUPR user-writable (before 4.19 IIDR writes are ignored)",
 )
 
 
@@ -612,10 +726,31 @@ _gicc_ctlr = (
     Accessor("write_vcpuif", "write", _write_gicc_ctlr, f"{MMIO2}: vgic_mmio_write_vcpuif GIC_CPU_CTRL",
              "stores EnableGrp0/1, AckCtl, FIQEn, CBPR, EOImodeNS"),
 )
+def _user_read_apr0(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    if not ctx.semantics.apr_uaccess:
+        return ops.const(0, 32)  # before 4.12: GIC_CPU_ACTIVEPRIO is vgic_mmio_read_raz
+    return f["apr"]
+
+
+def _user_write_apr0(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if not ctx.semantics.apr_uaccess:
+        return Effect({})  # before 4.12: vgic_mmio_write_wi
+    return Effect({"apr": d})
+
+
 _apr0 = (
     read_field("read_apr", "apr", f"{MMIO2}: vgic_mmio_read_apr"),
     write_field("write_apr", "apr", lambda ops, old, d, w: d, 32, f"{MMIO2}: vgic_mmio_write_apr",
                 "a GICv2 host stores GICC_APR0 as written"),
+)
+_apr0_user = (
+    Accessor("read_apr", "read", _user_read_apr0,
+             f"{MMIO2}: vgic_mmio_read_apr (4.12, 9b87e7a8bfb5); before: vgic_mmio_read_raz",
+             "reads GICC_APR0 (read-as-zero for userspace before 4.12)"),
+    Accessor("write_apr", "write", _user_write_apr0,
+             f"{MMIO2}: vgic_mmio_write_apr (4.12, 9b87e7a8bfb5); before: vgic_mmio_write_wi",
+             "a GICv2 host stores GICC_APR0 as written (writes ignored from userspace before 4.12, "
+             "so the active priorities are lost)"),
 )
 _apr_raz = (
     read_raz(32, f"{MMIO2}: vgic_mmio_read_apr 'GICv2 hardware systems support max. 32 groups'"),
@@ -631,6 +766,9 @@ def _cpu_row(name: str, offset: int, views: tuple[str, ...], acc: tuple[Accessor
                     doc=doc)
 
 
+_iidr_read = Accessor("read_v2_misc", "read", _read_iidr,
+                      f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_IIDR",
+                      "PRODUCT_ID_KVM, implementation revision, IMPLEMENTER_ARM")
 _ro_wi = write_wi(f"{MMIO2}: vgic_mmio_write_v2_misc 'GIC_DIST_CTR, GIC_DIST_IIDR: Nothing to do'")
 
 REGISTERS = (
@@ -648,12 +786,8 @@ REGISTERS = (
              read_const("read_v2_misc", _typer, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_CTR",
                         "ITLinesNumber = nr_irqs/32 - 1, CPUNumber = online vCPUs - 1"),
              _ro_wi, sized=True, doc="host value: checked by QEMU, not restored"),
-    Register("GICD_IIDR", DIST, 0x008, 1, "global", ("groups_user_writable",),
-             read_const("read_v2_misc", _read_iidr, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_IIDR",
-                        "PRODUCT_ID_KVM, implementation revision, IMPLEMENTER_ARM"),
-             _ro_wi,
-             read_const("read_v2_misc", _read_iidr, 32, f"{MMIO2}: vgic_mmio_read_v2_misc GIC_DIST_IIDR",
-                        "PRODUCT_ID_KVM, implementation revision, IMPLEMENTER_ARM"),
+    Register("GICD_IIDR", DIST, 0x008, 1, "global", ("groups_user_writable", "implementation_rev"),
+             _iidr_read, _ro_wi, _iidr_read,
              uaccess_write_iidr, doc="host value; a userspace write confirms it"),
     _irq_row("GICD_IGROUPR", 0x080, 1, ("group",), read_group, guest_write_group,
              user_write=uaccess_write_group),
@@ -687,7 +821,9 @@ REGISTERS = (
              doc="GICH_VMCR.VMPriMask format: the low 5 bits; shift left by 3 for the mask level"),
     _cpu_row("GICC_BPR", 0x08, ("bpr",), _bpr),
     _cpu_row("GICC_ABPR", 0x1C, ("abpr",), _abpr),
-    _cpu_row("GICC_APR0", 0xD0, ("apr",), _apr0),
+    Register(name="GICC_APR0", group=CPUIF, offset=0xD0, words=1, scope="cpu", views=("apr",),
+             guest_read=_apr0[0], guest_write=_apr0[1], user_read=_apr0_user[0], user_write=_apr0_user[1],
+             doc="the guest's own active priorities are GICH_APR; userspace reaches them from 4.12"),
     _cpu_row("GICC_APR1", 0xD4, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
     _cpu_row("GICC_APR2", 0xD8, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
     _cpu_row("GICC_APR3", 0xDC, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
@@ -728,6 +864,17 @@ NO_HELD_LINES = Assumption(
 )
 
 
+def clear_set_gap(sem: GicV2Semantics, set_reg: str, kind: str) -> str:
+    """Where clear-then-set cannot restore a GICv2 field from userspace."""
+    if set_reg == "GICD_ISPENDR" and kind == "sgi" and sem.sgi_pending_wi and not sem.uaccess_pending:
+        return ("from 82e40f558de5 (5.3; 4.9.191, 4.14.142, 4.19.70, 5.2.12) until ba1ed9e17b58 (5.7; "
+                "5.6.14) the SGI bits of GICD_I{S,C}PENDR0 are write-ignored for userspace too, which "
+                "'has broken migration with GICv2 (if you migrated with a pending SGI, you cannot "
+                "restore it...)' (Marc Zyngier, posting ba1ed9e17b58); only GICD_SPENDSGIR restores "
+                "an SGI's pending state there")
+    return ""
+
+
 GICV2 = DeviceSpec(
     name="gicv2",
     title="GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2)",
@@ -745,6 +892,9 @@ GICV2 = DeviceSpec(
     private_irqs=NR_PRIVATE,
     not_state=NOT_STATE,
     assumptions=(NO_HELD_LINES,),
+    resolve=semantics_for,
+    boundaries=BOUNDARIES,
+    clear_set_gap=clear_set_gap,
     order_assumption=no_held_line,
     order_assumption_reason=(
         "orders are compared on sources with no interrupt line held: a GICv2 pending read "

@@ -539,11 +539,11 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         top_err("device", f"unknown device '{dev_name}': valid: {', '.join(sorted(devices))}")
     spec = devices[dev_name]
     kernel = doc.get("kernel", spec.default_kernel)
-    if kernel not in spec.versions:
-        top_err("kernel", f"kernel '{kernel}' is not modelled for {dev_name}: valid: {', '.join(spec.versions)}")
+    if why_not := spec.kernel_error(kernel):
+        top_err("kernel", why_not)
     source_kernel = doc.get("source_kernel", "")
-    if source_kernel and source_kernel not in spec.versions:
-        top_err("source_kernel", f"kernel '{source_kernel}' is not modelled for {dev_name}: valid: {', '.join(spec.versions)}")
+    if source_kernel and (why_not := spec.kernel_error(source_kernel)):
+        top_err("source_kernel", why_not)
     for key in ("host", "source_host"):
         if key in doc and doc[key] not in (spec.hosts or {spec.default_host: None}):
             valid = ", ".join(spec.hosts) if spec.hosts else (spec.default_host or "none")

@@ -55,7 +55,11 @@ def test_a_graph_order_is_proved_on_old_kernels_without_held_lines(kernel):
     seq = load(Path(__file__).parent / "data" / f"graph-order-{kernel}.toml", DEVICES)
     assert run_sequence(seq).matches
     r = prove_roundtrip(no_held_lines(GICV2), seq)
-    assert r.verdict == roundtrip.PROVED, r.labels
+    if kernel == "4.7":
+        # GICC_APRn is RAZ/WI for userspace before 4.12: no order restores it
+        assert r.labels == ["apr"], r.labels
+    else:
+        assert r.verdict == roundtrip.PROVED, r.labels
     assert r.covers.startswith("all configurations")
     qemu = prove_roundtrip(no_held_lines(GICV2), shipped(f"qemu-current-{kernel}.toml"))
     assert {"pending_latch:0->1@sgi", "pending_latch:1->0@sgi"} <= set(qemu.labels)
