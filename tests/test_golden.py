@@ -40,10 +40,10 @@ def test_readme_worked_example_is_real_output():
     from pathlib import Path
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    cmd = "$ gicproof prove spec/sequences/gicv2/qemu-rfc-v2-2013-4.7.toml"
+    cmd = "$ gicproof prove spec/sequences/gicv2/qemu-current-4.19.toml"
     block = readme.split(cmd)[1].split("```")[0]
-    seq = load(Path(__file__).parent.parent / "spec/sequences/gicv2/qemu-rfc-v2-2013-4.7.toml", DEVICES)
-    seq = dataclasses.replace(seq, path="spec/sequences/gicv2/qemu-rfc-v2-2013-4.7.toml")
+    seq = load(Path(__file__).parent.parent / "spec/sequences/gicv2/qemu-current-4.19.toml", DEVICES)
+    seq = dataclasses.replace(seq, path="spec/sequences/gicv2/qemu-current-4.19.toml")
     real = render_sequence(run_sequence(seq)).splitlines()
     shown = [line for line in block.splitlines() if line.strip() not in ("", "...")]
     assert len(shown) > 15
