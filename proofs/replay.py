@@ -187,6 +187,11 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
         if f"{src_v}->{end_v}" != want:
             return rep
     rep.confirmed = True
+    unsaved = _never_saved(spec, seq, save_steps, cfg, w)
+    if unsaved:
+        # the save never read this state: no restore step is to blame
+        rep.diverging_note = unsaved
+        return rep
     # The diverging step: the last access that changed the field (to its wrong final
     # value); if none did, the first access to a register viewing the field, which had
     # no effect; if there is none, the field is restored by no step.
@@ -237,6 +242,62 @@ def _explain_failure(rep: Replay, stopped: Access) -> None:
         rep.rule_source = rd.source
     else:
         rep.rule, rep.rule_source = reg.user_write.rule, reg.user_write.source
+
+
+def _never_saved(spec: DeviceSpec, seq: Sequence, save_steps: Any, cfg: Config, w: Witness) -> str:
+    """When the save reads no register that views the lost field at the witness's place
+    (a word range skipped at save), say so: "GICD_ISPENDR word 0 (cpu0) is never saved"."""
+    if seq.save is None or not w.field:
+        return ""  # the ideal save reads everything
+    viewing = [r for r in spec.registers if w.field in r.views]
+    revealing = [r for r in viewing if _read_reveals(spec, seq, cfg, r, w)]
+    for acc in expand(spec, save_steps, cfg):
+        if acc.register in revealing and acc.action in ("read", "check") and _touches(spec, acc, w.where):
+            return ""
+    named = revealing or viewing
+    # the register the restore writes the saved value to, if any: that is what was missing
+    restored = [s.target for s in sorted(_flat(seq.restore), key=lambda s: s.value.kind != "saved")
+                if s.target in {r.name for r in named}]
+    reg = spec.register(restored[0]) if restored else named[0] if named else None
+    if reg is None:
+        return ""
+    scope, key = w.where
+    if scope == "irq":
+        bank, intid = key
+        place = f"{reg.name} word {reg.word_of(intid)}" + (f" (cpu{bank})" if bank >= 0 else "")
+    elif scope == "cpu":
+        place = f"{reg.name} of cpu{key}"
+    else:
+        place = reg.name
+    return (f"{place} is never saved: the save reads no register that holds {w.field} there, "
+            "so no restore step can bring it back")
+
+
+def _read_reveals(spec: DeviceSpec, seq: Sequence, cfg: Config, reg: Any, w: Witness) -> bool:
+    """Whether reading ``reg`` shows the witness's field (a register may *view* a field
+    only because a write changes it: GICD_ICFGR on 4.7 re-derives pending state, but its
+    read shows the trigger alone). Probed concretely: from the reset state, with and
+    without the field's bits flipped."""
+    sem = spec.semantics(seq.effective_source_kernel)
+    m = Machine(spec, sem, cfg, CONCRETE, make_state(spec, sem, cfg, CONCRETE))
+    scope, key = w.where
+    if scope == "irq" and not (reg.scope == "irq" and reg.first_irq <= key[1] < reg.first_irq + reg.irqs):
+        return False  # the register does not cover this interrupt (GICD_CPENDSGIR and a PPI)
+    vcpu = max(key[0], 0) if scope == "irq" else (key if scope == "cpu" else 0)
+    word = reg.word_of(key[1]) if scope == "irq" and reg.scope == "irq" else 0
+    before = m.read_word(reg, word, vcpu)
+    fields = m.state.irq[key] if scope == "irq" else m.state.cpu[key] if scope == "cpu" else m.state.glob
+    if w.field not in fields:
+        return False
+    fields[w.field] ^= (1 << spec.field_spec(w.field).width) - 1
+    return m.read_word(reg, word, vcpu) != before
+
+
+def _flat(steps: Any) -> list[Step]:
+    out: list[Step] = []
+    for s in steps:
+        out.extend(s.steps if s.action == "each" else [s])
+    return out
 
 
 def _saved_from(spec: DeviceSpec, save_steps: Any, name: str) -> Any:

@@ -162,6 +162,7 @@ def render_replay(rep: Replay, spec: DeviceSpec, seq: Sequence, n: int, total: i
         out += _step_lines(seq.restore, mark, note)
     if rep.diverging is None and not w.label.startswith("refused:"):
         out.append(f"  ({rep.diverging_note})")
+        mark = None
     if rep.rule:
         out.append(f"  rule: {rep.rule}")
         out.append(f"        ({rep.rule_source})")

@@ -20,8 +20,15 @@ def test_clear_then_set_is_proved_and_set_alone_is_not_enough(kernel, set_name):
     s = GICV2.register(set_name)
     c = GICV2.register(s.pair)
     r = prove_clear_then_set(GICV2, kernel, s, c)
-    assert r.verdict == PROVED
+    assert r.matches
     for k in r.kinds:
+        if k.gap:
+            # a gap the device declares (SGI pending on 5.3-5.6): a replayed counterexample
+            assert (kernel, set_name, k.kind) == ("5.3", "GICD_ISPENDR", "sgi")
+            assert k.verdict == "COUNTEREXAMPLE" and k.replayed
+            assert k.witness_result != k.witness["value"]
+            continue
+        assert k.verdict == PROVED
         assert k.set_alone_witness is not None and k.witness_replayed, k
         # the witness is meaningful: the field after the lone set differs from the value
         assert k.set_alone_result != k.set_alone_witness["value"]
