@@ -37,6 +37,7 @@ import networkx as nx
 from models.machine import (
     Config,
     Machine,
+    MissingSaved,
     carry_environment,
     ideal_save_steps,
     make_state,
@@ -82,7 +83,8 @@ def interface_nodes(spec: DeviceSpec) -> list[Node]:
 
 
 def node_of_step(spec: DeviceSpec, step: Step) -> str | None:
-    """The interface node a sequence step performs (None for checks)."""
+    """The interface node a sequence step performs (None for checks, and for a clear view
+    written with anything but all ones, which is not the clear step: ``irregular``)."""
     if step.action == "op":
         return step.target
     if step.action != "write" or step.unmapped:
@@ -91,8 +93,35 @@ def node_of_step(spec: DeviceSpec, step: Step) -> str | None:
     if not reg.views:
         return None
     if reg.pair_role == "clear":
-        return f"{reg.name}=ones"
+        v = step.value
+        plain_ones = v.kind == "ones" and v.and_mask is None and v.or_mask is None and not v.shift
+        return f"{reg.name}=ones" if plain_ones else None
     return reg.name
+
+
+def irregular(spec: DeviceSpec, step: Step) -> str:
+    """Why a write step of a state-viewing register is not the interface step it names
+    ("" when it is)."""
+    if step.action != "write" or step.unmapped:
+        return ""
+    reg = spec.register(step.target)
+    if reg.views and reg.pair_role == "clear" and node_of_step(spec, step) is None:
+        return (f"{reg.name} is written with {step.value.describe()}, not all ones: it is not the clear "
+                "step the graph orders, and clears what the value's ones say only")
+    return ""
+
+
+def step_kinds(spec: DeviceSpec, step: Step) -> set[str]:
+    """The interrupt kinds a step writes ("" stands for a CPU-interface or distributor
+    register, or an operation)."""
+    if step.action == "op" or step.unmapped:
+        return {""}
+    reg = spec.register(step.target)
+    if reg.scope != "irq":
+        return {""}
+    words = step.index if step.index is not None else range(reg.words)
+    return {spec.interrupt_kind(i) for w in words for i in reg.word_irqs(w)
+            if reg.first_irq <= i < reg.first_irq + reg.irqs and i < max(spec.irq_counts)}
 
 
 def _sequence(spec: DeviceSpec, kernel: str, order: list[Node], destination: str) -> Sequence:
@@ -114,6 +143,8 @@ class Edge:
     witness: dict[str, Any]  # source / destination-before values of the witness scope
     replayed: bool
     config: Config
+    full_witness: Any = None  # the solver's whole witness, to run through a sequence file
+    kind: str = ""  # the interrupt kind the witness is on ("" for a CPU/global one or a failure)
 
 
 @dataclass
@@ -455,6 +486,31 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
                          unresolved, cycle, [n.name for n in order], time.perf_counter() - t0, queries)
 
 
+def _first_covering(first_of_kind: dict[tuple[str, str], int], node: str, kind: str) -> int | None:
+    """The flat index of the first step performing ``node`` on interrupts of ``kind`` (any
+    kind for an edge whose witness is not on an interrupt)."""
+    hits = [i for (n, k), i in first_of_kind.items() if n == node and (not kind or k in (kind, ""))]
+    return min(hits) if hits else None
+
+
+def _no_loss_on_file(spec: DeviceSpec, seq: Sequence, e: Edge) -> str:
+    """"" when the edge's witness, saved and restored through ``seq`` itself, loses what
+    the edge says (the same label, confirmed by concrete replay); else why it does not."""
+    w = e.full_witness
+    if w is None:
+        return ""  # a failure edge: its order is its evidence
+    try:
+        rep = replay(spec, seq, w, seq.destination)
+    except MissingSaved:
+        return "the file does not save what the witness needs"
+    if rep.confirmed:
+        return ""
+    if rep.failed_at is not None:
+        return ("the file's save refuses that state" if rep.in_save
+                else f"the file's restore fails first ({rep.failed_at.label(spec)}: {rep.errno})")
+    return "the file's own steps restore it"
+
+
 def _find_cycle(edges: dict[tuple[str, str], Any]) -> list[tuple[str, str]]:
     g = nx.DiGraph()
     g.add_edges_from(edges)
@@ -488,8 +544,9 @@ def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[No
     scope_vals = {k[3]: v for k, v in w.values.items() if k[1] == loss.where[0] and k[2] == loss.where[1]
                   and k[0] == "src"}
     name = rep.diverging.register.user_write.name if rep.diverging and rep.diverging.register else ""
+    kind = spec.interrupt_kind(loss.where[1][1]) if loss.where[0] == "irq" else ""
     return Edge(before, after, loss.field, where, reason, rep.rule, rep.rule_source, name,
-                {"source": scope_vals, "label": w.label}, rep.confirmed, rep.config)
+                {"source": scope_vals, "label": w.label}, rep.confirmed, rep.config, w, kind)
 
 
 # ---------------------------------------------------------------------------------------
@@ -563,6 +620,10 @@ class SequenceCheck:
     order: list[str] = field(default_factory=list)  # the interface steps the sequence performs, in order
     violated: list[tuple[int, int, Edge]] = field(default_factory=list)  # (line of before, line of after, edge)
     missing: list[str] = field(default_factory=list)  # interface nodes the sequence never performs
+    # in the wrong order, but the edge's witness, run through the file, loses nothing there
+    # (the file's steps cover other interrupts or save other values than the interface's)
+    unconfirmed: list[tuple[int, int, Edge, str]] = field(default_factory=list)  # ..., why no loss
+    irregular: list[tuple[int, str]] = field(default_factory=list)  # (line, why) of steps that are no node
     moved: list[str] = field(default_factory=list)
     suggestion: list[str] = field(default_factory=list)
 
@@ -570,22 +631,42 @@ class SequenceCheck:
 def check_sequence(og: OrderingGraph, spec: DeviceSpec, seq: Sequence) -> SequenceCheck:
     """Each violated edge (a step that must come after another comes first), the nearest
     valid order (fewest moved steps) and the interface steps the sequence never performs.
-    Steps are compared by their first occurrence."""
+
+    What each step really writes counts: a clear view written with anything but all ones
+    is not the clear step (``irregular``), and an edge is compared on the steps that write
+    the interrupt kind of its witness (by their first occurrence). A wrong order is
+    reported VIOLATED only when the edge's witness, run through the file itself (its
+    save, its values, its words), loses what the edge says: then ``prove`` finds the same
+    loss. Otherwise it is listed as ``unconfirmed``."""
     flat: list[Step] = []
     for s in seq.restore:
         flat.extend(s.steps if s.action == "each" else [s])
     first: dict[str, Step] = {}
-    for s in flat:
+    first_of_kind: dict[tuple[str, str], int] = {}
+    res = SequenceCheck()
+    for i, s in enumerate(flat):
         n = node_of_step(spec, s)
-        if n is not None and n not in first:
-            first[n] = s
+        if n is None:
+            why = irregular(spec, s)
+            if why:
+                res.irregular.append((s.line, why))
+            continue
+        first.setdefault(n, s)
+        for k in step_kinds(spec, s):
+            first_of_kind.setdefault((n, k), i)
     present = list(first)
     pos = {n: i for i, n in enumerate(present)}
-    res = SequenceCheck(order=present)
+    res.order = present
     reach = {n: nx.descendants(og.graph, n) for n in og.graph.nodes}
     for (u, v), e in og.edges.items():
-        if u in pos and v in pos and pos[v] < pos[u]:
-            res.violated.append((first[u].line, first[v].line, e))
+        iu, iv = _first_covering(first_of_kind, u, e.kind), _first_covering(first_of_kind, v, e.kind)
+        if iu is None or iv is None or iv > iu:
+            continue
+        why_not = _no_loss_on_file(spec, seq, e)
+        if why_not:
+            res.unconfirmed.append((flat[iu].line, flat[iv].line, e, why_not))
+        else:
+            res.violated.append((flat[iu].line, flat[iv].line, e))
     res.missing = [n.name for n in og.nodes if n.name not in first]
     # the largest set of steps with no pair in the wrong order stays; the rest move
     agree = nx.Graph()

@@ -76,6 +76,11 @@ def render_text(og: OrderingGraph, chk: SequenceCheck | None = None, seq_path: s
                     out.append(f"      {_witness_line(e)}")
         else:
             out.append("  every dependency between the steps it performs is respected")
+        for lb, la, e, why in chk.unconfirmed:
+            out.append(f"  wrong order, no loss here: {e.after} (line {la}) comes before {e.before} (line {lb}), "
+                       f"but the edge's witness ({e.where}), run through this file, loses nothing: {why}")
+        for line, why in chk.irregular:
+            out.append(f"  line {line}: {why}")
         if chk.missing:
             out.append(f"  interface steps it never performs: {', '.join(chk.missing)}")
         if chk.violated:
@@ -142,5 +147,8 @@ def graph_json(og: OrderingGraph, chk: SequenceCheck | None = None) -> dict[str,
     if chk is not None:
         d["sequence"] = {"violated": [{"before": e.before, "after": e.after, "line_before": lb, "line_after": la,
                                        "reason": e.reason} for lb, la, e in chk.violated],
+                         "unconfirmed": [{"before": e.before, "after": e.after, "line_before": lb,
+                                          "line_after": la, "why": why} for lb, la, e, why in chk.unconfirmed],
+                         "irregular": [{"line": line, "why": why} for line, why in chk.irregular],
                          "missing": chk.missing, "moved": chk.moved, "suggestion": chk.suggestion}
     return d
