@@ -68,6 +68,12 @@ def event_acknowledge(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: obje
         src = _clear_lowest_bit(ops, f["sgi_sources"], 8)
         out["sgi_sources"] = src
         out["pending_latch"] = nonzero(ops, src, 8)
+        if ctx.semantics.active_source:
+            # the source delivered (the lowest one) is the active source (4.17+)
+            delivered = ops.const(0, 3)
+            for i in reversed(range(8)):
+                delivered = ops.ite(ops.extract(f["sgi_sources"], i, i), ops.const(i, 3), delivered)
+            out["active_source"] = delivered
     else:
         out["pending_latch"] = ops.const(0, 1)
         out["soft_pending"] = ops.const(0, 1)
@@ -75,8 +81,12 @@ def event_acknowledge(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: obje
 
 
 def event_deactivate(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
-    """GICC_EOIR with EOImode 0 deactivates the interrupt."""
-    return {"active": ops.const(0, 1)}
+    """GICC_EOIR with EOImode 0 deactivates the interrupt (model choice: an inactive SGI
+    has no active source, see spec.gicv2)."""
+    out = {"active": ops.const(0, 1)}
+    if ctx.kind == "sgi":
+        out["active_source"] = ops.const(0, 3)
+    return out
 
 
 def event_priority_drop(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:

@@ -142,6 +142,13 @@ BOUNDARIES = (
              "9b87e7a8bfb5 'KVM: arm/arm64: Support uaccess of GICC_APRn'",
              "believed v4.12; v4.9.45 vgic-mmio-v2.c: GIC_CPU_ACTIVEPRIO is vgic_mmio_read_raz / "
              "vgic_mmio_write_wi"),
+    Boundary("active_source", "a GICv2 SGI made active remembers its source vCPU (irq->active_source); a "
+             "userspace GICD_ISACTIVER write sets it to vCPU 0: 'This may lead to a VCPU not being able "
+             "to receive additional instances of a particular SGI after migration for a GICv2 VM on "
+             "some GIC implementations. Oh well.' (vgic_mmio_change_active)", (4, 17),
+             "53692908b0f5 'KVM: arm/arm64: vgic: Fix source vcpu issues for GICv2 SGI' (believed)",
+             "believed v4.17: absent from v4.9.45 virt/kvm/arm/vgic/vgic-mmio.c (vgic_mmio_change_active "
+             "has no active_source), present in 5.10.262, 6.1.176, 6.12.107 and 7.1.8"),
     Boundary("groups", "interrupt groups configurable; userspace GICD_IGROUPR writes need a GICD_IIDR "
              "write first, which must match exactly (IIDR revision 2); before it GICD_IGROUPR reads "
              "as all ones (vgic_mmio_read_rao) and IIDR revision 0 ignores writes", (4, 19),
@@ -192,6 +199,7 @@ class GicV2Semantics:
     kernel: str
     pending_model: str  # "soft_pending" (4.7-4.10) | "latch" (4.11+)
     apr_uaccess: bool  # GICC_APRn readable and writable from userspace (4.12)
+    active_source: bool  # an active GICv2 SGI's source vCPU is kept, and set to 0 by userspace (4.17)
     groups: bool  # interrupt groups guest-configurable; userspace gated by IIDR (4.19+)
     sgi_pending_wi: bool  # SGI bits of GICD_I{S,C}PENDR0 write-ignored through the MMIO accessors (5.3)
     uaccess_pending: bool  # separate userspace ISPENDR/ICPENDR accessors (GICv2 SGI sources, 5.7)
@@ -205,7 +213,7 @@ class GicV2Semantics:
         return (PRODUCT_ID_KVM << 24) | (self.iidr_revision << IIDR_REVISION_SHIFT) | IMPLEMENTER_ARM
 
     def flags(self) -> tuple:
-        return (self.pending_model, self.apr_uaccess, self.groups, self.sgi_pending_wi,
+        return (self.pending_model, self.apr_uaccess, self.active_source, self.groups, self.sgi_pending_wi,
                 self.uaccess_pending, self.iidr_write, self.iidr_revision)
 
 
@@ -232,7 +240,7 @@ def _base(kernel: str) -> GicV2Semantics:
         "the rewritten VGIC as first merged (virt/kvm/arm/vgic/, v4.7)"
     return GicV2Semantics(
         kernel=kernel, pending_model="latch" if has["latch"] else "soft_pending",
-        apr_uaccess=has["apr"], groups=has["groups"], sgi_pending_wi=has["sgi_wi"],
+        apr_uaccess=has["apr"], active_source=has["active_source"], groups=has["groups"], sgi_pending_wi=has["sgi_wi"],
         uaccess_pending=has["uaccess_pending"], iidr_write=iidr_write, iidr_revision=rev,
         revision="", source=source)
 
@@ -240,7 +248,7 @@ def _base(kernel: str) -> GicV2Semantics:
 # The semantic revisions: 4.7 and every mainline release where a boundary starts. A
 # stable point release may combine them differently (4.19.70 is 4.19 plus the 5.3 rule):
 # it is then a revision of its own, named by the release.
-REVISIONS = ("4.7", "4.11", "4.12", "4.19", "5.3", "5.7", "5.19", "7.1")
+REVISIONS = ("4.7", "4.11", "4.12", "4.17", "4.19", "5.3", "5.7", "5.19", "7.1")
 _FLAGS = {name: _base(name).flags() for name in REVISIONS}
 
 
@@ -310,6 +318,10 @@ FIELDS = (
                f"{MMIO}: vgic_mmio_write_config (1 = VGIC_CONFIG_EDGE, GICD_ICFGR bit 2i+1)"),
     StateField("sgi_sources", 8, "irq", ARCHITECTURAL,
                f"{MMIO2}: vgic_mmio_write_sgipends/sgipendc (irq->source)", kinds=("sgi",)),
+    StateField("active_source", 3, "irq", ARCHITECTURAL,
+               f"{MMIO}: vgic_mmio_change_active (irq->active_source, 4.17): the vCPU whose SGI is "
+               "active, which the guest reads back in GICC_AIAR/IAR's CPUID; model choice: 0 while "
+               "the SGI is not active (the kernel leaves a stale value nothing reads)", kinds=("sgi",)),
 )
 
 NOT_STATE = (
@@ -364,6 +376,7 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
     }
     if kind == "sgi":
         out["sgi_sources"] = c(0, 8)
+        out["active_source"] = c(0, 3)
     return out
 
 
@@ -397,6 +410,10 @@ def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, V
         conds.append(("private trigger is fixed", ops.eq(f["edge"], c(1 if kind == "sgi" else 0, 1))))
     if kind == "sgi":
         conds.append(("an SGI has no line", ops.eq(f["line_level"], c(0, 1))))
+        conds.append(("an inactive SGI has no active source (model choice)",
+                      implies(ops, ops.not_(f["active"], 1), ops.eq(f["active_source"], c(0, 3)))))
+        if not sem.active_source:
+            conds.append(("no active source before 4.17", ops.eq(f["active_source"], c(0, 3))))
         if sem.sgi_pending_wi:
             # From 5.3 the SGI bits of GICD_I{S,C}PENDR0 are WI through the MMIO accessors
             # (82e40f558de5), and from 5.7 the userspace accessors give an SGI set pending
@@ -697,6 +714,28 @@ def _irq_row(name: str, offset: int, bits: int, views: tuple[str, ...],
 
 
 _enable_read = read_field("read_enable", "enabled", f"{MMIO}: vgic_mmio_read_enable")
+def _change_active(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value, set_: bool) -> Effect:
+    """vgic_mmio_change_active: 'irq->active = active'; for a GICv2 SGI made active,
+    'irq->active_source = requester_vcpu ? requester_vcpu->vcpu_id : 0' (4.17): a guest
+    write names the writing vCPU (the SGI's bank), a userspace ioctl has no running vCPU,
+    so 0. Model choice: clearing active clears the source too (see the field)."""
+    active = ops.or_(f["active"], d) if set_ else ops.and_(f["active"], ops.not_(d, 1))
+    out = {"active": active}
+    if ctx.kind == "sgi":
+        src = f["active_source"]
+        if set_ and ctx.semantics.active_source:
+            src = ops.ite(d, ops.const(0 if ctx.user else ctx.vcpu, 3), src)
+        out["active_source"] = ops.ite(active, src, ops.const(0, 3))
+    return Effect(out)
+
+
+write_sactive = Accessor("write_sactive", "write", lambda ops, ctx, f, d: _change_active(ops, ctx, f, d, True),
+                         f"{MMIO}: vgic_mmio_write_sactive / vgic_mmio_uaccess_write_sactive (vgic_mmio_change_active)",
+                         "write-1-to-set on active; a GICv2 SGI made active from userspace gets vCPU 0 as its "
+                         "active source (4.17+: 'Oh well')")
+write_cactive = Accessor("write_cactive", "write", lambda ops, ctx, f, d: _change_active(ops, ctx, f, d, False),
+                         f"{MMIO}: vgic_mmio_write_cactive / vgic_mmio_uaccess_write_cactive (vgic_mmio_change_active)",
+                         "write-1-to-clear on active")
 _active_read = read_field("read_active", "active", f"{MMIO}: vgic_mmio_read_active / vgic_uaccess_read_active")
 _sgi_read = read_field("read_sgipend", "sgi_sources", f"{MMIO2}: vgic_mmio_read_sgipend")
 
@@ -801,11 +840,9 @@ REGISTERS = (
              read_pending, write_spending, pair="GICD_ICPENDR", role="set"),
     _irq_row("GICD_ICPENDR", 0x280, 1, ("pending_latch", "sgi_sources", "soft_pending"),
              read_pending, write_cpending, pair="GICD_ISPENDR", role="clear"),
-    _irq_row("GICD_ISACTIVER", 0x300, 1, ("active",), _active_read,
-             write_field("write_sactive", "active", write_one_to_set, 1, f"{MMIO}: vgic_mmio_write_sactive / vgic_mmio_uaccess_write_sactive"),
+    _irq_row("GICD_ISACTIVER", 0x300, 1, ("active", "active_source"), _active_read, write_sactive,
              pair="GICD_ICACTIVER", role="set"),
-    _irq_row("GICD_ICACTIVER", 0x380, 1, ("active",), _active_read,
-             write_field("write_cactive", "active", write_one_to_clear, 1, f"{MMIO}: vgic_mmio_write_cactive / vgic_mmio_uaccess_write_cactive"),
+    _irq_row("GICD_ICACTIVER", 0x380, 1, ("active", "active_source"), _active_read, write_cactive,
              pair="GICD_ISACTIVER", role="clear"),
     _irq_row("GICD_IPRIORITYR", 0x400, 8, ("priority",),
              read_field("read_priority", "priority", f"{MMIO}: vgic_mmio_read_priority"), write_priority),
@@ -875,6 +912,24 @@ def clear_set_gap(sem: GicV2Semantics, set_reg: str, kind: str) -> str:
     return ""
 
 
+def no_active_sgi_source(ops: Ops, scope: str, f: dict[str, Value]) -> Value:
+    """No SGI is active at save with a source other than vCPU 0."""
+    if scope != "irq" or "active_source" not in f:
+        return ops.const(1, 1)
+    return ops.eq(f["active_source"], ops.const(0, 3))
+
+
+NO_ACTIVE_SGI_SOURCE = Assumption(
+    "no-active-sgi-source", no_active_sgi_source,
+    "no SGI is active at save with a source other than vCPU 0: from 4.17 the kernel remembers an "
+    "active GICv2 SGI's source, and no attribute restores it (a userspace GICD_ISACTIVER write "
+    "sets vCPU 0), so such an SGI comes back with the wrong source",
+    f"{MMIO}: vgic_mmio_change_active: 'This may lead to a VCPU not being able to receive "
+    "additional instances of a particular SGI after migration for a GICv2 VM on some GIC "
+    "implementations. Oh well.'",
+)
+
+
 GICV2 = DeviceSpec(
     name="gicv2",
     title="GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2)",
@@ -891,7 +946,7 @@ GICV2 = DeviceSpec(
     irq_counts=IRQ_COUNTS,
     private_irqs=NR_PRIVATE,
     not_state=NOT_STATE,
-    assumptions=(NO_HELD_LINES,),
+    assumptions=(NO_HELD_LINES, NO_ACTIVE_SGI_SOURCE),
     resolve=semantics_for,
     boundaries=BOUNDARIES,
     clear_set_gap=clear_set_gap,
