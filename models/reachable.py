@@ -39,12 +39,14 @@ from models.machine import (
     Config,
     DeviceState,
     Machine,
+    access_error,
     carry_environment,
     expand,
     ideal_save_steps,
     make_state,
     run_restore,
     saved_key,
+    step_value,
 )
 from spec.device import ARCHITECTURAL, DeviceSpec, Register
 from spec.sequence import Sequence
@@ -569,8 +571,17 @@ def roundtrip(plan: Plan, source: DeviceState, prior: DeviceState | None = None)
         if acc.action == "op":
             src.operation(acc.step.target, acc.vcpu)
             continue
+        if access_error(src, acc) is not None:  # a vCPU the VM lacks, an offset with no register
+            return RoundTrip({f"refused:save:{acc.name}"}, src.state, acc)
         assert acc.register is not None
-        saved[saved_key(spec, acc.register, acc.word, acc.vcpu)] = src.read(acc.register, acc.word, acc.vcpu)
+        got = src.read(acc.register, acc.word, acc.vcpu)
+        saved[saved_key(spec, acc.register, acc.word, acc.saved_cpu)] = got
+        if acc.action == "check":
+            # a save-side check: the VMM refuses to save unless the word read is as expected
+            want = step_value(src, acc, saved)
+            same = got == want if acc.register.scope != "irq" else all(got[i] == want[i] for i in got)
+            if not same:
+                return RoundTrip({f"refused:save:{acc.name}"}, src.state, acc)
     if prior is None:
         dst = new_machine(spec, seq.kernel, config)
     else:
@@ -579,6 +590,5 @@ def roundtrip(plan: Plan, source: DeviceState, prior: DeviceState | None = None)
     result = run_restore(dst, seq.restore, saved, accesses=plan.restore)
     if result.stopped_at is not None:
         acc = result.stopped_at
-        reg = acc.register.name if acc.register is not None else acc.step.target
-        return RoundTrip({f"refused:{reg}"}, dst.state, acc)
+        return RoundTrip({f"refused:{acc.name}"}, dst.state, acc)
     return RoundTrip(loss_labels(spec, src.state, dst.state), dst.state, None)

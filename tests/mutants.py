@@ -221,6 +221,25 @@ class Witness:
 Pools = dict[tuple[str, Config], list[Reached]]
 
 
+def revision(spec: DeviceSpec, kernel: str) -> str:
+    """The semantic revision a release falls in (pools are made per revision); a stable
+    point release whose combination no mainline revision has is a revision of its own."""
+    return getattr(spec.semantics(kernel), "revision", kernel)
+
+
+def pool(pools: Pools, spec: DeviceSpec, kernel: str, cfg: Config) -> list:
+    """The reachable states of ``kernel``'s revision at ``cfg`` (made on first use, with
+    the same seeding as ``make_pools``, when the revision has none yet)."""
+    key = (revision(spec, kernel), cfg)
+    if key not in pools:
+        walks, length = POOL_SHAPE
+        pools[key] = random_states(spec, key[0], cfg, random.Random(f"0/{key[0]}/{cfg}"), walks, length)
+    return pools[key]
+
+
+POOL_SHAPE = (40, 40)  # walks, length of the pools made on first use
+
+
 def make_pools(seed: int, walks: int, length: int, spec: DeviceSpec | None = None,
                sizes: tuple[Config, ...] = SIZES) -> Pools:
     """Random reachable states for every kernel and size (deterministic in ``seed``)."""
@@ -244,8 +263,8 @@ def simulate(seq: Sequence, pools: Pools, sources: int, seed: int = 0,
     sizes = sorted({cfg for (_, cfg) in pools}, key=lambda c: (c.cpus, c.irqs))
     for cfg in sizes:
         rng = random.Random(f"{seed}/{seq.name}/{cfg}")
-        src_pool = pools[(seq.effective_source_kernel, cfg)]
-        dst_pool = pools[(seq.kernel, cfg)]
+        src_pool = pool(pools, spec, seq.effective_source_kernel, cfg)
+        dst_pool = pool(pools, spec, seq.kernel, cfg)
         plan = Plan(spec, seq, cfg)
         picks = src_pool if len(src_pool) <= sources else rng.sample(src_pool, sources)
         for src in picks:
