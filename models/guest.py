@@ -31,13 +31,19 @@ SPURIOUS = 1023
 
 def event_line(ops: Ops, ctx: AccessContext, f: dict[str, Value], level: Value) -> dict[str, Value]:
     """An interrupt source drives its line (KVM_IRQ_LINE for SPIs; a PPI's device for its
-    CPU): vgic_update_irq_pending(): 'irq->line_level = level' for level-sensitive
-    interrupts; an edge-triggered interrupt latches on a rising edge. SGIs have no line."""
+    CPU). kvm_vgic_inject_irq() (vgic.c): vgic_validate_injection() lets a level-sensitive
+    interrupt through when the level changes and an edge-triggered one whenever the level
+    is 1; then 'if (irq->config == VGIC_CONFIG_LEVEL) irq->line_level = level; else
+    irq->pending_latch = true;'. So every injection at level 1 latches an edge interrupt,
+    not only a rising one, and its line_level is left as it was (it only matters again
+    if the interrupt is made level-sensitive). Observed with KVM_IRQ_LINE on Debian
+    5.10.223 and 7.2.13: SPI 40 (edge) at level 1, its pending bit cleared through
+    GICD_ICPENDR, level 1 again: pending again. SGIs have no line."""
     if ctx.kind == "sgi":
         return {}
-    rising = ops.and_(level, ops.not_(f["line_level"], 1))
-    return {"pending_latch": ops.or_(f["pending_latch"], ops.and_(f["edge"], rising)),
-            "line_level": level}
+    edge = f["edge"]
+    return {"pending_latch": ops.or_(f["pending_latch"], ops.and_(edge, level)),
+            "line_level": ops.ite(edge, f["line_level"], level)}
 
 
 def event_sgi(ops: Ops, ctx: AccessContext, f: dict[str, Value], sender: int) -> dict[str, Value]:

@@ -6,6 +6,7 @@
     gicproof graph DEVICE [--kernel X.Y] [--host KIND] [--sequence FILE] [--format text|dot|svg|png]
                           [-o FILE] [--versus X.Y] [--destination fresh|any] [--cpus N] [--json]
     gicproof describe DEVICE [--kernel X.Y]
+    gicproof conform DEVICE --kernel K [--programs N] [--seed S] [--gic 2] [--json]
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
 3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay),
@@ -30,9 +31,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from models.kernel import harness
 from models.machine import MissingSaved
 from proofs import solver
 from proofs.clearset import ClearSetResult, pairs, prove_clear_then_set
+from proofs.conform import conform, resolve_kernel
 from proofs.graph import OrderingGraph, build_graph, check_sequence
 from proofs.graph_report import graph_json, render_dot, render_image, render_text
 from proofs.invariant import InvariantResult, prove_invariant
@@ -401,6 +404,44 @@ def _unwritable(output: str) -> str:
     return ""
 
 
+def cmd_conform(args: argparse.Namespace) -> int:
+    if args.device not in DEVICES:
+        return _input_error(f"unknown device {args.device!r}: one of {', '.join(DEVICES)}")
+    if args.device != "gicv2":
+        return _input_error(f"conform: only gicv2 has a model of the kernel (not {args.device})")
+    if args.gic != 2:
+        return _input_error(f"--gic {args.gic}: only a GICv2 host (--gic 2) is modelled; a vgic-v2 "
+                            "on a GICv3 host needs the host's GICv2 compatibility, which QEMU's "
+                            "emulated GICv3 does not have")
+    missing = harness.missing_host_tools()
+    if missing:
+        return _input_error(f"the real-kernel oracle needs the Debian packages {' '.join(missing)}: "
+                            "run models/kernel/install-parts.sh (it installs them and caches the kernels)")
+    try:
+        resolve_kernel(args.kernel)
+    except harness.KernelOracleError:
+        cached = [k.describe() for k in harness.list_kernels()]
+        listing = "; ".join(cached) if cached else "none (run models/kernel/install-parts.sh)"
+        return _input_error(f"--kernel {args.kernel}: not a cached kernel; cached: {listing}")
+    if not (harness.cache_dir() / "busybox" / "busybox").is_file():
+        return _input_error("busybox is not in the kernel cache: run models/kernel/install-parts.sh")
+    progress = Progress(sys.stderr.isatty() and not args.json)
+    try:
+        rep = conform(args.kernel, programs=args.programs, seed=args.seed, progress=progress)
+    except harness.KernelOracleError as e:
+        progress.done()
+        print(f"gicproof: the kernel could not be booted: {printable(str(e))}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    progress.done()
+    code = rep.exit_code
+    if args.json:
+        print(json.dumps({"gicproof": JSON_VERSION, "command": "conform", "results": [rep.json()],
+                          "exit": code}, indent=2))
+    else:
+        print(rep.render())
+    return code
+
+
 def _input_error(msg: str) -> int:
     print(f"gicproof: error: {printable(msg)}", file=sys.stderr)
     return EXIT_INPUT
@@ -478,6 +519,29 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("device", help=f"one of: {', '.join(DEVICES)}")
     d.add_argument("--kernel", metavar="X.Y", help="kernel version to describe")
     d.set_defaults(func=cmd_describe)
+    co = sub.add_parser(
+        "conform", help="compare the model with a real kernel on random programs",
+        description="Generate random programs from the device table (register reads and writes "
+                    "at random words, vCPU fields and values, offsets with no register, SPI "
+                    "line levels), run them all in one boot of a real kernel under QEMU "
+                    "(models/kernel/, one fresh VM per program) and on the model of that "
+                    "kernel's release, and compare every result line. Each disagreement is "
+                    "shrunk to a minimal program with more boots and shown with both answers.",
+        epilog="Exit status: 0 no disagreement, 1 a disagreement, 2 bad input (unknown device "
+               "or kernel, QEMU or the cross tools missing: models/kernel/install-parts.sh), 3 the "
+               "kernel could not be booted.")
+    co.add_argument("device", help="gicv2")
+    co.add_argument("--kernel", required=True, metavar="K",
+                    help="a cached kernel: 5.10, 6.1, 6.12, sid, or its exact release "
+                         "(python -m models.kernel.harness --list); the model takes the semantics "
+                         "of its real release (e.g. 6.12.107)")
+    co.add_argument("--programs", type=_positive, default=300, metavar="N",
+                    help="random programs in the batch (default 300)")
+    co.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    co.add_argument("--gic", type=int, default=2, metavar="2",
+                    help="QEMU's host GIC version; only 2 (a GICv2 host) is modelled")
+    co.add_argument("--json", action="store_true", help="print the result as JSON")
+    co.set_defaults(func=cmd_conform)
     return p
 
 

@@ -1,0 +1,447 @@
+"""``gicproof conform``: the model against a real kernel, program by program.
+
+Random programs are generated from the device table (``generate``: every register of
+both attribute groups at random words, including words beyond the configured interrupt
+count and offsets where the kernel has no register, random values, vCPU fields in and
+out of range, SPI line levels, reads after writes), each on a fresh VM after the standard
+setup prefix. One boot runs the whole batch (``harness.run_batch``); the model of the
+kernel (``models.kernel.model``) runs the same programs, and every result line is
+compared. A disagreeing program is truncated after its first disagreeing operation and
+then shrunk by delta debugging: each round puts every candidate (one operation or a
+chunk removed, fewer vCPUs or interrupts, simpler values) of every disagreeing program
+in one batch, so a round costs one boot, and keeps the smallest candidate that still
+disagrees.
+
+The generator draws from a ``Chooser``: ``RandomChooser`` (a seeded ``random.Random``,
+what the command line uses, so a run is reproducible with ``--seed``) or, in the tests,
+Hypothesis's ``data.draw`` (``tests/test_conform.py``), so the same code is both.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from models.kernel import harness
+from models.kernel.harness import BatchResult, KernelInfo, Op, v2_attr
+from models.kernel.model import GROUP_NAMES, KernelModel, release_of, setup_prefix
+from spec.gicv2 import CPUIF, DIST, GICV2, IIDR_REVISION_SHIFT, IMPLEMENTER_ARM, PRODUCT_ID_KVM
+
+T = TypeVar("T")
+
+# Offsets where the kernel's GICv2 tables have no register (RAZ/WI for userspace), plus
+# GICD_SGIR, a region the device table does not list (it views no state).
+UNMAPPED = {
+    DIST: (0x00C, 0x010, 0x07C, 0xD00, 0xE00, 0xF00, 0xF04, 0xF30, 0xFD0, 0xFFC, 0x1000, 0x10000),
+    CPUIF: (0x0C, 0x10, 0x14, 0x18, 0x20, 0xCC, 0xE0, 0xF8, 0x100, 0x1000),
+}
+SMALL_IRQS = (64, 96, 128, 160, 256)
+
+
+class Chooser(Protocol):
+    def integer(self, lo: int, hi: int) -> int: ...  # inclusive
+
+
+class RandomChooser:
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.rng.randint(lo, hi)
+
+
+def _pick(ch: Chooser, seq: Sequence[T]) -> T:
+    return seq[ch.integer(0, len(seq) - 1)]
+
+
+@dataclass(frozen=True)
+class Program:
+    """A generated program: the VM's size and the operations after the setup prefix."""
+
+    vcpus: int
+    irqs: int
+    body: tuple[Op, ...]
+
+    def ops(self) -> list[Op]:
+        return setup_prefix(self.vcpus, self.irqs) + list(self.body)
+
+    @property
+    def prefix_len(self) -> int:
+        return len(setup_prefix(self.vcpus, self.irqs))
+
+
+def _value(ch: Chooser, reg_name: str, rev_hint: int) -> int:
+    kind = ch.integer(0, 9)
+    if reg_name == "GICD_IIDR" and kind < 6:
+        # the kernel's value with some revision: write-backs that succeed and that fail
+        rev = _pick(ch, (0, 1, 2, 3, 3, 4, rev_hint))
+        return (PRODUCT_ID_KVM << 24) | (rev << IIDR_REVISION_SHIFT) | IMPLEMENTER_ARM
+    if kind == 0:
+        return 0
+    if kind == 1:
+        return 0xFFFFFFFF
+    if kind in (2, 3):
+        return 1 << ch.integer(0, 31)
+    if kind == 4:
+        return ch.integer(0, 0xFF)
+    return ch.integer(0, 0xFFFFFFFF)
+
+
+def _vcpu_field(ch: Chooser, vcpus: int) -> int:
+    kind = ch.integer(0, 19)
+    if kind == 0:
+        return ch.integer(vcpus, 9)  # out of range: EINVAL
+    if kind == 1:
+        return 0x100 | ch.integer(0, vcpus - 1)  # above KVM_DEV_ARM_VGIC_CPUID_MASK: ignored
+    return ch.integer(0, vcpus - 1)
+
+
+def _word(ch: Chooser, reg: Any, irqs: int, hot: int) -> int:
+    if reg.scope != "irq":
+        return 0
+    if ch.integer(0, 1) == 0:
+        return reg.word_of(hot)  # the program's hot SPI: its line and its registers meet
+    covered = [w for w in range(reg.words) if reg.word_irqs(w).start < irqs]
+    if ch.integer(0, 4) == 0:
+        return ch.integer(0, reg.words - 1)  # anywhere, usually beyond the interrupts
+    return _pick(ch, covered)
+
+
+def generate(ch: Chooser, max_ops: int = 32) -> Program:
+    """One random program from the device table."""
+    vcpus = _pick(ch, (1, 2, 2, 3, 4, 8))
+    irqs = _pick(ch, SMALL_IRQS) if ch.integer(0, 4) else _pick(ch, GICV2.irq_counts)
+    regs = GICV2.registers
+    irq_regs = [r for r in regs if r.scope == "irq"]
+    rev_hint = ch.integer(0, 15)
+    hot = ch.integer(32, irqs - 1)
+    body: list[Op] = []
+    n = ch.integer(1, max_ops)
+    while len(body) < n:
+        kind = ch.integer(0, 19)
+        if kind < 14:  # a register of the table
+            reg = _pick(ch, regs) if ch.integer(0, 1) else _pick(ch, irq_regs)
+            word = _word(ch, reg, irqs, hot)
+            attr = v2_attr(_vcpu_field(ch, vcpus), reg.offset + 4 * word)
+            grp = GROUP_NAMES[reg.group]
+            if kind < 6:
+                body.append(Op.get(0, grp, attr))
+            else:
+                value = _value(ch, reg.name, rev_hint)
+                if reg.scope == "irq" and word == reg.word_of(hot) and ch.integer(0, 1):
+                    # the hot SPI's slice alone, or over the random value
+                    sl = ch.integer(0, (1 << reg.bits_per_irq) - 1) << reg.slice_shift(hot)
+                    value = sl if ch.integer(0, 1) else value | sl
+                body.append(Op.set(0, grp, attr, value))
+                if ch.integer(0, 1):
+                    body.append(Op.get(0, grp, attr))  # read after write
+        elif kind < 19:  # an SPI's line
+            pick = ch.integer(0, 9)
+            num = hot if pick < 7 else ch.integer(28, irqs + 3) if pick < 9 else _pick(ch, (0, 1020, 8192))
+            level = _pick(ch, (0, 1, 1, 1, 2))
+            body.append(Op.irq("SPI", ch.integer(0, vcpus - 1), num, level))
+        else:  # an offset with no register of the table, or an unaligned one
+            group = _pick(ch, (DIST, CPUIF))
+            if ch.integer(0, 1):
+                offset = _pick(ch, UNMAPPED[group])
+            else:
+                reg = _pick(ch, [r for r in regs if r.group == group])
+                offset = reg.offset + ch.integer(1, 3)
+            attr = v2_attr(_vcpu_field(ch, vcpus), offset)
+            if ch.integer(0, 1):
+                body.append(Op.get(0, GROUP_NAMES[group], attr))
+            else:
+                body.append(Op.set(0, GROUP_NAMES[group], attr, _value(ch, "", rev_hint)))
+                body.append(Op.get(0, GROUP_NAMES[group], attr))
+    if ch.integer(0, 1):
+        # a final sweep: the hot SPI's state through every per-interrupt register
+        for reg in irq_regs:
+            if reg.word_irqs(0).start <= hot < reg.word_irqs(reg.words - 1).stop:
+                body.append(Op.get(0, GROUP_NAMES[reg.group], v2_attr(0, reg.offset + 4 * reg.word_of(hot))))
+    return Program(vcpus, irqs, tuple(body))
+
+
+def generate_batch(count: int, seed: int) -> list[Program]:
+    ch = RandomChooser(random.Random(seed))
+    return [generate(ch) for _ in range(count)]
+
+
+# ---------------------------------------------------------------------------------------
+# Comparing and shrinking.
+
+
+@dataclass
+class Disagreement:
+    """A (shrunk) program on which the model and the kernel differ."""
+
+    program: Program
+    kernel: list[str]  # every result line, setup prefix included
+    model: list[str]
+    original: int  # the generated program's number in the first batch
+    original_ops: int  # its length (setup prefix included)
+    shrink_boots: int = 0
+
+    @property
+    def first(self) -> int:
+        """The index (0-based, in ``program.ops()``) of the first differing line."""
+        return next(i for i, (a, b) in enumerate(zip(self.kernel, self.model, strict=True)) if a != b)
+
+    def render(self) -> list[str]:
+        p = self.program
+        out = [f"program {self.original} of the batch, shrunk from {self.original_ops} to "
+               f"{len(p.ops())} operations ({self.shrink_boots} shrinking boot"
+               f"{'s' if self.shrink_boots != 1 else ''}):",
+               f"  setup: {p.vcpus} vCPU{'s' if p.vcpus != 1 else ''}, {p.irqs} interrupts "
+               f"(harness.gic_setup, {p.prefix_len} operations, all ok)"]
+        first = self.first
+        for i, op in enumerate(p.ops()):
+            if i < p.prefix_len and i != first:
+                continue
+            mark = ">>" if self.kernel[i] != self.model[i] else "  "
+            out.append(f"  {mark} {i + 1:3} {op.line():<44} kernel {self.kernel[i]:<12} model {self.model[i]}")
+        return out
+
+    def json(self) -> dict[str, Any]:
+        p = self.program
+        return {"vcpus": p.vcpus, "irqs": p.irqs, "original_program": self.original,
+                "original_operations": self.original_ops, "shrink_boots": self.shrink_boots,
+                "first_difference": self.first + 1,
+                "operations": [{"op": op.line(), "kernel": k, "model": m}
+                               for op, k, m in zip(p.ops(), self.kernel, self.model, strict=True)]}
+
+
+def _differs(kernel: Sequence[str], model: Sequence[str]) -> bool:
+    return list(kernel) != list(model)
+
+
+def _truncate(p: Program, kernel: list[str], model: list[str]) -> tuple[Program, list[str], list[str]]:
+    """Drop everything after the first differing line: earlier results cannot depend on
+    later operations."""
+    first = next(i for i, (a, b) in enumerate(zip(kernel, model, strict=True)) if a != b)
+    body_end = max(0, first + 1 - p.prefix_len)
+    q = Program(p.vcpus, p.irqs, p.body[:body_end])
+    n = len(q.ops())
+    return q, kernel[:n], model[:n]
+
+
+def _simpler_value(op: Op) -> list[Op]:
+    if op.name != "set32":
+        return []
+    v = int(op.args[3]) if isinstance(op.args[3], int) else int(op.args[3], 0)
+    out = []
+    for w in (0, v & -v, 1, 0xFFFFFFFF):
+        if w != v and (w == 0 or w < v or v == 0):
+            out.append(Op(op.name, (*op.args[:3], w)))
+    return out
+
+
+def candidates(p: Program) -> list[Program]:
+    """Smaller or simpler programs: chunks and single operations removed, a smaller VM,
+    simpler written values."""
+    body = list(p.body)
+    out: list[Program] = []
+    n = len(body)
+    size = n // 2
+    while size >= 1:
+        for start in range(0, n, size):
+            cut = body[:start] + body[start + size:]
+            if len(cut) < n:
+                out.append(Program(p.vcpus, p.irqs, tuple(cut)))
+        size //= 2
+    for vcpus in sorted({1, p.vcpus - 1} - {p.vcpus}):
+        if vcpus >= 1:
+            out.append(Program(vcpus, p.irqs, p.body))
+    if p.irqs != 64:
+        out.append(Program(p.vcpus, 64, p.body))
+    for i, op in enumerate(body):
+        for simpler in _simpler_value(op):
+            out.append(Program(p.vcpus, p.irqs, tuple(body[:i] + [simpler] + body[i + 1:])))
+    seen: set[Program] = set()
+    uniq = []
+    for c in out:
+        if c not in seen and c != p:
+            seen.add(c)
+            uniq.append(c)
+    return uniq
+
+
+def _size(p: Program) -> tuple[int, int, int, int]:
+    values = sum(bin(int(op.args[3]) if isinstance(op.args[3], int) else int(op.args[3], 0)).count("1")
+                 for op in p.body if op.name == "set32")
+    return (len(p.body), p.vcpus, p.irqs, values)
+
+
+Runner = Callable[[list[list[Op]]], BatchResult]
+
+
+def shrink(found: list[Disagreement], model: KernelModel, run: Runner, max_rounds: int = 12,
+           progress: Callable[[str], None] | None = None) -> int:
+    """Shrink every disagreement in place, all of them in the same boots; returns the
+    number of boots used."""
+    for d in found:
+        d.program, d.kernel, d.model = _truncate(d.program, d.kernel, d.model)
+    boots = 0
+    active = list(found)
+    for rnd in range(max_rounds):
+        batch: list[tuple[Disagreement, Program, list[str]]] = []
+        for d in active:
+            for c in candidates(d.program):
+                batch.append((d, c, model.run(c.ops())))
+        if not batch:
+            break
+        if progress:
+            progress(f"shrinking: round {rnd + 1}, {len(batch)} candidates in one boot")
+        res = run([c.ops() for _, c, _ in batch])
+        boots += 1
+        improved = set()
+        for (d, c, m), k in zip(batch, res.programs, strict=True):
+            kernel = [r.text for r in k]
+            if not _differs(kernel, m):
+                continue
+            c2, k2, m2 = _truncate(c, kernel, m)
+            if _size(c2) < _size(d.program):
+                d.program, d.kernel, d.model = c2, k2, m2
+                improved.add(id(d))
+        for d in active:
+            d.shrink_boots = boots
+        active = [d for d in active if id(d) in improved]
+        if not active:
+            break
+    return boots
+
+
+# ---------------------------------------------------------------------------------------
+# The run.
+
+
+@dataclass
+class ConformReport:
+    kernel: KernelInfo
+    release: str
+    semantics: str  # the semantic revision the release resolves to
+    uname_r: str
+    seed: int
+    programs: int
+    operations: int
+    disagreeing_programs: int
+    disagreements: list[Disagreement] = field(default_factory=list)
+    boots: int = 0
+    boot_seconds: float = 0.0  # the first boot, to the guest's ready line
+    run_seconds: float = 0.0  # the first boot, from ready to QEMU's exit (the programs)
+    total_seconds: float = 0.0  # the first boot, QEMU start to exit
+    ioctls: int = 0
+    ioctl_seconds: float = 0.0
+    model_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def ops_per_second(self) -> float:
+        return self.operations / self.run_seconds if self.run_seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.disagreements else 0
+
+    def render(self) -> str:
+        k = self.kernel
+        lines = [
+            f"gicproof conform gicv2 --kernel {k.label}: Debian {k.package} {k.version}, "
+            f"uname -r {self.uname_r}",
+            f"model: semantics of {self.release} (revision {self.semantics})",
+            f"programs run: {self.programs} (seed {self.seed})",
+            f"operations compared: {self.operations}",
+            f"disagreements: {self.disagreeing_programs} program"
+            f"{'s' if self.disagreeing_programs != 1 else ''}"
+            + (f" ({len(self.disagreements)} shrunk and shown)" if self.disagreements else ""),
+            f"boot: {self.boot_seconds:.1f} s to /init, {self.total_seconds:.1f} s in total; "
+            f"{self.boots} boot{'s' if self.boots != 1 else ''} (shrinking included)",
+            f"speed: {self.ops_per_second:.0f} operations/s on the kernel (console output included; "
+            f"{self.ioctls} ioctls took {self.ioctl_seconds * 1e3:.0f} ms), model "
+            f"{self.operations / self.model_seconds if self.model_seconds else 0:.0f} operations/s",
+        ]
+        for i, d in enumerate(self.disagreements, 1):
+            lines.append("")
+            lines.append(f"disagreement {i}: " + d.render()[0])
+            lines.extend(d.render()[1:])
+        return "\n".join(lines)
+
+    def json(self) -> dict[str, Any]:
+        k = self.kernel
+        return {"obligation": "conform", "device": "gicv2", "kernel": k.label, "release": self.release,
+                "debian_version": k.version, "uname_r": self.uname_r, "semantics": self.semantics,
+                "seed": self.seed, "programs": self.programs, "operations": self.operations,
+                "disagreeing_programs": self.disagreeing_programs,
+                "disagreements": [d.json() for d in self.disagreements], "boots": self.boots,
+                "boot_seconds": round(self.boot_seconds, 2), "total_seconds": round(self.total_seconds, 2),
+                "ops_per_second": round(self.ops_per_second), "ioctls": self.ioctls,
+                "wall_seconds": round(self.wall_seconds, 2)}
+
+
+def resolve_kernel(name: str) -> KernelInfo:
+    """A cached kernel by label ("6.12"), uname -r, or release ("6.12.107", "5.10.223":
+    the release the model's semantics are taken from)."""
+    for k in harness.list_kernels():
+        if release_of(k) == name:
+            return k
+    return harness.find_kernel(name)
+
+
+def conform(kernel: str | KernelInfo, programs: int = 300, seed: int = 0, max_shown: int = 5,
+            run: Runner | None = None, model: KernelModel | None = None,
+            progress: Callable[[str], None] | None = None,
+            batch: list[Program] | None = None) -> ConformReport:
+    """Run ``programs`` generated programs (or ``batch``) on ``kernel`` (a cached kernel's
+    label or release) and on the model; shrink up to ``max_shown`` disagreements.
+    ``run`` and ``model`` replace the boot and the model (tests plant bugs with them).
+    Raises harness.KernelOracleError when the kernel cannot be found or booted."""
+    t0 = time.perf_counter()
+    k = kernel if isinstance(kernel, KernelInfo) else resolve_kernel(kernel)
+    release = release_of(k)
+    model = model or KernelModel(release)
+    if run is None:
+        def run(progs: list[list[Op]]) -> BatchResult:
+            return harness.run_batch(k.label, 2, progs)
+    progs = batch if batch is not None else generate_batch(programs, seed)
+    t1 = time.perf_counter()
+    expected = [model.run(p.ops()) for p in progs]
+    model_s = time.perf_counter() - t1
+    if progress:
+        progress(f"booting {k.uname_r} with {len(progs)} programs")
+    res = run([p.ops() for p in progs])
+    found = []
+    operations = 0
+    for i, (p, exp, got) in enumerate(zip(progs, expected, res.programs, strict=True)):
+        kernel_lines = [r.text for r in got]
+        operations += len(kernel_lines)
+        if _differs(kernel_lines, exp):
+            found.append(Disagreement(p, kernel_lines, exp, i, len(kernel_lines)))
+    rep = ConformReport(
+        kernel=k, release=release, semantics=model.semantics.revision, uname_r=res.uname_r or k.uname_r,
+        seed=seed, programs=len(progs), operations=operations, disagreeing_programs=len(found),
+        boots=1, boot_seconds=res.boot_seconds, run_seconds=max(1e-9, res.total_seconds - res.boot_seconds),
+        total_seconds=res.total_seconds, ioctls=res.ioctls, ioctl_seconds=res.ioctl_ns / 1e9,
+        model_seconds=model_s)
+    if found:
+        shown = _distinct(found)[:max_shown]
+        rep.boots += shrink(shown, model, run, progress=progress)
+        rep.disagreements = sorted(shown, key=lambda d: _size(d.program))
+    rep.wall_seconds = time.perf_counter() - t0
+    return rep
+
+
+def _distinct(found: list[Disagreement]) -> list[Disagreement]:
+    """One disagreement per first differing operation kind (the operation and its group,
+    register offset and kernel answer), in batch order."""
+    seen = set()
+    out = []
+    for d in found:
+        op = d.program.ops()[d.first]
+        key = (op.name, op.args[1] if len(op.args) > 1 else "", (int(op.args[2]) & 0xFFFFFFFF) if
+               op.name in ("get32", "set32") else 0, d.kernel[d.first])
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
