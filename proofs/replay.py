@@ -225,16 +225,15 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
 
 
 def _explain_failure(rep: Replay, stopped: Access) -> None:
-    """The rule behind a failing access: the VMM's comparison for a check, the kernel's
-    attribute checks for a missing vCPU or register, else the write accessor's rule."""
+    """The rule behind a failing access: the kernel's attribute check for a missing vCPU,
+    the VMM's comparison for a check, else the write accessor's rule."""
     reg = stopped.register
+    if reg is None:
+        return  # an operation
     if rep.errno == "EINVAL" and stopped.vcpu >= rep.config.cpus:
         rep.rule = f"the access names vCPU {stopped.vcpu}, but the VM has {rep.config.cpus}"
         rep.rule_source = ("arch/arm64/kvm/vgic/vgic-kvm-device.c: vgic_v2_parse_attr "
                            "'if (cpuid >= atomic_read(&dev->kvm->online_vcpus)) return -EINVAL'")
-    elif reg is None:
-        rep.rule = f"no register at {stopped.step.shown_target}: the access fails"
-        rep.rule_source = "arch/arm64/kvm/vgic/vgic-mmio.c: vgic_uaccess (no region found: -ENXIO)"
     elif stopped.action == "check":
         rd = reg.user_read
         rep.rule = (f"the VMM reads {reg.name} and aborts unless it equals "
