@@ -330,7 +330,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
     elif fmt in ("svg", "png") and sys.stdout.isatty():
         return _input_error(f"--format {fmt} writes binary data: give -o FILE")
     else:
-        sys.stdout.buffer.write(data)
+        out = getattr(sys.stdout, "buffer", None)
+        if out is not None:
+            out.write(data)
+        else:  # a text-only stdout (an embedding caller): the formats that reach here are text
+            sys.stdout.write(data.decode())
     return code
 
 
