@@ -151,7 +151,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
     seq = load(args.file, DEVICES)
     spec = DEVICES[seq.device]
     if args.kernel is not None and (why_not := spec.kernel_error(args.kernel)):
-        return _input_error(f"--kernel {args.kernel}: {why_not}")
+        return _input_error(f"--kernel: {why_not}")
     if args.cpus is not None and not 1 <= args.cpus <= spec.max_cpus:
         return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
     if args.irqs is not None and args.irqs not in spec.irq_counts:
@@ -283,7 +283,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     kernel = args.kernel or (seq.kernel if seq else spec.default_kernel)
     for k in [kernel] + ([args.versus] if args.versus else []):
         if why_not := spec.kernel_error(k):
-            return _input_error(f"kernel {k}: {why_not}")
+            return _input_error(why_not)
     valid_hosts = list(spec.hosts) or [spec.default_host or "default"]
     if args.host is not None and args.host not in valid_hosts:
         return _input_error(f"--host {args.host}: {spec.name} models the host kinds: {', '.join(valid_hosts)}")
@@ -344,7 +344,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     spec = DEVICES[args.device]
     kernel = args.kernel or spec.default_kernel
     if why_not := spec.kernel_error(kernel):
-        return _input_error(f"--kernel {kernel}: {why_not}")
+        return _input_error(f"--kernel: {why_not}")
     sem = spec.semantics(kernel)
     print(f"{spec.title}  (device name '{spec.name}')")
     print(f"semantic revisions modelled: {', '.join(spec.versions)} (default {spec.default_kernel}); "
