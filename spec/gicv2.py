@@ -8,39 +8,16 @@ Sources (quoted in each rule below):
   QEMU  = hw/intc/arm_gic_kvm.c (QEMU)
   seed 000 = ../shared/seeds/000_3320b6318e498174.txt (QEMU RFC v2 of the GICv2 save/restore)
 
-Kernel versions modelled (``VERSIONS``), each a ``GicV2Semantics``:
-  "4.7"  the rewritten VGIC as first merged: a pending write is interpreted through the
-         trigger configuration at the time of the write (``irq->soft_pending``), and a
-         GICD_ICFGR write re-derives the pending state; groups are RAZ/WI; IIDR is RO.
-  "4.19" ``pending_latch`` (latch independent of configuration); interrupt groups
-         guest-configurable, userspace IGROUPR writes ignored unless GICD_IIDR was written
-         (exact value); userspace pending writes use the guest accessors.
-  "6.12" as 4.19, plus: separate userspace pending accessors (5.7) that give a GICv2 SGI
-         the accessing vCPU as source, guest writes to SGI pending bits ignored (5.3); IIDR
-         revision 3, an IIDR write accepted when all but the Revision field match (the
-         revision is then taken from the current value, see ``uaccess_write_iidr``).
-
-Version boundaries, with the evidence (found with the search tool in the kernel tree, the
-linux-arm-kernel / kvmarm lists and stable review mails; "believed" marks a release number
-that was not confirmed from a tag):
-  * 4.7: the VGIC rewrite (virt/kvm/arm/vgic/), with irq->pending and irq->soft_pending;
-    GICv2 userspace accesses use the guest accessors. Before it (the original
-    virt/kvm/arm/vgic.c) a pending write also set soft-pending only for level interrupts,
-    but SPIs reset to level and SGIs could not be disabled; that VGIC is not modelled.
-  * 4.11 (believed): pending/soft_pending replaced by pending_latch and irq_is_pending()
-    (Christoffer Dall, early 2017); vgic_mmio_write_config stops touching pending state.
-  * 4.19: "KVM: arm/arm64: vgic: Allow configuration of interrupt groups" (d53c2c29ae0d),
-    "Let userspace opt-in to writable v2 IGROUPR" (32f8777ed92d), "Return error on
-    incompatible uaccess GICD_IIDR writes"; implementation_rev = 2.
-  * 5.3: 82e40f558de56 "vgic-v2: Handle SGI bits in GICD_I{S,C}PENDR0 as WI" (also in
-    4.19.y stable; "4.19" here is v4.19 as released, before that backport).
-  * 5.7: "KVM: arm: vgic-v2: Only use the virtual state when userspace accesses pending
-    bits": vgic_uaccess_write_spending/cpending, with the GICv2 SGI source rules.
-  * 5.19 (believed): 49a1a2c70a7f "vgic-v3: Advertise GICR_CTLR.{IR, CES} as a new
-    GICD_IIDR revision": revision 3, IIDR writes compared outside the Revision field, the
-    revision then read from the current value; fixed by a0e6ae45af17 (2026, 7.0.y).
-  * 6.8 (believed): "Use common accessor for writes to ISPENDR" (__set_pending, is_user):
-    same semantics as modelled for 6.12.
+Kernel releases: any release from 4.7 to the newest series checked (``NEWEST``), stable
+point releases included, resolves to a ``GicV2Semantics`` through ``BOUNDARIES`` below:
+each change of the userspace semantics with its commit, its first mainline release, the
+stable point releases carrying it, and how that was established ("believed" marks a
+release number not confirmed from a release tag's contents; the research read Debian's
+5.10.262, 6.1.176, 6.12.107 and 7.1.8 sources, stable trees 4.4.121 and 4.9.45, pull
+requests, stable review mails and Debian changelogs). ``VERSIONS`` holds one semantics per
+*revision*: 4.7 and each mainline release where a boundary starts; ``gicproof describe
+gicv2`` prints them all. Releases before 4.7 have the original VGIC (virt/kvm/arm/vgic.c,
+3.14-4.6), which is not modelled: they are refused with that reason.
 
 Model choices (said here once, cited where used):
   * One host kind: a GICv2 host (VGIC_V2), where only GICC_APR0 is stored.
@@ -48,7 +25,11 @@ Model choices (said here once, cited where used):
     KVM_IRQ_LINE, the in-kernel timer for PPIs) drives it, and the GICv2 device API has no
     attribute for it (KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO exists for GICv3 only,
     arm-vgic-v3.rst). We assume the source drives the same level on the destination.
-  * Hardware-mapped interrupts (irq->hw) and GICv4 are out of scope for GICv2.
+  * Hardware-mapped interrupts (irq->hw: the timer PPIs, whose userspace active writes the
+    kernel ignores, vgic_hw_irq_change_active) are not modelled yet: verdicts cover
+    interrupts that are not mapped to hardware.
+  * GICv4 is out of scope for GICv2; a GICv2 guest on a GICv3 host (GICC_APRn mapped to
+    ICH_AP1Rn up to vgic_v3_max_apr_idx) is not modelled yet.
 """
 
 from __future__ import annotations
