@@ -198,7 +198,9 @@ def render_sequence(rep: SequenceReport, timing: bool = True) -> str:
         out.append("  expectation: not compared (kernel or destination overridden on the command line)")
     else:
         exp = seq.expect + (f" ({', '.join(sorted(seq.lost))})" if seq.lost else "")
-        out.append(f"  expected: {exp} -> {'matches' if m else 'DOES NOT MATCH'}")
+        outcome = ("not established (the verdict is UNKNOWN)" if rep.verdict == UNKNOWN
+                   else "matches" if m else "DOES NOT MATCH")
+        out.append(f"  expected: {exp} -> {outcome}")
         if seq.why:
             out.append(f"  why: {seq.why}")
     for i, rp in enumerate(rep.replays, 1):
