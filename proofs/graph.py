@@ -498,7 +498,7 @@ def _no_loss_on_file(spec: DeviceSpec, seq: Sequence, e: Edge) -> str:
     the edge says (the same label, confirmed by concrete replay); else why it does not."""
     w = e.full_witness
     if w is None:
-        return ""  # a failure edge: its order is its evidence
+        return "the edge has no witness to run through the file"
     try:
         rep = replay(spec, seq, w, seq.destination)
     except MissingSaved:
@@ -529,7 +529,7 @@ def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[No
         reason = f"{after} fails before {before}: {rep.errno}" if rep.confirmed else "refused"
         name = rep.failed_at.register.user_write.name if rep.failed_at and rep.failed_at.register else ""
         return Edge(before, after, "(failure)", "the restore", reason, rep.rule, rep.rule_source,
-                    name, {}, rep.confirmed, rep.config)
+                    name, {}, rep.confirmed, rep.config, w2)
     rep = replay(spec, seq, w, destination)
     where = _describe_where(spec, loss.where)
     step_name = ""

@@ -226,6 +226,17 @@ class DeviceSpec:
                 return r
         raise KeyError(name)
 
+    def register_at(self, group: str, offset: int) -> tuple[Register, int] | None:
+        """The register and word at a byte offset of an attribute group, or None where
+        there is none (the kernel then reads zero and ignores writes: vgic_uaccess_read /
+        vgic_uaccess_write; an unaligned offset finds no region either, check_region)."""
+        if offset % 4:
+            return None
+        for reg in self.registers:
+            if reg.group == group and reg.offset <= offset < reg.offset + reg.size:
+                return reg, (offset - reg.offset) // 4
+        return None
+
     def operation(self, name: str) -> Operation:
         for o in self.operations:
             if o.name == name:

@@ -872,11 +872,17 @@ OPERATIONS = (
               "initialises the VGIC (idempotent)"),
 )
 
-def no_held_line(ops: Ops, scope: str, f: dict[str, Value]) -> Value:
-    """The source holds no interrupt line asserted."""
-    if scope != "irq":
-        return ops.const(1, 1)
-    return ops.eq(f["line_level"], ops.const(0, 1))
+def _irq_field_is_zero(name: str, width: int):
+    """An assumption condition: every interrupt that has field ``name`` has it 0."""
+    def cond(ops: Ops, scope: str, f: dict[str, Value]) -> Value:
+        if scope != "irq" or name not in f:
+            return ops.const(1, 1)
+        return ops.eq(f[name], ops.const(0, width))
+
+    return cond
+
+
+no_held_line = _irq_field_is_zero("line_level", 1)  # the source holds no interrupt line asserted
 
 
 NO_HELD_LINES = Assumption(
@@ -900,15 +906,8 @@ def clear_set_gap(sem: GicV2Semantics, set_reg: str, kind: str) -> str:
     return ""
 
 
-def no_active_sgi_source(ops: Ops, scope: str, f: dict[str, Value]) -> Value:
-    """No SGI is active at save with a source other than vCPU 0."""
-    if scope != "irq" or "active_source" not in f:
-        return ops.const(1, 1)
-    return ops.eq(f["active_source"], ops.const(0, 3))
-
-
 NO_ACTIVE_SGI_SOURCE = Assumption(
-    "no-active-sgi-source", no_active_sgi_source,
+    "no-active-sgi-source", _irq_field_is_zero("active_source", 3),
     "no SGI is active at save with a source other than vCPU 0: from 4.17 the kernel remembers an "
     "active GICv2 SGI's source, and no attribute restores it (a userspace GICD_ISACTIVER write "
     "sets vCPU 0), so such an SGI comes back with the wrong source",

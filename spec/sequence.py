@@ -643,10 +643,8 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
                           "is not an offset: 0..0xffff, a multiple of 4")
             if offset % 4:
                 err(f"offset {offset:#x} is not a multiple of 4: registers are accessed as 32-bit words", action)
-            target = ""
-            for r in spec.registers:
-                if r.group == group and r.offset <= offset < r.offset + r.size:
-                    target = r.name
+            found = spec.register_at(group, offset)
+            target = found[0].name if found else ""
         elif "group" in raw:
             err("group applies to a register named by its offset (write = 0x104)", "group")
         elif not isinstance(target, str):

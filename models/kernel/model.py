@@ -86,12 +86,7 @@ def release_of(k: KernelInfo) -> str:
 
 def register_at(group: str, offset: int, spec: DeviceSpec = GICV2) -> tuple[Register, int] | None:
     """The table's register and word at a byte offset, or None (no region: RAZ/WI)."""
-    if offset % 4:
-        return None  # check_region: 'IS_ALIGNED(addr, len)'
-    for reg in spec.registers:
-        if reg.group == group and reg.offset <= offset < reg.offset + reg.size:
-            return reg, (offset - reg.offset) // 4
-    return None
+    return spec.register_at(group, offset)
 
 
 def setup_prefix(vcpus: int, nr_irqs: int) -> list[Op]:
