@@ -553,7 +553,7 @@ def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, W
 def carried_fields(spec: DeviceSpec) -> list[str]:
     """Environment fields the destination takes from the source (the interrupt lines,
     which the interrupt sources drive on both sides)."""
-    return [f.name for f in spec.fields if f.classification == ENVIRONMENT and f.scope == "irq"]
+    return [f.name for f in spec.fields if f.classification == ENVIRONMENT and f.scope == "irq" and f.carried]
 
 
 def carry_environment(spec: DeviceSpec, source: DeviceState, destination: DeviceState) -> None:

@@ -116,6 +116,8 @@ def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Reg
     def run(with_clear: bool) -> tuple[Machine, list]:
         m = _machine(spec, kernel, intid, ops, fv)
         assumptions = [m.invariant()]
+        if spec.clear_set_assumption is not None:
+            assumptions.append(spec.clear_set_assumption(ops, "irq", m.state.irq[key]))
         if with_clear:
             m.write(clear_reg, word, vcpu, {intid: ops.const((1 << bits) - 1, bits)})
         m.write(set_reg, word, vcpu, {intid: v})

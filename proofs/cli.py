@@ -79,15 +79,18 @@ class Progress:
 def run_sequence(seq: Sequence, kernel: str | None = None, destination: str | None = None,
                  cpus: int | None = None, irqs: int | None = None, encoding: str = "classes",
                  budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None,
-                 assume: tuple[str, ...] = ()) -> SequenceReport:
+                 assume: tuple[str, ...] = (), host: str | None = None) -> SequenceReport:
     """Prove one sequence's round trip and replay every witness. ``assume``: assumptions
     added to the file's (then the expectation is not compared: it was computed without
-    them)."""
+    them). ``kernel`` and ``host`` override the file's (the destination's; a file's
+    ``source_kernel`` / ``source_host`` stay)."""
     spec = DEVICES[seq.device]
     extra = tuple(a for a in assume if a not in seq.assume)
-    applies = kernel is None and destination is None and not extra
+    applies = kernel is None and destination is None and not extra and host is None
     if kernel is not None:
         seq = dataclasses.replace(seq, kernel=kernel)
+    if host is not None:
+        seq = dataclasses.replace(seq, host=host)
     if extra:
         seq = dataclasses.replace(seq, assume=seq.assume + extra)
     dest = destination or seq.destination
@@ -99,14 +102,15 @@ def run_sequence(seq: Sequence, kernel: str | None = None, destination: str | No
     return SequenceReport(seq, spec, seq.kernel, dest, result, replays, applies)
 
 
-_GRAPHS: dict[tuple[str, str, str, int, solver.Budget], OrderingGraph] = {}
+_GRAPHS: dict[tuple[str, str, str, int, solver.Budget, str], OrderingGraph] = {}
 
 
 def graph_for(device: str, kernel: str, destination: str = "any", cpus: int = 2,
-              budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None) -> OrderingGraph:
-    key = (device, kernel, destination, cpus, budget)
+              budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None,
+              host: str = "") -> OrderingGraph:
+    key = (device, kernel, destination, cpus, budget, host)
     if key not in _GRAPHS:
-        _GRAPHS[key] = build_graph(DEVICES[device], kernel, destination, cpus, budget, progress)
+        _GRAPHS[key] = build_graph(DEVICES[device], kernel, destination, cpus, budget, progress, host)
     return _GRAPHS[key]
 
 
@@ -152,6 +156,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
     spec = DEVICES[seq.device]
     if args.kernel is not None and (why_not := spec.kernel_error(args.kernel)):
         return _input_error(f"--kernel: {why_not}")
+    if args.host is not None and args.host not in (spec.hosts or [spec.default_host]):
+        return _input_error(f"--host {args.host}: {spec.name} models the host kinds: "
+                            f"{', '.join(spec.hosts) or spec.default_host or 'none'}")
     if args.cpus is not None and not 1 <= args.cpus <= spec.max_cpus:
         return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
     if args.irqs is not None and args.irqs not in spec.irq_counts:
@@ -163,7 +170,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         if a not in known:
             return _input_error(f"--assume {a}: {spec.name} declares {', '.join(known) or 'no assumptions'}")
     rep = run_sequence(seq, args.kernel, args.destination, args.cpus, args.irqs, args.encoding,
-                       _budget(args), progress, tuple(args.assume))
+                       _budget(args), progress, tuple(args.assume), args.host)
     progress.done()
     code = rep.exit_code()
     if args.json:
@@ -190,7 +197,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     graph_results = []
     for r in seq_reports:
         progress(f"ordering graph {r.seq.device} {r.kernel}")
-        og = graph_for(r.seq.device, r.kernel, r.destination, budget=_budget(args))
+        og = graph_for(r.seq.device, r.kernel, r.destination, budget=_budget(args), host=r.seq.host)
         got = violations(og, r.seq)
         want = sorted(r.seq.violates)
         # an unresolved pair is unknown; a cycle (no valid order) or other violations fail
@@ -295,8 +302,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
         if problem:  # before the proofs, which take seconds
             return _input_error(f"-o {args.output!r}: {problem}")
     progress = Progress(sys.stderr.isatty() and not args.json and args.output is None)
-    og = graph_for(spec.name, kernel, destination, args.cpus, _budget(args), progress)
-    versus = graph_for(spec.name, args.versus, destination, args.cpus, _budget(args), progress) if args.versus else None
+    host = args.host or (seq.host if seq else "")
+    og = graph_for(spec.name, kernel, destination, args.cpus, _budget(args), progress, host)
+    versus = graph_for(spec.name, args.versus, destination, args.cpus, _budget(args), progress, host) \
+        if args.versus else None
     progress.done()
     chk = check_sequence(og, spec, seq) if seq else None
     order = chk.order if chk is not None else None
@@ -358,8 +367,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
             print(f"  {'':<40} {b.commit}; evidence: {b.evidence}")
         print("\nrevisions (the mainline releases where the semantics change):")
         for name, rsem in spec.versions.items():
-            flags = {k: v for k, v in dataclasses.asdict(rsem).items() if k not in ("kernel", "revision", "source")}
+            flags = {k: v for k, v in dataclasses.asdict(rsem).items()
+                     if k not in ("kernel", "revision", "source", "host")}
             print(f"  {name:<6} " + ", ".join(f"{k}={v}" for k, v in flags.items()))
+    if spec.hosts:
+        print(f"\nhost kinds (a file's host / source_host, prove/graph --host; default {spec.default_host}):")
+        for name, desc in spec.hosts.items():
+            print(f"  {name:<12} {desc}")
     print("\nstate fields:")
     for f in spec.fields:
         kinds = f" [{', '.join(f.kinds)} only]" if f.kinds else ""
@@ -485,6 +499,10 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("file", help="a sequence file (TOML, see README 'Writing a sequence file')")
     pr.add_argument("--kernel", metavar="X.Y", help="kernel version whose userspace semantics apply "
                     "(default: the file's); overriding it disables the comparison with 'expect'")
+    pr.add_argument("--host", metavar="KIND",
+                    help="the destination's host kind (default: the file's; 'gicproof describe DEVICE' "
+                         "lists them, e.g. gicv2, gicv3, gicv3-pri7 for gicv2); overriding it disables "
+                         "the comparison with 'expect'")
     pr.add_argument("--destination", choices=("fresh", "any"),
                     help="fresh: incoming migration only; any: also the reset path (default: the file's)")
     pr.add_argument("--cpus", type=_positive, metavar="N", help="prove for exactly N CPUs (default: every count)")

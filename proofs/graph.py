@@ -124,8 +124,8 @@ def step_kinds(spec: DeviceSpec, step: Step) -> set[str]:
             if reg.first_irq <= i < reg.first_irq + reg.irqs and i < max(spec.irq_counts)}
 
 
-def _sequence(spec: DeviceSpec, kernel: str, order: list[Node], destination: str) -> Sequence:
-    return Sequence(path="<interface order>", name="interface order", device=spec.name, kernel=kernel,
+def _sequence(spec: DeviceSpec, kernel: str, order: list[Node], destination: str, host: str = "") -> Sequence:
+    return Sequence(path="<interface order>", name="interface order", device=spec.name, kernel=kernel, host=host,
                     reference="", expect="proved", why="", destination=destination,
                     restore=tuple(n.step for n in order), save=None)
 
@@ -177,8 +177,9 @@ class OrderingGraph:
 # Local commutation.
 
 
-def _machines(spec: DeviceSpec, kernel: str, config: Config, ops: SymbolicOps) -> tuple[list[Value], dict, Any]:
-    sem = spec.semantics(kernel)
+def _machines(spec: DeviceSpec, kernel: str, config: Config, ops: SymbolicOps,
+              host: str = "") -> tuple[list[Value], dict, Any]:
+    sem = spec.semantics(kernel, host)
 
     def fv(side: str):
         def f(scope: str, key: Any, name: str, width: int) -> Value:
@@ -210,10 +211,10 @@ def _all_equal(ops: SymbolicOps, a: Machine, b: Machine) -> Value:
 
 
 def commute_locally(spec: DeviceSpec, kernel: str, a: Node, b: Node, config: Config,
-                    budget: solver.Budget) -> solver.Answer:
+                    budget: solver.Budget, host: str = "") -> solver.Answer:
     """unsat: A;B and B;A agree on every field and on failure from every reachable state."""
     ops = fresh_symbolic()
-    assumptions, saved, fresh_dst = _machines(spec, kernel, config, ops)
+    assumptions, saved, fresh_dst = _machines(spec, kernel, config, ops, host)
     m1, m2 = fresh_dst(), fresh_dst()
     r1 = run_restore(m1, [a.step, b.step], saved)
     r2 = run_restore(m2, [b.step, a.step], saved)
@@ -243,12 +244,12 @@ class Loss:
 
 
 def context_loss(spec: DeviceSpec, kernel: str, good: list[Node], bad: list[Node], config: Config,
-                 destination: str, budget: solver.Budget) -> tuple[str, Loss | None]:
+                 destination: str, budget: solver.Budget, host: str = "") -> tuple[str, Loss | None]:
     """Is there a state that ``good`` restores and ``bad`` does not? ("sat", loss) /
     ("unsat", None) / ("unknown", None)."""
     ops = fresh_symbolic()
-    e_good = encode(spec, _sequence(spec, kernel, good, destination), config, destination, ops)
-    e_bad = encode(spec, _sequence(spec, kernel, bad, destination), config, destination, ops)
+    e_good = encode(spec, _sequence(spec, kernel, good, destination, host), config, destination, ops)
+    e_bad = encode(spec, _sequence(spec, kernel, bad, destination, host), config, destination, ops)
     arch = {f.name for f in spec.fields if f.classification == ARCHITECTURAL}
     conds: list[tuple[Value, str, tuple[str, Any]]] = []
 
@@ -313,11 +314,11 @@ def _after_term(enc: Any, where: tuple[str, Any], name: str) -> Value:
 
 
 def equivalent_in_context(spec: DeviceSpec, kernel: str, first: list[Node], second: list[Node],
-                          config: Config, destination: str, budget: solver.Budget) -> str:
+                          config: Config, destination: str, budget: solver.Budget, host: str = "") -> str:
     """unsat when both orders give the same architectural state and failure everywhere."""
     ops = fresh_symbolic()
-    e1 = encode(spec, _sequence(spec, kernel, first, destination), config, destination, ops)
-    e2 = encode(spec, _sequence(spec, kernel, second, destination), config, destination, ops)
+    e1 = encode(spec, _sequence(spec, kernel, first, destination, host), config, destination, ops)
+    e2 = encode(spec, _sequence(spec, kernel, second, destination, host), config, destination, ops)
     arch = {f.name for f in spec.fields if f.classification == ARCHITECTURAL}
     diffs = [ops.not_(ops.eq(e1.failed, e2.failed), 1)]
     for a, b in [(e1.after.glob, e2.after.glob)] + list(zip(e1.after.cpu, e2.after.cpu, strict=True)) + \
@@ -369,7 +370,7 @@ def _describe_where(spec: DeviceSpec, where: tuple[str, Any]) -> str:
 
 def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = "any",
                 cpus: int = DEFAULT_CPUS, budget: solver.Budget = solver.DEFAULT_BUDGET,
-                progress: Any = None) -> OrderingGraph:
+                progress: Any = None, host: str = "") -> OrderingGraph:
     t0 = time.perf_counter()
     kernel = kernel or spec.default_kernel
     nodes = interface_nodes(spec)
@@ -384,8 +385,8 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
     # and destination) and of the in-context ones (plus the ordering assumption) must be
     # satisfiable, or every pair would "commute".
     ops = fresh_symbolic()
-    local_assumptions, _, _ = _machines(spec, kernel, config, ops)
-    ref_enc = encode(spec, _sequence(spec, kernel, nodes, destination), config, destination, ops)
+    local_assumptions, _, _ = _machines(spec, kernel, config, ops, host)
+    ref_enc = encode(spec, _sequence(spec, kernel, nodes, destination, host), config, destination, ops)
     for what, conds in (("commutation", local_assumptions),
                         ("in-context", ref_enc.assumptions + _order_assumptions(spec, ops, ref_enc))):
         vac = solver.satisfiable(conds, budget)
@@ -401,7 +402,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
         for b in nodes[i + 1:]:
             if progress:
                 progress(f"commutation {a.name} / {b.name}")
-            ans = commute_locally(spec, kernel, a, b, config, budget)
+            ans = commute_locally(spec, kernel, a, b, config, budget, host)
             queries += 1
             if ans.status == "unsat":
                 commuting.append((a.name, b.name))
@@ -431,8 +432,8 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
             if swapped is None:
                 settled.add((a_name, b_name))  # implied by edges already found
                 continue
-            s1, keep_x_first = context_loss(spec, kernel, order, swapped, config, destination, budget)
-            s2, keep_y_first = context_loss(spec, kernel, swapped, order, config, destination, budget)
+            s1, keep_x_first = context_loss(spec, kernel, order, swapped, config, destination, budget, host)
+            s2, keep_y_first = context_loss(spec, kernel, swapped, order, config, destination, budget, host)
             queries += 2
             if "unknown" in (s1, s2):
                 unresolved.append((x, y, "in-context check: solver unknown"))
@@ -440,9 +441,9 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
                 continue
             settled.add((a_name, b_name))
             if keep_x_first and not keep_y_first:
-                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, keep_x_first, destination)
+                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, keep_x_first, destination, host)
             elif keep_y_first and not keep_x_first:
-                edges[(y, x)] = _edge(spec, kernel, y, x, order, keep_y_first, destination)
+                edges[(y, x)] = _edge(spec, kernel, y, x, order, keep_y_first, destination, host)
                 new_order = _topological(order, edges)
                 if new_order is None:
                     cycle = _find_cycle(edges)
@@ -451,12 +452,12 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
                 changed = True
             elif keep_x_first and keep_y_first:
                 # each order loses something the other keeps: no valid order for this pair
-                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, keep_x_first, destination)
-                edges[(y, x)] = _edge(spec, kernel, y, x, order, keep_y_first, destination)
+                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, keep_x_first, destination, host)
+                edges[(y, x)] = _edge(spec, kernel, y, x, order, keep_y_first, destination, host)
                 cycle = [(x, y), (y, x)]
                 break
             else:
-                eq = equivalent_in_context(spec, kernel, order, swapped, config, destination, budget)
+                eq = equivalent_in_context(spec, kernel, order, swapped, config, destination, budget, host)
                 queries += 1
                 if eq == "unsat":
                     equivalent.append((a_name, b_name))
@@ -472,10 +473,10 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
             swapped = _swapped_order(order, edges, x, y)
             if swapped is None:
                 continue  # implied by the others; the transitive reduction drops it
-            status, loss = context_loss(spec, kernel, order, swapped, config, destination, budget)
+            status, loss = context_loss(spec, kernel, order, swapped, config, destination, budget, host)
             queries += 1
             if status == "sat" and loss is not None:
-                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, loss, destination)
+                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, loss, destination, host)
             else:
                 del edges[(x, y)]
                 unresolved.append((x, y, "an edge found earlier was not confirmed in the final order"))
@@ -518,9 +519,9 @@ def _find_cycle(edges: dict[tuple[str, str], Any]) -> list[tuple[str, str]]:
 
 
 def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[Node], loss: Loss,
-          destination: str) -> Edge:
+          destination: str, host: str = "") -> Edge:
     """Explain and replay the witness that ``after`` must follow ``before``."""
-    seq = _sequence(spec, kernel, wrong, destination)
+    seq = _sequence(spec, kernel, wrong, destination, host)
     w = loss.witness
     cfg = w.config
     if loss.refused:

@@ -108,8 +108,8 @@ def replay(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str) -> Rep
 
 def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg: Config,
               classes: dict[int, int]) -> Replay:
-    src_sem = spec.semantics(seq.effective_source_kernel)
-    dst_sem = spec.semantics(seq.kernel)
+    src_sem = seq.source_semantics(spec)
+    dst_sem = seq.destination_semantics(spec)
 
     # an interrupt the witness does not name takes its class representative's values;
     # fields the witness does not constrain at all keep their reset value
@@ -179,6 +179,10 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
         return rep  # a silent loss must not come with a failing step
     src_v = _field_of(src, w.where, w.field)
     end_v = _field_of(dst, w.where, w.field)
+    if (src_v is None) != (end_v is None):
+        # a field only one side's host has (GICC_APR3 on a GICv3 host with 7 priority bits):
+        # on the other it reads as zero and ignores writes, as the proof encodes it
+        src_v, end_v = src_v or 0, end_v or 0
     rep.source_value, rep.final_value = src_v, end_v
     if src_v is None or end_v is None or src_v == end_v:
         return rep
@@ -277,7 +281,7 @@ def _read_reveals(spec: DeviceSpec, seq: Sequence, cfg: Config, reg: Any, w: Wit
     only because a write changes it: GICD_ICFGR on 4.7 re-derives pending state, but its
     read shows the trigger alone). Probed concretely: from the reset state, with and
     without the field's bits flipped."""
-    sem = spec.semantics(seq.effective_source_kernel)
+    sem = seq.source_semantics(spec)
     m = Machine(spec, sem, cfg, CONCRETE, make_state(spec, sem, cfg, CONCRETE))
     scope, key = w.where
     if scope == "irq" and not (reg.scope == "irq" and reg.first_irq <= key[1] < reg.first_irq + reg.irqs):

@@ -13,6 +13,7 @@ from proofs.clearset import ClearSetResult
 from proofs.replay import Replay
 from proofs.roundtrip import COUNTEREXAMPLE, PROVED, REFUSED, UNKNOWN, RoundTripResult
 from spec.device import DERIVED, DeviceSpec
+from spec.devices import DEVICES
 from spec.sequence import Sequence, Step
 
 JSON_VERSION = 1
@@ -144,7 +145,8 @@ def render_replay(rep: Replay, spec: DeviceSpec, seq: Sequence, n: int, total: i
 
         def pick(st: Any) -> dict[str, int]:
             f = _scope_fields(st, where)
-            return {n: f[n] for n in shown}
+            # a field this side's host does not have (GICC_APR3 on a 5-bit GICv3 host) is absent
+            return {n: f[n] for n in shown if n in f}
 
         out.append("  source state:               " + _fields(pick(rep.source)))
         out.append("  destination before restore: " + _fields(pick(rep.prior)))
@@ -176,6 +178,8 @@ def render_sequence(rep: SequenceReport, timing: bool = True) -> str:
     out = [f"{seq.name}", f"  file: {seq.path}",
            f"  device {spec.name} ({spec.title}), kernel {rep.kernel}"
            + (f" (source kernel {seq.source_kernel})" if seq.source_kernel else "")
+           + (f", host {seq.host or spec.default_host}" if spec.hosts else "")
+           + (f" (source host {seq.source_host})" if seq.source_host and seq.source_host != seq.host else "")
            + f", destination {rep.destination}"]
     if seq.reference:
         out.append(f"  reference: {seq.reference}")
@@ -184,7 +188,8 @@ def render_sequence(rep: SequenceReport, timing: bool = True) -> str:
     out.append(f"  covers: {r.covers}")
     if seq.assume:
         out.append("  assumes (checked satisfiable with the invariant): " + "; ".join(
-            f"{a}: {spec.assumption(a).reason}" for a in seq.assume))
+            f"{a}{' (of the destination before the restore)' if spec.assumption(a).side == 'destination' else ''}: "
+            f"{spec.assumption(a).reason}" for a in seq.assume))
     if timing:
         out.append(f"  {r.queries} solver queries, {r.seconds:.2f} s")
     if rep.verdict == UNKNOWN:
@@ -212,6 +217,9 @@ def render_sequence(rep: SequenceReport, timing: bool = True) -> str:
 def render_clearset(r: ClearSetResult) -> str:
     out = [f"clear-then-set {r.clear_reg} (ones) then {r.set_reg} (value), field {r.field}, "
            f"{r.device} kernel {r.kernel}: {r.verdict}"]
+    spec = DEVICES.get(r.device)
+    if spec is not None and spec.clear_set_assumption_reason:
+        out.append(f"  for prior states with {spec.clear_set_assumption_reason}")
     for k in r.kinds:
         line = f"  {k.kind} (interrupt {k.intid}): {k.verdict}"
         if k.witness is not None:

@@ -120,8 +120,8 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
     """The round trip of ``seq`` as formulas. Two encodings built with the same ``ops``
     share their source and destination variables (so two orders can be compared).
     ``assume``: the named assumptions on the source (default: the file's)."""
-    src_sem = spec.semantics(seq.effective_source_kernel)
-    dst_sem = spec.semantics(seq.kernel)
+    src_sem = seq.source_semantics(spec)
+    dst_sem = seq.destination_semantics(spec)
     names: dict[str, tuple[str, str, Any, str]] = {}
     if ops is None:
         ops = fresh_symbolic()
@@ -133,9 +133,14 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
     carry_environment(spec, src, dst)
     m_src = Machine(spec, src_sem, config, ops, src)
     m_dst = Machine(spec, dst_sem, config, ops, dst)
-    assumptions = [m_src.invariant()] + assumption_conds(spec, m_src, seq.assume if assume is None else assume)
+    named = seq.assume if assume is None else assume
+    on_src = tuple(n for n in named if spec.assumption(n).side == "source")
+    on_dst = tuple(n for n in named if spec.assumption(n).side == "destination")
+    assumptions = [m_src.invariant()] + assumption_conds(spec, m_src, on_src)
     if destination != "fresh":
         assumptions.append(m_dst.invariant())
+        # a fresh destination is the reset state, which every destination assumption holds of
+        assumptions += assumption_conds(spec, m_dst, on_dst)
     prior = dst.copy()
     save = run_save_checked(m_src, seq.save if seq.save is not None else ideal_save_steps(spec))
     result = run_restore(m_dst, seq.restore, save.saved)
@@ -148,8 +153,15 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
         # differ only in which interrupts they hit (e.g. the RFC's SPI loss vs an SGI one)
         at = f"@{spec.interrupt_kind(key[1])}" if scope == "irq" else ""
         for name, sf in arch.items():
-            if sf.scope != scope or name not in a:
+            if sf.scope != scope or (name not in a and name not in b):
                 continue
+            if name not in a or name not in b:
+                # a field only one side's host has (GICC_APR3 on a GICv3 host with 7
+                # priority bits, none on a 5-bit one): the other side has it as zero, since
+                # it reads as zero there and ignores writes
+                a, b = dict(a), dict(b)
+                a.setdefault(name, ops.const(0, sf.width))
+                b.setdefault(name, ops.const(0, sf.width))
             if sf.width == 1:
                 one, zero = ops.const(1, 1), ops.const(0, 1)
                 diffs.append(Difference(f"{name}:1->0{at}", ops.and_(ops.eq(a[name], one), ops.eq(b[name], zero)), (scope, key), name))
@@ -248,6 +260,8 @@ def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = N
     t0 = time.perf_counter()
     dest = destination or seq.destination
     cfgs, covers = configs_for(spec, seq, cpus, irqs, encoding)
+    if spec.environment_coverage is not None:
+        covers += "; " + spec.environment_coverage(dest)
     witnesses: list[Witness] = []
     found: set[str] = set()
     queries = 0

@@ -45,6 +45,10 @@ class StateField:
     source: str
     reason: str = ""  # required for derived fields: why it is not state
     kinds: tuple[str, ...] = ()
+    # an environment field the destination takes from the source (an interrupt line, which
+    # its source drives on both sides); False: the destination has its own (a mapping to
+    # hardware, made when the destination's vCPUs first run)
+    carried: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,13 +65,15 @@ class NotState:
 @dataclass(frozen=True)
 class Assumption:
     """A named assumption a sequence file (``assume = [...]``) or the command line
-    (``--assume``) may make about the *source* state, with its reason and source:
-    ``fn(ops, scope, fields) -> cond`` for each scope of the source."""
+    (``--assume``) may make about the *source* state (or, with ``side = "destination"``,
+    about the destination's state before the restore), with its reason and source:
+    ``fn(ops, scope, fields) -> cond`` for each scope of that state."""
 
     name: str
     fn: Callable[..., Any]
     reason: str
     source: str
+    side: str = "source"  # "source" | "destination"
 
 
 @dataclass(frozen=True)
@@ -209,8 +215,19 @@ class DeviceSpec:
     # (semantics, set register, interrupt kind) -> the reason clear-then-set cannot restore
     # that kind on that kernel ("" where it must): a known gap of the ABI, cited
     clear_set_gap: Callable[[Any, str, str], str] | None = None
+    # host kinds: name -> one-line description; ``with_host(semantics, host)`` gives the
+    # semantics of a kernel on that host kind
     hosts: Mapping[str, Any] = field(default_factory=dict)
     default_host: str = ""
+    with_host: Callable[[Any, str], Any] | None = None
+    # (ops, scope, fields) -> cond on the prior state of the clear-then-set obligation, with
+    # the reason: states on which userspace writes are not expected to work at all (an
+    # interrupt mapped to hardware), which the round trip reports instead
+    clear_set_assumption: Callable[..., Value] | None = None
+    clear_set_assumption_reason: str = ""
+    # destination ("fresh" | "any") -> what a verdict covers of the environment that is
+    # not carried from the source (e.g. interrupts mapped to hardware), for reports
+    environment_coverage: Callable[[str], str] | None = None
     selectors: tuple[str, ...] = ("cpu",)
     # States on which orders are compared when deriving the ordering graph:
     # (ops, scope, fields) -> cond on the *source*, with the reason. It excludes losses no
@@ -255,14 +272,22 @@ class DeviceSpec:
                 return a
         raise KeyError(name)
 
-    def semantics(self, kernel: str) -> Any:
+    def semantics(self, kernel: str, host: str = "") -> Any:
         """The semantics of a kernel release: a named revision (``versions``), or any
-        release ``resolve`` maps to one (stable point releases included)."""
+        release ``resolve`` maps to one (stable point releases included), on a host kind
+        (default: ``default_host``)."""
         if kernel in self.versions:
-            return self.versions[kernel]
-        if self.resolve is None:
+            sem = self.versions[kernel]
+        elif self.resolve is None:
             raise ValueError(f"kernel '{kernel}' is not modelled for {self.name}: valid: {', '.join(self.versions)}")
-        return self.resolve(kernel)
+        else:
+            sem = self.resolve(kernel)
+        if host and host != self.default_host:
+            if host not in self.hosts or self.with_host is None:
+                valid = ", ".join(self.hosts) or self.default_host or "none"
+                raise ValueError(f"host '{host}' is not modelled for {self.name}: valid: {valid}")
+            sem = self.with_host(sem, host)
+        return sem
 
     def kernel_error(self, kernel: str) -> str:
         """Why ``kernel`` is not a release this device models ("" when it is)."""

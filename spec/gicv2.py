@@ -123,6 +123,19 @@ BOUNDARIES = (
              "9b87e7a8bfb5 'KVM: arm/arm64: Support uaccess of GICC_APRn'",
              "believed v4.12; v4.9.45 vgic-mmio-v2.c: GIC_CPU_ACTIVEPRIO is vgic_mmio_read_raz / "
              "vgic_mmio_write_wi"),
+    Boundary("hw_uaccess", "userspace writes to the active state of an interrupt mapped to hardware "
+             "(irq->hw: the arch timer PPIs, mapped by kvm_timer_enable at the vCPU's first KVM_RUN) "
+             "are ignored: vgic_hw_irq_change_active 'if (is_uaccess) return;'; so are userspace "
+             "pending writes to it (vgic_hw_irq_spending/cpending) until the separate userspace "
+             "pending accessors of 5.7 (ba1ed9e17b58), which set and clear the latch whatever irq->hw",
+             (4, 16),
+             "df635c5b17d0 'KVM: arm/arm64: Support VGIC dist pend/active changes for mapped IRQs' (believed)",
+             "its message: 'Changing the state of mapped interrupts from userspace is not supported ... One "
+             "annoying exception with this is the arch timer, which is mapped directly from the kernel "
+             "without userspace knowing when that happens'; believed v4.16 (kvmarm 'level-mapped-v3' series, Dec 2017); absent from v4.9.45 "
+             "vgic_mmio_change_active (no irq->hw case), present in the 82e40f558de5 diff context (2019: "
+             "'if (irq->hw) vgic_hw_irq_spending(vcpu, irq, is_uaccess)'), removed for pending by the "
+             "ba1ed9e17b58 diff, and present for active in 5.10.262 and 7.1.8"),
     Boundary("active_source", "a GICv2 SGI made active remembers its source vCPU (irq->active_source); a "
              "userspace GICD_ISACTIVER write sets it to vCPU 0: 'This may lead to a VCPU not being able "
              "to receive additional instances of a particular SGI after migration for a GICv2 VM on "
@@ -191,14 +204,30 @@ class GicV2Semantics:
     iidr_revision: int  # the IIDR revision after reset
     revision: str  # the semantic revision this release falls in (a key of VERSIONS)
     source: str
+    # userspace writes to the active (and, before 5.7, pending) state of an interrupt mapped
+    # to hardware are ignored (4.16)
+    hw_uaccess_wi: bool = False
+    host: str = "gicv2"  # the host kind (HOSTS): where GICC_APRn live
+
+    @property
+    def apr_max_idx(self) -> int:
+        """The last GICC_APRn userspace reaches: 0 on a GICv2 host ('GICv2 hardware systems
+        support max. 32 groups'); on a GICv3 host vgic_v3_max_apr_idx() from the host's
+        priority bits (ICH_VTR_EL2.PRIbits: 7 -> 3, 6 -> 1, otherwise 0)."""
+        return HOSTS[self.host][0]
+
+    @property
+    def hw_pending_uaccess_wi(self) -> bool:
+        """Userspace pending writes to a mapped interrupt are ignored (4.16 to 5.6)."""
+        return self.hw_uaccess_wi and not self.uaccess_pending
 
     def iidr(self) -> int:
         """GICD_IIDR after reset."""
         return (PRODUCT_ID_KVM << 24) | (self.iidr_revision << IIDR_REVISION_SHIFT) | IMPLEMENTER_ARM
 
     def flags(self) -> tuple:
-        return (self.pending_model, self.apr_uaccess, self.active_source, self.groups, self.sgi_pending_wi,
-                self.uaccess_pending, self.iidr_write, self.iidr_revision)
+        return (self.pending_model, self.apr_uaccess, self.active_source, self.hw_uaccess_wi, self.groups,
+                self.sgi_pending_wi, self.uaccess_pending, self.iidr_write, self.iidr_revision)
 
 
 def _base(kernel: str) -> GicV2Semantics:
@@ -230,13 +259,13 @@ def _base(kernel: str) -> GicV2Semantics:
         kernel=kernel, pending_model="latch" if has["latch"] else "soft_pending",
         apr_uaccess=has["apr"], active_source=has["active_source"], groups=has["groups"], sgi_pending_wi=has["sgi_wi"],
         uaccess_pending=has["uaccess_pending"], iidr_write=iidr_write, iidr_revision=rev,
-        revision="", source=source)
+        revision="", source=source, hw_uaccess_wi=has["hw_uaccess"])
 
 
 # The semantic revisions: 4.7 and every mainline release where a boundary starts. A
 # stable point release may combine them differently (4.19.70 is 4.19 plus the 5.3 rule):
 # it is then a revision of its own, named by the release.
-REVISIONS = ("4.7", "4.11", "4.12", "4.17", "4.19", "5.3", "5.7", "5.19", "7.1")
+REVISIONS = ("4.7", "4.11", "4.12", "4.16", "4.17", "4.19", "5.3", "5.7", "5.19", "7.1")
 _FLAGS = {name: _base(name).flags() for name in REVISIONS}
 
 
@@ -249,6 +278,32 @@ def semantics_for(kernel: str) -> GicV2Semantics:
 
 VERSIONS = {name: semantics_for(name) for name in REVISIONS}
 DEFAULT_KERNEL = "7.1"
+
+# Host kinds: name -> (vgic_v3_max_apr_idx, description). A GICv2 guest runs on a GICv2
+# host (GICH_* list registers, kvm_vgic_global_state.type == VGIC_V2) or, through the
+# GICv3 CPU interface's GICv2 compatibility, on a GICv3 host (VGIC_V3), where the guest's
+# active priorities are ICH_AP1Rn_EL2 and userspace reaches APR0..APRn up to
+# vgic_v3_max_apr_idx(): vgic-mmio-v2.c vgic_mmio_read_apr/vgic_mmio_write_apr ('GICv3
+# only uses ICH_AP1Rn for memory mapped (GICv2) guests'); num_pri_bits comes from the
+# host's ICH_VTR_EL2 (vgic-v3.c: 'num_pri_bits = ((kvm_vgic_global_state.ich_vtr_el2 &
+# ICH_VTR_PRI_BITS_MASK) >> ICH_VTR_PRI_BITS_SHIFT) + 1'), and nothing restores it for a
+# GICv2 guest (a GICv3 guest's ICC_CTLR_EL1.PRIbits write is checked; GICv2 has no such
+# register). Same in 5.10.262 and 7.1.8.
+HOSTS = {
+    "gicv2": (0, "a GICv2 host: GICC_APR0 only (GICH_APR)"),
+    "gicv3": (0, "a GICv3 host with 5 priority bits (ICH_VTR_EL2.PRIbits = 4) or fewer: "
+                 "GICC_APR0 only (ICH_AP1R0_EL2)"),
+    "gicv3-pri6": (1, "a GICv3 host with 6 priority bits: GICC_APR0-1 (ICH_AP1R0-1_EL2)"),
+    "gicv3-pri7": (3, "a GICv3 host with 7 priority bits: GICC_APR0-3 (ICH_AP1R0-3_EL2)"),
+}
+DEFAULT_HOST = "gicv2"
+
+
+def with_host(sem: GicV2Semantics, host: str) -> GicV2Semantics:
+    """``sem`` on host kind ``host`` (a key of HOSTS)."""
+    if host not in HOSTS:
+        raise ValueError(f"host '{host}' is not modelled for gicv2: valid: {', '.join(HOSTS)}")
+    return dataclasses.replace(sem, host=host)
 
 
 def interrupt_kind(intid: int) -> str:
@@ -286,12 +341,23 @@ FIELDS = (
     StateField("apr", 32, "cpu", ARCHITECTURAL,
                f"{DOC}: APRn 'preemption level X has one or more active interrupts iff APRn[X mod 32]'; "
                f"{MMIO2}: vgic_mmio_write_apr (GICv2 host: 'support max. 32 groups', APR0 only)"),
+    *(StateField(f"apr{n}", 32, "cpu", ARCHITECTURAL,
+                 f"{MMIO2}: vgic_mmio_write_apr on a GICv3 host: vgic_ap1r[{n}] (ICH_AP1R{n}_EL2) when "
+                 f"{n} <= vgic_v3_max_apr_idx() (host priority bits); none on a GICv2 host")
+      for n in (1, 2, 3)),
     StateField("enabled", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_uaccess_write_senable/cenable"),
     StateField("pending_latch", 1, "irq", ARCHITECTURAL,
                "arch/arm64/kvm/vgic/vgic.h: irq_is_pending (latch, ORed with line_level when level)"),
     StateField("line_level", 1, "irq", ENVIRONMENT,
                "driven by the interrupt's source (KVM_IRQ_LINE, in-kernel timer); no GICv2 "
                "device attribute restores it (LEVEL_INFO is GICv3-only, arm-vgic-v3.rst)"),
+    StateField("hw_mapped", 1, "irq", ENVIRONMENT,
+               "irq->hw: the interrupt is mapped to a physical one (kvm_vgic_map_phys_irq); on "
+               "arm64 KVM that is the arch timer PPIs, mapped by kvm_timer_enable "
+               "(arch/arm64/kvm/arch_timer.c) at the vCPU's first KVM_RUN, so a destination "
+               "restored before its vCPUs run has none mapped, and one whose vCPUs ran (a "
+               "snapshot loaded into a running VM) has them mapped; not carried from the source",
+               kinds=("ppi",), carried=False),
     StateField("soft_pending", 1, "irq", DERIVED,
                "virt/kvm/arm/vgic/vgic-mmio.c at v4.7: irq->soft_pending",
                reason="4.7-4.10 kernel shadow of the latch of a level-sensitive interrupt: equal "
@@ -349,7 +415,10 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
         return {"dist_enabled": c(0, 1), "groups_user_writable": c(0, 1),
                 "implementation_rev": c(ctx.semantics.iidr_revision, 4)}
     if scope == "cpu":
-        return {"ctlr": c(0, 10), "pmr": c(0, 5), "bpr": c(0, 3), "abpr": c(0, 3), "apr": c(0, 32)}
+        out = {"ctlr": c(0, 10), "pmr": c(0, 5), "bpr": c(0, 3), "abpr": c(0, 3), "apr": c(0, 32)}
+        # GICC_APR1-3 exist only up to vgic_v3_max_apr_idx() on a GICv3 host
+        out.update({f"apr{n}": c(0, 32) for n in range(1, ctx.semantics.apr_max_idx + 1)})
+        return out
     kind = ctx.kind
     out = {
         "enabled": c(1 if kind == "sgi" else 0, 1),
@@ -365,6 +434,8 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
     if kind == "sgi":
         out["sgi_sources"] = c(0, 8)
         out["active_source"] = c(0, 3)
+    if kind == "ppi":
+        out["hw_mapped"] = c(0, 1)  # not mapped until the vCPU's first run (kvm_timer_enable)
     return out
 
 
@@ -452,7 +523,21 @@ read_pending = Accessor(
 )
 
 
+def _unless_mapped(ops: Ops, ctx: AccessContext, f: dict[str, Value], eff: Effect, applies: bool) -> Effect:
+    """``eff``, except on an interrupt mapped to hardware when ``applies`` (a userspace write
+    the kernel ignores there: vgic_hw_irq_change_active / vgic_hw_irq_spending / _cpending
+    'if (is_uaccess) return;', 4.16). Only PPIs can be mapped (the timer, ``hw_mapped``)."""
+    if not (applies and ctx.user and "hw_mapped" in f):
+        return eff
+    mapped = f["hw_mapped"]
+    return Effect({k: ops.ite(mapped, f[k], v) for k, v in eff.updates.items()}, eff.error, eff.errno)
+
+
 def _set_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    return _unless_mapped(ops, ctx, f, _set_pending_unmapped(ops, ctx, f, d), ctx.semantics.hw_pending_uaccess_wi)
+
+
+def _set_pending_unmapped(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     sem: GicV2Semantics = ctx.semantics
     one = ops.const(1, 1)
     if ctx.kind == "sgi" and not (ctx.user and sem.uaccess_pending) and sem.sgi_pending_wi:
@@ -481,11 +566,16 @@ write_spending = Accessor(
     "4.7: virt/kvm/arm/vgic/vgic-mmio.c vgic_mmio_write_spending",
     "4.11 and later: a pending write sets the latch whatever the trigger configuration; "
     "4.7-4.10: it sets soft_pending only if the interrupt is level-sensitive at the time of "
-    "the write; a userspace write to a GICv2 SGI bit adds the accessing vCPU as a source",
+    "the write; a userspace write to a GICv2 SGI bit adds the accessing vCPU as a source; "
+    "4.16-5.6: ignored from userspace on an interrupt mapped to hardware (vgic_hw_irq_spending)",
 )
 
 
 def _clear_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    return _unless_mapped(ops, ctx, f, _clear_pending_unmapped(ops, ctx, f, d), ctx.semantics.hw_pending_uaccess_wi)
+
+
+def _clear_pending_unmapped(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     sem: GicV2Semantics = ctx.semantics
     zero = ops.const(0, 1)
     if ctx.kind == "sgi" and not (ctx.user and sem.uaccess_pending) and sem.sgi_pending_wi:
@@ -512,7 +602,8 @@ write_cpending = Accessor(
     "write_cpending", "write", _clear_pending,
     f"{MMIO}: vgic_mmio_write_cpending / vgic_uaccess_write_cpending (__clear_pending from 6.8)",
     "a clear-pending write clears the latch (not the line level); from userspace a GICv2 SGI "
-    "bit clears all its sources",
+    "bit clears all its sources; 4.16-5.6: ignored from userspace on an interrupt mapped to "
+    "hardware (vgic_hw_irq_cpending)",
 )
 
 
@@ -714,16 +805,21 @@ def _change_active(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value, 
         if set_ and ctx.semantics.active_source:
             src = ops.ite(d, ops.const(0 if ctx.user else ctx.vcpu, 3), src)
         out["active_source"] = ops.ite(active, src, ops.const(0, 3))
-    return Effect(out)
+    # 4.16: 'if (irq->hw && !vgic_irq_is_sgi(irq->intid)) vgic_hw_irq_change_active(vcpu,
+    # irq, active, !requester_vcpu)', which returns at once for userspace
+    return _unless_mapped(ops, ctx, f, Effect(out), ctx.semantics.hw_uaccess_wi)
 
 
 write_sactive = Accessor("write_sactive", "write", lambda ops, ctx, f, d: _change_active(ops, ctx, f, d, True),
-                         f"{MMIO}: vgic_mmio_write_sactive / vgic_mmio_uaccess_write_sactive (vgic_mmio_change_active)",
+                         f"{MMIO}: vgic_mmio_write_sactive / vgic_mmio_uaccess_write_sactive (vgic_mmio_change_active, "
+                         "vgic_hw_irq_change_active)",
                          "write-1-to-set on active; a GICv2 SGI made active from userspace gets vCPU 0 as its "
-                         "active source (4.17+: 'Oh well')")
+                         "active source (4.17+: 'Oh well'); ignored from userspace on an interrupt mapped to "
+                         "hardware (4.16+)")
 write_cactive = Accessor("write_cactive", "write", lambda ops, ctx, f, d: _change_active(ops, ctx, f, d, False),
-                         f"{MMIO}: vgic_mmio_write_cactive / vgic_mmio_uaccess_write_cactive (vgic_mmio_change_active)",
-                         "write-1-to-clear on active")
+                         f"{MMIO}: vgic_mmio_write_cactive / vgic_mmio_uaccess_write_cactive (vgic_mmio_change_active, "
+                         "vgic_hw_irq_change_active)",
+                         "write-1-to-clear on active; ignored from userspace on an interrupt mapped to hardware (4.16+)")
 _active_read = read_field("read_active", "active", f"{MMIO}: vgic_mmio_read_active / vgic_uaccess_read_active")
 _sgi_read = read_field("read_sgipend", "sgi_sources", f"{MMIO2}: vgic_mmio_read_sgipend")
 
@@ -779,10 +875,36 @@ _apr0_user = (
              "a GICv2 host stores GICC_APR0 as written (writes ignored from userspace before 4.12, "
              "so the active priorities are lost)"),
 )
-_apr_raz = (
-    read_raz(32, f"{MMIO2}: vgic_mmio_read_apr 'GICv2 hardware systems support max. 32 groups'"),
-    write_wi(f"{MMIO2}: vgic_mmio_write_apr 'if (n != 0) return;' on a GICv2 host"),
-)
+def _apr_n(n: int, user: bool) -> tuple[Accessor, Accessor]:
+    """GICC_APRn, n = 1..3: ICH_AP1Rn on a GICv3 host whose vgic_v3_max_apr_idx() >= n;
+    otherwise read-as-zero / write-ignored ('GICv2 hardware systems support max. 32 groups',
+    'if (n > vgic_v3_max_apr_idx(vcpu)) return 0;'). Userspace reaches it from 4.12."""
+    name = f"apr{n}"
+
+    def reaches(ctx: AccessContext) -> bool:
+        sem: GicV2Semantics = ctx.semantics
+        return n <= sem.apr_max_idx and (sem.apr_uaccess or not user)
+
+    def rd(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+        return f[name] if reaches(ctx) else ops.const(0, 32)
+
+    def wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+        return Effect({name: d}) if reaches(ctx) else Effect({})
+
+    src = (f"{MMIO2}: vgic_mmio_read_apr / vgic_mmio_write_apr: a GICv3 host's vgic_ap1r[{n}] when "
+           f"{n} <= vgic_v3_max_apr_idx(); a GICv2 host: 'if (n != 0) return'")
+    return (Accessor("read_apr", "read", rd, src, f"reads ICH_AP1R{n} on a GICv3 host with enough priority "
+                     "bits; read-as-zero otherwise" + (" (and for userspace before 4.12)" if user else "")),
+            Accessor("write_apr", "write", wr, src, f"writes ICH_AP1R{n} on a GICv3 host with enough priority "
+                     "bits; ignored otherwise" + (" (and from userspace before 4.12)" if user else "")))
+
+
+def _apr_row(n: int) -> Register:
+    guest, user = _apr_n(n, False), _apr_n(n, True)
+    return Register(name=f"GICC_APR{n}", group=CPUIF, offset=0xD0 + 4 * n, words=1, scope="cpu",
+                    views=(f"apr{n}",), guest_read=guest[0], guest_write=guest[1],
+                    user_read=user[0], user_write=user[1],
+                    doc="RAZ/WI on a GICv2 host; ICH_AP1Rn on a GICv3 host with enough priority bits")
 
 
 def _cpu_row(name: str, offset: int, views: tuple[str, ...], acc: tuple[Accessor, Accessor],
@@ -849,9 +971,9 @@ REGISTERS = (
     Register(name="GICC_APR0", group=CPUIF, offset=0xD0, words=1, scope="cpu", views=("apr",),
              guest_read=_apr0[0], guest_write=_apr0[1], user_read=_apr0_user[0], user_write=_apr0_user[1],
              doc="the guest's own active priorities are GICH_APR; userspace reaches them from 4.12"),
-    _cpu_row("GICC_APR1", 0xD4, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
-    _cpu_row("GICC_APR2", 0xD8, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
-    _cpu_row("GICC_APR3", 0xDC, (), _apr_raz, doc="RAZ/WI on a GICv2 host"),
+    _apr_row(1),
+    _apr_row(2),
+    _apr_row(3),
     _cpu_row("GICC_IIDR", 0xFC, (),
              (read_const("read_vcpuif", lambda ctx: (PRODUCT_ID_KVM << 20) | (2 << 16) | IMPLEMENTER_ARM, 32,
                          f"{MMIO2}: vgic_mmio_read_vcpuif GIC_CPU_IDENT", "KVM product, architecture v2"),
@@ -895,6 +1017,14 @@ NO_HELD_LINES = Assumption(
 )
 
 
+def environment_coverage(destination: str) -> str:
+    """What a verdict covers of the interrupts mapped to hardware (``hw_mapped``)."""
+    if destination == "fresh":
+        return ("timer PPIs mapped to hardware on the source or not; none mapped on the destination "
+                "(restored before its vCPUs first run: kvm_timer_enable maps them at the first KVM_RUN)")
+    return "timer PPIs mapped to hardware or not, on the source and on the destination"
+
+
 def clear_set_gap(sem: GicV2Semantics, set_reg: str, kind: str) -> str:
     """Where clear-then-set cannot restore a GICv2 field from userspace."""
     if set_reg == "GICD_ISPENDR" and kind == "sgi" and sem.sgi_pending_wi and not sem.uaccess_pending:
@@ -917,6 +1047,18 @@ NO_ACTIVE_SGI_SOURCE = Assumption(
 )
 
 
+NO_MAPPED_DESTINATION = Assumption(
+    "no-mapped-destination", _irq_field_is_zero("hw_mapped", 1),
+    "the destination's vCPUs have not run before the restore, so no interrupt is mapped to "
+    "hardware there (an incoming migration, not a snapshot loaded into a running VM): from 4.16 "
+    "the kernel ignores userspace writes to a mapped interrupt's active state (and to its pending "
+    "state until 5.7)",
+    "arch/arm64/kvm/arch_timer.c: kvm_timer_enable maps the timer PPIs (kvm_vgic_map_phys_irq) at "
+    f"the vCPU's first KVM_RUN; {MMIO}: vgic_hw_irq_change_active 'if (is_uaccess) return;'",
+    side="destination",
+)
+
+
 GICV2 = DeviceSpec(
     name="gicv2",
     title="GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2)",
@@ -933,10 +1075,20 @@ GICV2 = DeviceSpec(
     irq_counts=IRQ_COUNTS,
     private_irqs=NR_PRIVATE,
     not_state=NOT_STATE,
-    assumptions=(NO_HELD_LINES, NO_ACTIVE_SGI_SOURCE),
+    assumptions=(NO_HELD_LINES, NO_ACTIVE_SGI_SOURCE, NO_MAPPED_DESTINATION),
     resolve=semantics_for,
     boundaries=BOUNDARIES,
     clear_set_gap=clear_set_gap,
+    hosts={name: desc for name, (_, desc) in HOSTS.items()},
+    default_host=DEFAULT_HOST,
+    with_host=with_host,
+    environment_coverage=environment_coverage,
+    # userspace cannot change a mapped interrupt's state (4.16+): the round trip with an
+    # 'any' destination reports that loss; clear-then-set is about the registers' semantics
+    clear_set_assumption=_irq_field_is_zero("hw_mapped", 1),
+    clear_set_assumption_reason="no interrupt mapped to hardware (from 4.16 the kernel ignores userspace "
+    "writes to a mapped interrupt's active state, and to its pending state until 5.7: "
+    "vgic_hw_irq_change_active/_spending/_cpending; the round trip reports that loss)",
     order_assumption=no_held_line,
     order_assumption_reason=(
         "orders are compared on sources with no interrupt line held: a GICv2 pending read "

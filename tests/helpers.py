@@ -19,13 +19,15 @@ def shipped(name: str) -> Sequence:
 def no_held_lines(spec):
     """The model with the GICv2 ABI's inherent losses assumed away on every state: no
     interrupt line is held (the latch/line-level conflation) and no SGI is active with a
-    source other than vCPU 0 (the kernel's 'Oh well' in vgic_mmio_change_active). These
-    are the device's declared assumptions no-held-lines and no-active-sgi-source."""
+    source other than vCPU 0 (the kernel's 'Oh well' in vgic_mmio_change_active), and no
+    interrupt is mapped to hardware (on the destination that is no-mapped-destination; on
+    the source it changes nothing a userspace read shows). These are the device's declared
+    assumptions no-held-lines, no-active-sgi-source and no-mapped-destination."""
     import dataclasses
 
     from spec.algebra import bool_and
 
-    names = ("no-held-lines", "no-active-sgi-source")
+    names = ("no-held-lines", "no-active-sgi-source", "no-mapped-destination")
 
     def invariant(ops, ctx, scope, f):
         extra = [spec.assumption(n).fn(ops, scope, f) for n in names]

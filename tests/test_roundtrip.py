@@ -165,3 +165,48 @@ def test_a_constant_check_of_a_size_dependent_register_is_proved_per_size(tmp_pa
     assert r.covers.startswith("1 CPU(s) x 64-992 interrupts")
     assert r.witnesses[0].config.irqs < 992
     assert prove_roundtrip(spec, seq, cpus=1, irqs=992).verdict == roundtrip.PROVED
+
+
+# -- interrupts mapped to hardware and the host kind (issue 7) ---------------------------
+
+def test_a_mapped_timer_ppi_loses_its_active_state_only_on_a_destination_whose_vcpus_ran():
+    """From 4.16 a userspace active write to an interrupt mapped to hardware is ignored
+    (vgic_hw_irq_change_active 'if (is_uaccess) return;'); kvm_timer_enable maps the timer
+    PPIs at the first KVM_RUN, so only a destination whose vCPUs ran ('any') has them."""
+    seq = shipped("qemu-with-iidr-6.12.toml")
+    anyd = run_sequence(seq, cpus=1, irqs=64)
+    assert {"active:1->0@ppi", "active:0->1@ppi"} <= set(anyd.result.labels)
+    rp = next(r for r in anyd.replays if r.witness.label == "active:1->0@ppi")
+    assert rp.confirmed and "vgic_hw_irq_change_active" in rp.rule_source
+    assert rp.prior.irq[rp.witness.where[1]]["hw_mapped"] == 1
+    fresh = run_sequence(seq, destination="fresh", cpus=1, irqs=64)
+    assert not any(label.startswith("active:") for label in fresh.result.labels)
+    assert "none mapped on the destination" in fresh.result.covers
+    before = run_sequence(seq, kernel="4.12", cpus=1, irqs=64)  # before 4.16: stored
+    assert not any(label.startswith("active:") for label in before.result.labels)
+
+
+def test_pending_writes_to_a_mapped_ppi_are_ignored_only_from_4_16_to_5_6():
+    seq = shipped("qemu-current-4.19.toml")
+    assert "pending_latch:1->0@ppi" in run_sequence(seq, cpus=1, irqs=64).result.labels
+    assert "pending_latch:1->0@ppi" not in run_sequence(seq, kernel="5.7", cpus=1, irqs=64).result.labels
+
+
+def test_gicc_aprn_follow_the_hosts_priority_bits():
+    """vgic_mmio_write_apr: APRn reach ICH_AP1Rn up to vgic_v3_max_apr_idx() on a GICv3
+    host; nothing checks the hosts agree for a GICv2 guest."""
+    same = run_sequence(shipped("qemu-with-iidr-6.12.toml"), host="gicv3-pri7", cpus=1, irqs=64)
+    assert not any(label.startswith("apr") for label in same.result.labels)
+    cross = run_sequence(shipped("qemu-with-iidr-gicv3-pri7-to-gicv3.toml"), cpus=1, irqs=64)
+    assert {"apr1", "apr2", "apr3"} <= set(cross.result.labels) and "apr" not in cross.result.labels
+    rp = next(r for r in cross.replays if r.witness.label == "apr3")
+    assert rp.confirmed and rp.diverging is not None and rp.diverging.name.startswith("GICC_APR3")
+    six = run_sequence(shipped("qemu-with-iidr-gicv3-pri7-to-gicv3.toml"), host="gicv3-pri6", cpus=1, irqs=64)
+    assert {"apr2", "apr3"} <= set(six.result.labels) and "apr1" not in six.result.labels
+
+
+def test_prove_refuses_an_unknown_host(capsys):
+    from proofs.cli import main
+    assert main(["prove", str(GICV2_DIR / "qemu-current-6.12.toml"), "--host", "gicv4"]) == 2
+    err = capsys.readouterr().err
+    assert "gicv2, gicv3, gicv3-pri6, gicv3-pri7" in err and "Traceback" not in err
