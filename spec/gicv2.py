@@ -42,7 +42,6 @@ from spec.algebra import Ops, Value, bool_and, implies, mask, nonzero, subset
 from spec.behaviours import (
     read_const,
     read_field,
-    read_raz,
     write_field,
     write_one_to_clear,
     write_one_to_set,
