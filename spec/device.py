@@ -220,6 +220,10 @@ class DeviceSpec:
     hosts: Mapping[str, Any] = field(default_factory=dict)
     default_host: str = ""
     with_host: Callable[[Any, str], Any] | None = None
+    # (group, offset) -> why a userspace write there is not modelled: a region of the
+    # kernel's table that is no row of ours because its write does more than a row can say
+    # (a sequence writing it is refused as input rather than given a wrong semantics)
+    unmodelled_writes: Mapping[tuple[str, int], str] = field(default_factory=dict)
     # (ops, scope, fields) -> cond on the prior state of the clear-then-set obligation, with
     # the reason: states on which userspace writes are not expected to work at all (an
     # interrupt mapped to hardware), which the round trip reports instead

@@ -1082,6 +1082,12 @@ GICV2 = DeviceSpec(
     default_host=DEFAULT_HOST,
     with_host=with_host,
     environment_coverage=environment_coverage,
+    unmodelled_writes={(DIST, 0xF00): (
+        "GICD_SGIR: the kernel has no userspace accessor there, so a userspace write reaches the "
+        "guest's vgic_mmio_write_sgir with the attribute's vCPU as the sender and sends an SGI "
+        "(vgic-mmio-v2.c: REGISTER_DESC_WITH_LENGTH(GIC_DIST_SOFTINT, vgic_mmio_read_raz, "
+        "vgic_mmio_write_sgir, ...); seen on Debian 5.10.223 and 7.2.13); the device table has no "
+        "row for a write that changes other interrupts' state")},
     # userspace cannot change a mapped interrupt's state (4.16+): the round trip with an
     # 'any' destination reports that loss; clear-then-set is about the registers' semantics
     clear_set_assumption=_irq_field_is_zero("hw_mapped", 1),

@@ -657,6 +657,9 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             # reads zero / ignores the write (vgic_uaccess, as for an unknown offset)
             found = spec.register_at(group, offset)
             target = found[0].name if found else ""
+            why_not = spec.unmodelled_writes.get((group, offset), "") if action == "write" else ""
+            if why_not:
+                err(f"a write to offset {offset:#x} is not modelled yet: {why_not}", action)
         elif "group" in raw:
             err("group applies to a register named by its offset (write = 0x104)", "group")
         elif not isinstance(target, str):

@@ -170,3 +170,14 @@ def test_host_keys_are_checked(tmp_path):
     with pytest.raises(SequenceError) as e:
         load(p, DEVICES)
     assert "gicv2, gicv3, gicv3-pri6, gicv3-pri7" in e.value.message
+
+
+def test_a_write_to_gicd_sgir_is_refused_as_not_modelled(tmp_path):
+    """A userspace GICD_SGIR write sends an SGI (the oracle saw it); the table cannot say
+    that yet, so such a file is refused rather than given RAZ/WI; a read is fine (RAZ)."""
+    p = write(tmp_path, HEAD + '[[restore]]\nwrite = 0xF00\n')
+    with pytest.raises(SequenceError) as e:
+        load(p, DEVICES)
+    assert e.value.line == 7 and "vgic_mmio_write_sgir" in e.value.message
+    ok = write(tmp_path, HEAD + '[[save]]\nread = 0xF00\n[[restore]]\nwrite = "GICD_CTLR"\n', "ok.toml")
+    assert load(ok, DEVICES).save[0].unmapped
