@@ -1121,6 +1121,21 @@ def _irq_field_is_zero(name: str, width: int):
 no_held_line = _irq_field_is_zero("line_level", 1)  # the source holds no interrupt line asserted
 
 
+def _orders_compared_on(ops: Ops, scope: str, f: dict[str, Value]) -> Value:
+    """The ordering graph's source states: no line held, and no level-sensitive interrupt whose
+    pending bit the original VGIC left apart from its line and soft-pend (soft_pending set
+    while the latch is not, see ``original_bits``: only a GICD_ICFGR write reaches it, and no
+    order restores it: the pending read is 1, and a GICD_ISPENDR write makes it a soft-pend).
+    Under every later kernel's invariant the second part always holds (4.7-4.10: a level
+    interrupt's soft_pending equals its latch; 4.11+: soft_pending is 0)."""
+    held = no_held_line(ops, scope, f)
+    if scope != "irq" or "soft_pending" not in f:
+        return held
+    ok = ops.or_(f["edge"], ops.or_(ops.eq(f["soft_pending"], ops.const(0, 1)),
+                                    ops.eq(f["soft_pending"], f["pending_latch"])))
+    return bool_and(ops, held, ok)
+
+
 NO_HELD_LINES = Assumption(
     "no-held-lines", no_held_line,
     "no level-sensitive line is held at save: the VMM re-asserts its lines after the restore "
@@ -1192,11 +1207,13 @@ GICV2 = DeviceSpec(
     resolve=semantics_for,
     boundaries=BOUNDARIES,
     clear_set_gap=clear_set_gap,
-    order_assumption=no_held_line,
+    order_assumption=_orders_compared_on,
     order_assumption_reason=(
         "orders are compared on sources with no interrupt line held: a GICv2 pending read "
         "returns latch|line level (irq_is_pending) and no attribute restores the line, so a "
         "held level line becomes a latch in every order; on 4.7 a stale soft_pending can hide "
-        "that loss in a wrong order, which would make wrong orders look as good as right ones"),
+        "that loss in a wrong order, which would make wrong orders look as good as right ones; "
+        "on the original VGIC (3.18-4.6) also with no level-sensitive interrupt pending apart "
+        "from its line and soft-pend (left by a GICD_ICFGR write), which no order restores"),
     doc=__doc__ or "",
 ).validate()
