@@ -7,17 +7,38 @@ Sources (quoted in each rule below):
   INIT  = arch/arm64/kvm/vgic/vgic-init.c
   QEMU  = hw/intc/arm_gic_kvm.c (QEMU)
   seed 000 = ../shared/seeds/000_3320b6318e498174.txt (QEMU RFC v2 of the GICv2 save/restore)
+  ORIGINAL = virt/kvm/arm/vgic.c (3.18-4.6; its GICv2 parts in virt/kvm/arm/vgic-v2-emul.c
+             from 4.0), read as torvalds/linux vgic.c 016ed39c54b8 and vgic-v2-emul.c
+             47a98b15ba7c, the msm-3.18 tree, a 4.2+ vgic.c (irq_phys_map) and the Ubuntu
+             utopic (3.16) tree; vgic-v2.c vgic_v2_set_vmcr; include/linux/irqchip/arm-gic.h
 
-Kernel releases: any release from 4.7 to the newest series checked (``NEWEST``), stable
+Kernel releases: any release from 3.18 to the newest series checked (``NEWEST``), stable
 point releases included, resolves to a ``GicV2Semantics`` through ``BOUNDARIES`` below:
 each change of the userspace semantics with its commit, its first mainline release, the
 stable point releases carrying it, and how that was established ("believed" marks a
 release number not confirmed from a release tag's contents; the research read Debian's
 5.10.262, 6.1.176, 6.12.107 and 7.1.8 sources, stable trees 4.4.121 and 4.9.45, pull
 requests, stable review mails and Debian changelogs). ``VERSIONS`` holds one semantics per
-*revision*: 4.7 and each mainline release where a boundary starts; ``gicproof describe
-gicv2`` prints them all. Releases before 4.7 have the original VGIC (virt/kvm/arm/vgic.c,
-3.14-4.6), which is not modelled: they are refused with that reason.
+*revision*: 3.18 and each mainline release where a boundary starts; ``gicproof describe
+gicv2`` prints them all.
+
+The original VGIC (virt/kvm/arm/vgic.c, revisions 3.18 and 4.1): userspace accesses go
+through the guest's MMIO handlers (vgic_attr_regs_access calls range->handle_mmio after
+vgic_unqueue_irqs), so guest and userspace semantics are the same. Per interrupt it keeps
+irq_pending, irq_soft_pend and irq_level, which map one to one onto the canonical fields
+(``original_bits``): a GICD_ISPENDR write sets irq_soft_pend only if the interrupt is
+level-sensitive when written, and a GICD_ICFGR write re-derives nothing, so the order of
+the two matters (QEMU's 74fdb781c1). SPIs reset level-triggered, every private interrupt is
+edge-triggered and its configuration write-ignored, SGIs cannot be disabled, priorities
+keep 8 bits, an SPI targets exactly one vCPU, GICD_IGROUPR and (before 4.1) GICD_I{S,C}ACTIVER
+are read-as-zero/write-ignored, GICC_APRn too, GICD_IIDR reads 0x4b00043b. Not modelled
+for it: a userspace access at an offset with no handler returns -ENXIO there (the model
+ignores it, as later kernels do); an access while a vCPU runs returns -EBUSY (sequences
+stop the vCPUs); an SGI pending with no source is dropped at the next guest entry
+(vgic_queue_sgi), which the model does only when a guest acknowledges it. 3.14-3.17 have
+userspace register access but index GICD_C/SPENDSGIR words 1-3 into another vCPU's SGIs,
+which a per-bank model cannot express: they are refused with that reason, and releases
+before 3.14 have no userspace register access.
 
 Model choices (said here once, cited where used):
   * One host kind: a GICv2 host (VGIC_V2), where only GICC_APR0 is stored.
@@ -113,6 +134,14 @@ class Boundary:
 
 
 BOUNDARIES = (
+    Boundary("sgi_pend_index", "original VGIC: a GICD_CPENDSGIR/SPENDSGIR word n reaches SGIs 4n..4n+3 of the "
+             "accessing vCPU ('int min_sgi = (offset & ~0x3);'); before it, 3.14-3.17, 'min_sgi = (offset "
+             "& ~0x3) * 4' reaches another vCPU's SGIs 0-3, so those releases are refused (OLDEST)", (3, 18),
+             "the SGI pending-register indexing fix (commit not identified)",
+             "believed v3.18: the msm-3.18 tree and torvalds/linux virt/kvm/arm/vgic.c 016ed39c54b8 have the "
+             "fixed indexing; the Ubuntu utopic tree (3.16, irq_state) and an unidentified vgic.c with "
+             "irq_soft_pend and VGIC_NR_IRQS (3.17 era) the buggy one; whether 3.17 as released carries the "
+             "fix was not established"),
     Boundary("active_state", "original VGIC: GICD_ISACTIVER/ICACTIVER store the active state (irq_active, "
              "vgic_handle_set/clear_active_reg); before it they are handle_mmio_raz_wi and the active state "
              "lives only in the list registers, which no attribute reaches", (4, 1),
@@ -126,8 +155,8 @@ BOUNDARIES = (
              "narrowed to 5 bits, targets masked with the online vCPUs, SPIs reset edge-triggered and PPIs "
              "level-triggered, GICD_ICENABLER0 can disable SGIs", (4, 7),
              "the 'vgic-new' series, e.g. 96b298000db4 'KVM: arm/arm64: vgic-new: Add PENDING registers "
-             "handlers'", "believed v4.7 (OLDEST of this model before the original VGIC was modelled); "
-             "v4.9.45 has virt/kvm/arm/vgic/ and no virt/kvm/arm/vgic.c"),
+             "handlers'", "believed v4.7 (the vgic-new series was merged for 4.7); v4.9.45 has "
+             "virt/kvm/arm/vgic/ and no virt/kvm/arm/vgic.c"),
     Boundary("latch", "pending/soft_pending replaced by pending_latch; a GICD_ICFGR write no longer "
              "re-derives the pending state", (4, 11),
              "8694e4da66a6 'KVM: arm/arm64: Remove struct vgic_irq pending field'",
@@ -258,11 +287,10 @@ def _base(kernel: str) -> GicV2Semantics:
     else:
         iidr_write, rev = "ignored", 0
     applied = [b for b in BOUNDARIES if has[b.name]]
-    source = "; ".join(f"{b.commit} ({b.releases()})" for b in applied if b.name != "active_state"
-                       or not has["rewritten"])
+    source = "; ".join(f"{b.commit} ({b.releases()})" for b in applied
+                       if b.name not in ("sgi_pend_index", "active_state") or not has["rewritten"])
     if not has["rewritten"]:
-        source = ("the original VGIC (virt/kvm/arm/vgic.c; vgic-v2-emul.c from v4.0)"
-                  + (f"; {source}" if source else ", without active state (before v4.1)"))
+        source = "the original VGIC (virt/kvm/arm/vgic.c; vgic-v2-emul.c from v4.0); " + source
     pending_model = "latch" if has["latch"] else "soft_pending" if has["rewritten"] else "original"
     return GicV2Semantics(
         kernel=kernel, vgic="rewritten" if has["rewritten"] else "original",
@@ -332,9 +360,15 @@ FIELDS = (
                "driven by the interrupt's source (KVM_IRQ_LINE, in-kernel timer); no GICv2 "
                "device attribute restores it (LEVEL_INFO is GICv3-only, arm-vgic-v3.rst)"),
     StateField("soft_pending", 1, "irq", DERIVED,
-               "virt/kvm/arm/vgic/vgic-mmio.c at v4.7: irq->soft_pending",
+               "virt/kvm/arm/vgic/vgic-mmio.c at v4.7: irq->soft_pending; 3.18-4.6: virt/kvm/arm/vgic.c "
+               "irq_soft_pend / irq_pending (original_bits)",
                reason="4.7-4.10 kernel shadow of the latch of a level-sensitive interrupt: equal "
-               "to pending_latch while the interrupt is level-sensitive; unused from 4.11"),
+               "to pending_latch while the interrupt is level-sensitive; unused from 4.11. On the "
+               "original VGIC (3.18-4.6): an edge-triggered interrupt's stale irq_soft_pend, and for a "
+               "level-sensitive one irq_pending xor (irq_level or irq_soft_pend), which only a "
+               "GICD_ICFGR write makes nonzero; it shows in the pending read, so a restore that "
+               "changes it changes pending_latch or is seen in that read, but a difference in it "
+               "alone is not compared"),
     StateField("active", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_mmio_uaccess_write_sactive/cactive"),
     StateField("group", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_mmio_write_group"),
     StateField("priority", 8, "irq", ARCHITECTURAL,
