@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from models.machine import SPI_BANK, Machine
 from spec.algebra import Ops, Value, mask, nonzero
 from spec.device import AccessContext
-from spec.gicv2 import pending_view
+from spec.gicv2 import original_bits, original_fields, pending_view
 
 SPURIOUS = 1023
 
@@ -42,8 +42,26 @@ def event_line(ops: Ops, ctx: AccessContext, f: dict[str, Value], level: Value) 
     if ctx.kind == "sgi":
         return {}
     edge = f["edge"]
+    if ctx.semantics.vgic == "original":
+        return _original_line(ops, f, level)
     return {"pending_latch": ops.or_(f["pending_latch"], ops.and_(edge, level)),
             "line_level": ops.ite(edge, f["line_level"], level)}
+
+
+def _original_line(ops: Ops, f: dict[str, Value], level: Value) -> dict[str, Value]:
+    """The original VGIC (virt/kvm/arm/vgic.c vgic_update_irq_pending, 3.18-4.6):
+    vgic_validate_injection lets an edge-triggered interrupt through when 'level > state'
+    (state = irq_pending) and a level-sensitive one when 'level != state' (state = irq_level);
+    then 'if (level) { if (level_triggered) vgic_dist_irq_set_level(); vgic_dist_irq_set_pending(); }
+    else { if (level_triggered) { vgic_dist_irq_clear_level(); if (!vgic_dist_irq_soft_pend())
+    vgic_dist_irq_clear_pending(); } }'. The kernel's bits are mapped as in spec.gicv2."""
+    edge, line = f["edge"], f["line_level"]
+    pend, soft = original_bits(ops, f)
+    changes = ops.not_(ops.eq(level, line), 1)
+    new_line = ops.ite(edge, line, level)
+    new_pend = ops.ite(edge, ops.or_(pend, level),
+                       ops.ite(changes, ops.ite(level, ops.const(1, 1), ops.and_(pend, soft)), pend))
+    return {"line_level": new_line} | original_fields(ops, edge, new_pend, soft, new_line)
 
 
 def event_sgi(ops: Ops, ctx: AccessContext, f: dict[str, Value], sender: int) -> dict[str, Value]:
@@ -70,16 +88,32 @@ def event_acknowledge(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: obje
     left (vgic_v2_populate_lr / vgic_v2_fold_lr_state; model choice: the lowest source
     first, as the kernel's __ffs)."""
     out = {"active": ops.const(1, 1)}
+    original = ctx.semantics.vgic == "original"
     if ctx.kind == "sgi":
         src = _clear_lowest_bit(ops, f["sgi_sources"], 8)
         out["sgi_sources"] = src
         out["pending_latch"] = nonzero(ops, src, 8)
+        if original:
+            # vgic_queue_sgi: an SGI pending with no source is dropped ('if (!sources)
+            # vgic_dist_irq_clear_pending'), not delivered
+            out["active"] = ops.ite(nonzero(ops, f["sgi_sources"], 8), ops.const(1, 1), f["active"])
         if ctx.semantics.active_source:
             # the source delivered (the lowest one) is the active source (4.17+)
             delivered = ops.const(0, 3)
             for i in reversed(range(8)):
                 delivered = ops.ite(ops.extract(f["sgi_sources"], i, i), ops.const(i, 3), delivered)
             out["active_source"] = delivered
+    elif original:
+        # an edge-triggered interrupt is consumed when queued (vgic_queue_hwirq: 'if
+        # (vgic_irq_is_edge(vcpu, irq)) vgic_dist_irq_clear_pending'), its soft-pend kept; a
+        # level-sensitive one at EOI (vgic_process_maintenance: vgic_dist_irq_clear_soft_pend,
+        # then irq_pending stays set only 'if (vgic_dist_irq_get_level(vcpu, vlr.irq))')
+        zero = ops.const(0, 1)
+        pend, soft = original_bits(ops, f)
+        edge = f["edge"]
+        new_soft = ops.ite(edge, soft, zero)
+        new_pend = ops.ite(edge, zero, f["line_level"])
+        out.update(original_fields(ops, edge, new_pend, new_soft, f["line_level"]))
     else:
         out["pending_latch"] = ops.const(0, 1)
         out["soft_pending"] = ops.const(0, 1)
@@ -200,7 +234,7 @@ def next_interrupt(m: Machine, cpu: int) -> int:
     for key, f in m.state.irq.items():
         if not _routed_to(m, key, cpu):
             continue
-        if not (f["enabled"] and pending_view(m.ops, f) and not f["active"]):
+        if not (f["enabled"] and pending_view(m.ops, f, m.semantics) and not f["active"]):
             continue
         if not (c["ctlr"] >> f["group"]) & 1:  # EnableGrp0 / EnableGrp1
             continue

@@ -165,6 +165,8 @@ class OrderingGraph:
     queries: int = 0
 
     def reduction(self) -> nx.DiGraph:
+        if not nx.is_directed_acyclic_graph(self.graph):
+            return self.graph.copy()  # a cycle (a conflict, reported as such) has no reduction
         red = nx.transitive_reduction(self.graph)
         red.add_nodes_from(self.graph.nodes)
         return red

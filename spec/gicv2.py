@@ -7,17 +7,38 @@ Sources (quoted in each rule below):
   INIT  = arch/arm64/kvm/vgic/vgic-init.c
   QEMU  = hw/intc/arm_gic_kvm.c (QEMU)
   seed 000 = ../shared/seeds/000_3320b6318e498174.txt (QEMU RFC v2 of the GICv2 save/restore)
+  ORIGINAL = virt/kvm/arm/vgic.c (3.18-4.6; its GICv2 parts in virt/kvm/arm/vgic-v2-emul.c
+             from 4.0), read as torvalds/linux vgic.c 016ed39c54b8 and vgic-v2-emul.c
+             47a98b15ba7c, the msm-3.18 tree, a 4.2+ vgic.c (irq_phys_map) and the Ubuntu
+             utopic (3.16) tree; vgic-v2.c vgic_v2_set_vmcr; include/linux/irqchip/arm-gic.h
 
-Kernel releases: any release from 4.7 to the newest series checked (``NEWEST``), stable
+Kernel releases: any release from 3.18 to the newest series checked (``NEWEST``), stable
 point releases included, resolves to a ``GicV2Semantics`` through ``BOUNDARIES`` below:
 each change of the userspace semantics with its commit, its first mainline release, the
 stable point releases carrying it, and how that was established ("believed" marks a
 release number not confirmed from a release tag's contents; the research read Debian's
 5.10.262, 6.1.176, 6.12.107 and 7.1.8 sources, stable trees 4.4.121 and 4.9.45, pull
 requests, stable review mails and Debian changelogs). ``VERSIONS`` holds one semantics per
-*revision*: 4.7 and each mainline release where a boundary starts; ``gicproof describe
-gicv2`` prints them all. Releases before 4.7 have the original VGIC (virt/kvm/arm/vgic.c,
-3.14-4.6), which is not modelled: they are refused with that reason.
+*revision*: 3.18 and each mainline release where a boundary starts; ``gicproof describe
+gicv2`` prints them all.
+
+The original VGIC (virt/kvm/arm/vgic.c, revisions 3.18 and 4.1): userspace accesses go
+through the guest's MMIO handlers (vgic_attr_regs_access calls range->handle_mmio after
+vgic_unqueue_irqs), so guest and userspace semantics are the same. Per interrupt it keeps
+irq_pending, irq_soft_pend and irq_level, which map one to one onto the canonical fields
+(``original_bits``): a GICD_ISPENDR write sets irq_soft_pend only if the interrupt is
+level-sensitive when written, and a GICD_ICFGR write re-derives nothing, so the order of
+the two matters (QEMU's 74fdb781c1). SPIs reset level-triggered, every private interrupt is
+edge-triggered and its configuration write-ignored, SGIs cannot be disabled, priorities
+keep 8 bits, an SPI targets exactly one vCPU, GICD_IGROUPR and (before 4.1) GICD_I{S,C}ACTIVER
+are read-as-zero/write-ignored, GICC_APRn too, GICD_IIDR reads 0x4b00043b. Not modelled
+for it: a userspace access at an offset with no handler returns -ENXIO there (the model
+ignores it, as later kernels do); an access while a vCPU runs returns -EBUSY (sequences
+stop the vCPUs); an SGI pending with no source is dropped at the next guest entry
+(vgic_queue_sgi), which the model does only when a guest acknowledges it. 3.14-3.17 have
+userspace register access but index GICD_C/SPENDSGIR words 1-3 into another vCPU's SGIs,
+which a per-bank model cannot express: they are refused with that reason, and releases
+before 3.14 have no userspace register access.
 
 Model choices (said here once, cited where used):
   * One host kind: a GICv2 host (VGIC_V2), where only GICC_APR0 is stored.
@@ -43,7 +64,6 @@ from spec.behaviours import (
     read_const,
     read_field,
     write_field,
-    write_one_to_clear,
     write_one_to_set,
     write_wi,
 )
@@ -113,6 +133,29 @@ class Boundary:
 
 
 BOUNDARIES = (
+    Boundary("sgi_pend_index", "original VGIC: a GICD_CPENDSGIR/SPENDSGIR word n reaches SGIs 4n..4n+3 of the "
+             "accessing vCPU ('int min_sgi = (offset & ~0x3);'); before it, 3.14-3.17, 'min_sgi = (offset "
+             "& ~0x3) * 4' reaches another vCPU's SGIs 0-3, so those releases are refused (OLDEST)", (3, 18),
+             "the SGI pending-register indexing fix (commit not identified)",
+             "believed v3.18: the msm-3.18 tree and torvalds/linux virt/kvm/arm/vgic.c 016ed39c54b8 have the "
+             "fixed indexing; the Ubuntu utopic tree (3.16, irq_state) and an unidentified vgic.c with "
+             "irq_soft_pend and VGIC_NR_IRQS (3.17 era) the buggy one; whether 3.17 as released carries the "
+             "fix was not established"),
+    Boundary("active_state", "original VGIC: GICD_ISACTIVER/ICACTIVER store the active state (irq_active, "
+             "vgic_handle_set/clear_active_reg); before it they are handle_mmio_raz_wi and the active state "
+             "lives only in the list registers, which no attribute reaches", (4, 1),
+             "47a98b15ba7c 'arm/arm64: KVM: Implement support for unqueueing active IRQs' (title believed)",
+             "believed v4.1: torvalds/linux virt/kvm/arm/vgic-v2-emul.c stored at 47a98b15ba7c maps "
+             "GIC_DIST_ACTIVE_SET/CLEAR to handle_mmio_set/clear_active_reg; virt/kvm/arm/vgic.c at "
+             "016ed39c54b8 (3.18/3.19 era, before the vgic-v2-emul.c split of v4.0) and the msm-3.18 tree "
+             "map them to handle_mmio_raz_wi"),
+    Boundary("rewritten", "the rewritten VGIC (virt/kvm/arm/vgic/, vgic-mmio*.c) replaces the original "
+             "virt/kvm/arm/vgic.c: per-interrupt struct vgic_irq, GICD_IGROUPR read-as-one, priorities "
+             "narrowed to 5 bits, targets masked with the online vCPUs, SPIs reset edge-triggered and PPIs "
+             "level-triggered, GICD_ICENABLER0 can disable SGIs", (4, 7),
+             "the 'vgic-new' series, e.g. 96b298000db4 'KVM: arm/arm64: vgic-new: Add PENDING registers "
+             "handlers'", "believed v4.7 (the vgic-new series was merged for 4.7); v4.9.45 has "
+             "virt/kvm/arm/vgic/ and no virt/kvm/arm/vgic.c"),
     Boundary("latch", "pending/soft_pending replaced by pending_latch; a GICD_ICFGR write no longer "
              "re-derives the pending state", (4, 11),
              "8694e4da66a6 'KVM: arm/arm64: Remove struct vgic_irq pending field'",
@@ -174,7 +217,19 @@ BOUNDARIES = (
              (((6, 1), 175), ((6, 12), 88))),
 )
 
-OLDEST = (4, 7)  # the rewritten VGIC (virt/kvm/arm/vgic/); before it: the original virt/kvm/arm/vgic.c
+# KVM_DEV_ARM_VGIC_GRP_DIST_REGS/CPU_REGS (userspace register access) first exist in v3.14
+# (vgic_attr_regs_access, 'KVM: arm-vgic: Add vgic reg access from dev attr', c07a0191ef2d, believed).
+FIRST_UACCESS = (3, 14)
+# The oldest release modelled: from 3.14 to 3.17 read/write_set_clear_sgi_pend_reg compute
+# 'int min_sgi = (offset & ~0x3) * 4;', so a GICD_C/SPENDSGIR access to word 1-3 of vCPU v reaches
+# SGIs 0-3 of vCPU v+1..v+3 (irq_sgi_sources[vcpu][16] is one array), or memory beyond it for the
+# last vCPUs: state of another bank, which a per-bank model cannot express, so those releases are
+# refused. Read in the Ubuntu utopic (3.16) tree and in an unidentified blob with irq_soft_pend and
+# VGIC_NR_IRQS (3.17 era); the msm-3.18 tree and torvalds/linux vgic.c 016ed39c54b8 have
+# 'int min_sgi = (offset & ~0x3);'. The fixing commit and its release (3.17 or 3.18) were not
+# identified, so 3.17 is refused too.
+OLDEST = (3, 18)
+REWRITTEN = (4, 7)  # the rewritten VGIC (virt/kvm/arm/vgic/); before it: the original virt/kvm/arm/vgic.c
 # The newest series whose sources were read (7.1.8) or which the oracle ran (Debian 7.2.13):
 # a later release may have changed the semantics, so it is refused until checked.
 NEWEST = (7, 2)
@@ -193,7 +248,9 @@ class GicV2Semantics:
     """The userspace (and guest) semantics of one kernel release, from ``BOUNDARIES``."""
 
     kernel: str
-    pending_model: str  # "soft_pending" (4.7-4.10) | "latch" (4.11+)
+    vgic: str  # "original" (virt/kvm/arm/vgic.c, 3.18-4.6) | "rewritten" (virt/kvm/arm/vgic/, 4.7+)
+    active_uaccess: bool  # GICD_I{S,C}ACTIVER store the active state (original VGIC from 4.1; always after)
+    pending_model: str  # "original" (irq_pending/irq_soft_pend/irq_level) | "soft_pending" (4.7-4.10) | "latch" (4.11+)
     apr_uaccess: bool  # GICC_APRn readable and writable from userspace (4.12)
     active_source: bool  # an active GICv2 SGI's source vCPU is kept, and set to 0 by userspace (4.17)
     groups: bool  # interrupt groups guest-configurable; userspace gated by IIDR (4.19+)
@@ -225,8 +282,9 @@ class GicV2Semantics:
         return (PRODUCT_ID_KVM << 24) | (self.iidr_revision << IIDR_REVISION_SHIFT) | IMPLEMENTER_ARM
 
     def flags(self) -> tuple:
-        return (self.pending_model, self.apr_uaccess, self.active_source, self.hw_uaccess_wi, self.groups,
-                self.sgi_pending_wi, self.uaccess_pending, self.iidr_write, self.iidr_revision)
+        return (self.vgic, self.active_uaccess, self.pending_model, self.apr_uaccess, self.active_source,
+                self.hw_uaccess_wi, self.groups, self.sgi_pending_wi, self.uaccess_pending, self.iidr_write,
+                self.iidr_revision)
 
 
 def _base(kernel: str) -> GicV2Semantics:
@@ -239,9 +297,15 @@ def _base(kernel: str) -> GicV2Semantics:
         raise ValueError(f"kernel {kernel} is newer than the newest series checked ({NEWEST[0]}.{NEWEST[1]}): "
                          "its semantics are not known yet (run gicproof conform on it, then extend "
                          "spec/gicv2.py BOUNDARIES and NEWEST)")
+    if rel[:2] < FIRST_UACCESS:
+        raise ValueError(f"kernel {kernel} has no userspace access to the GICv2 registers "
+                         "(KVM_DEV_ARM_VGIC_GRP_DIST_REGS/CPU_REGS came in 3.14): the oldest modelled "
+                         f"release is {OLDEST[0]}.{OLDEST[1]}")
     if rel[:2] < OLDEST:
-        raise ValueError(f"kernel {kernel} has the original VGIC (virt/kvm/arm/vgic.c, 3.14-4.6), which "
-                         "is not modelled: the oldest modelled release is 4.7")
+        raise ValueError(f"kernel {kernel} (3.14-3.17) indexes GICD_CPENDSGIR/SPENDSGIR words 1-3 into "
+                         "another vCPU's SGIs ('int min_sgi = (offset & ~0x3) * 4;' in "
+                         "read/write_set_clear_sgi_pend_reg, virt/kvm/arm/vgic.c), which the per-bank "
+                         f"model cannot express: the oldest modelled release is {OLDEST[0]}.{OLDEST[1]}")
     has = {b.name: b.applies(rel) for b in BOUNDARIES}
     if has["iidr_from_value"]:
         iidr_write, rev = "revision-from-value", 3
@@ -252,10 +316,14 @@ def _base(kernel: str) -> GicV2Semantics:
     else:
         iidr_write, rev = "ignored", 0
     applied = [b for b in BOUNDARIES if has[b.name]]
-    source = "; ".join(f"{b.commit} ({b.releases()})" for b in applied) or \
-        "the rewritten VGIC as first merged (virt/kvm/arm/vgic/, v4.7)"
+    source = "; ".join(f"{b.commit} ({b.releases()})" for b in applied
+                       if b.name not in ("sgi_pend_index", "active_state") or not has["rewritten"])
+    if not has["rewritten"]:
+        source = "the original VGIC (virt/kvm/arm/vgic.c; vgic-v2-emul.c from v4.0); " + source
+    pending_model = "latch" if has["latch"] else "soft_pending" if has["rewritten"] else "original"
     return GicV2Semantics(
-        kernel=kernel, pending_model="latch" if has["latch"] else "soft_pending",
+        kernel=kernel, vgic="rewritten" if has["rewritten"] else "original",
+        active_uaccess=has["active_state"] or has["rewritten"], pending_model=pending_model,
         apr_uaccess=has["apr"], active_source=has["active_source"], groups=has["groups"], sgi_pending_wi=has["sgi_wi"],
         uaccess_pending=has["uaccess_pending"], iidr_write=iidr_write, iidr_revision=rev,
         revision="", source=source, hw_uaccess_wi=has["hw_uaccess"])
@@ -264,7 +332,7 @@ def _base(kernel: str) -> GicV2Semantics:
 # The semantic revisions: 4.7 and every mainline release where a boundary starts. A
 # stable point release may combine them differently (4.19.70 is 4.19 plus the 5.3 rule):
 # it is then a revision of its own, named by the release.
-REVISIONS = ("4.7", "4.11", "4.12", "4.16", "4.17", "4.19", "5.3", "5.7", "5.19", "7.1")
+REVISIONS = ("3.18", "4.1", "4.7", "4.11", "4.12", "4.16", "4.17", "4.19", "5.3", "5.7", "5.19", "7.1")
 _FLAGS = {name: _base(name).flags() for name in REVISIONS}
 
 
@@ -358,9 +426,15 @@ FIELDS = (
                "snapshot loaded into a running VM) has them mapped; not carried from the source",
                kinds=("ppi",), carried=False),
     StateField("soft_pending", 1, "irq", DERIVED,
-               "virt/kvm/arm/vgic/vgic-mmio.c at v4.7: irq->soft_pending",
+               "virt/kvm/arm/vgic/vgic-mmio.c at v4.7: irq->soft_pending; 3.18-4.6: virt/kvm/arm/vgic.c "
+               "irq_soft_pend / irq_pending (original_bits)",
                reason="4.7-4.10 kernel shadow of the latch of a level-sensitive interrupt: equal "
-               "to pending_latch while the interrupt is level-sensitive; unused from 4.11"),
+               "to pending_latch while the interrupt is level-sensitive; unused from 4.11. On the "
+               "original VGIC (3.18-4.6): an edge-triggered interrupt's stale irq_soft_pend, and for a "
+               "level-sensitive one irq_pending xor (irq_level or irq_soft_pend), which only a "
+               "GICD_ICFGR write makes nonzero; it shows in the pending read, so a restore that "
+               "changes it changes pending_latch or is seen in that read, but a difference in it "
+               "alone is not compared"),
     StateField("active", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_mmio_uaccess_write_sactive/cactive"),
     StateField("group", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_mmio_write_group"),
     StateField("priority", 8, "irq", ARCHITECTURAL,
@@ -419,6 +493,26 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
         out.update({f"apr{n}": c(0, 32) for n in range(1, ctx.semantics.apr_max_idx + 1)})
         return out
     kind = ctx.kind
+    if ctx.semantics.vgic == "original":
+        # virt/kvm/arm/vgic.c kvm_vgic_vcpu_init (vgic_init from 3.19): 'if (i < VGIC_NR_PPIS)
+        # vgic_bitmap_set_irq_val(&dist->irq_enabled, vcpu->vcpu_id, i, 1); if (i <
+        # VGIC_NR_PRIVATE_IRQS) vgic_bitmap_set_irq_val(&dist->irq_cfg, vcpu->vcpu_id, i,
+        # VGIC_CFG_EDGE);' (VGIC_NR_PPIS is 16: the SGIs are enabled; every private interrupt is
+        # edge-triggered); the bitmaps are kzalloc'd, so SPIs are VGIC_CFG_LEVEL (0) and
+        # disabled; irq_spi_cpu is 0 (vgic_v2_init_model: 'vgic_set_target_reg(kvm, 0, i)'),
+        # read as target CPU0; priorities 0; vgic_v2_enable: 'vgic_vmcr = 0'.
+        out = {
+            "enabled": c(1 if kind == "sgi" else 0, 1), "pending_latch": c(0, 1), "line_level": c(0, 1),
+            "soft_pending": c(0, 1), "active": c(0, 1), "group": c(0, 1), "priority": c(0, 8),
+            "targets": c((1 << ctx.vcpu) if kind != "spi" else 1, 8),
+            "edge": c(0 if kind == "spi" else 1, 1),
+        }
+        if kind == "sgi":
+            out["sgi_sources"] = c(0, 8)
+            out["active_source"] = c(0, 3)
+        if kind == "ppi":
+            out["hw_mapped"] = c(0, 1)  # the timer was mapped too (4.2+), but no rule reads it there
+        return out
     out = {
         "enabled": c(1 if kind == "sgi" else 0, 1),
         "pending_latch": c(0, 1),
@@ -455,6 +549,8 @@ def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, V
         # GICC_CTLR stores only the bits of vgic_mmio_write_vcpuif; the rest is 0.
         return [("GICC_CTLR holds only the stored bits", subset(ops, f["ctlr"], GICC_CTLR_STORED, 10))]
     kind = ctx.kind
+    if sem.vgic == "original":
+        return _original_conjuncts(ops, ctx, f)
     conds = [
         # vgic_mmio_write_priority: '& GENMASK(7, 8 - VGIC_PRI_BITS)'
         ("priority keeps 5 bits", subset(ops, f["priority"], 0xF8, 8)),
@@ -494,6 +590,32 @@ def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, V
     return conds
 
 
+def _original_conjuncts(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> list[tuple[str, Value]]:
+    """The per-interrupt conjuncts of the original VGIC (3.18-4.6). Priorities keep all 8
+    bits (handle_mmio_priority_reg), pending/soft-pend/level take any combination (see
+    ``original_bits``), groups are RAZ/WI."""
+    c = ops.const
+    kind = ctx.kind
+    conds: list[tuple[str, Value]] = [("groups are RAZ/WI before 4.19", ops.eq(f["group"], c(0, 1)))]
+    if kind == "spi":
+        # vgic_set_target_reg: 'This ensures we target exactly one vcpu per IRQ'
+        one_hot = ops.eq(f["targets"], c(1, 8))
+        for i in range(1, 8):
+            one_hot = ops.or_(one_hot, ops.eq(f["targets"], c(1 << i, 8)))
+        conds.append(("original: an SPI targets exactly one vCPU", one_hot))
+    else:
+        conds.append(("private targets are the owning vCPU", ops.eq(f["targets"], c(1 << ctx.vcpu, 8))))
+        # 'Force PPIs/SGIs to 1' (vgic_handle_cfg_reg); kvm_vgic_vcpu_init: VGIC_CFG_EDGE
+        conds.append(("original: private interrupts are edge-triggered", ops.eq(f["edge"], c(1, 1))))
+        # vgic_update_irq_pending sets irq_level only 'if (level_triggered)'
+        conds.append(("original: a private interrupt records no line", ops.eq(f["line_level"], c(0, 1))))
+    if kind == "sgi":
+        # vgic_handle_enable_reg: 'Force SGI enabled'
+        conds.append(("original: SGIs are always enabled", ops.eq(f["enabled"], c(1, 1))))
+        conds.append(("no active source before 4.17", ops.eq(f["active_source"], c(0, 3))))
+    return conds
+
+
 def invariant(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> Value:
     """The conjunction of ``invariant_conjuncts``."""
     return bool_and(ops, *(cond for _, cond in invariant_conjuncts(ops, ctx, scope, f)))
@@ -503,20 +625,53 @@ def invariant(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> 
 # Named accessors that depend on the kernel version.
 
 
-def pending_view(ops: Ops, f: dict[str, Value]) -> Value:
+def pending_view(ops: Ops, f: dict[str, Value], sem: GicV2Semantics | None = None) -> Value:
     """irq_is_pending(): 'if (irq->config == VGIC_CONFIG_EDGE) return irq->pending_latch;
-    else return irq->pending_latch || irq->line_level;'"""
+    else return irq->pending_latch || irq->line_level;'. The original VGIC (``sem.vgic ==
+    "original"``) reads its irq_pending bit instead (``original_bits``)."""
+    if sem is not None and sem.vgic == "original":
+        return original_bits(ops, f)[0]
     return ops.or_(f["pending_latch"], ops.and_(f["line_level"], ops.not_(f["edge"], 1)))
 
 
+# The original VGIC (virt/kvm/arm/vgic.c, 3.18-4.6) keeps three bitmaps per interrupt:
+# irq_pending (P, what GICD_ISPENDR reads), irq_soft_pend (S, set by a GICD_ISPENDR write to an
+# interrupt that is level-sensitive at the time) and irq_level (L, the line of a level-sensitive
+# interrupt). The canonical state maps them one to one:
+#   edge-triggered:  pending_latch = P, soft_pending = S (a stale soft-pend, used again only if
+#                    the interrupt is made level-sensitive), line_level = L (stale likewise);
+#   level-sensitive: pending_latch = S (the software latch: 'Note that level-triggered interrupts
+#                    can also be set to pending from writes to GICD_ISPENDRn and lowering the
+#                    external input line does not cause the interrupt to become inactive'),
+#                    soft_pending = P xor (L or S) (0 while P = L|S, which every action keeps
+#                    except a GICD_ICFGR write: the original does not re-derive P when the trigger
+#                    changes, handle_mmio_cfg_reg), line_level = L.
+# Each accessor below computes the kernel's bits, applies the kernel's code to them, and maps
+# the result back, so the model does exactly what the C code does.
+
+
+def original_bits(ops: Ops, f: dict[str, Value]) -> tuple[Value, Value]:
+    """(irq_pending, irq_soft_pend) of the original VGIC from the canonical fields."""
+    edge, latch, soft, line = f["edge"], f["pending_latch"], f["soft_pending"], f["line_level"]
+    pend = ops.ite(edge, latch, ops.xor(ops.or_(line, latch), soft))
+    return pend, ops.ite(edge, soft, latch)
+
+
+def original_fields(ops: Ops, edge: Value, pend: Value, soft_pend: Value, line: Value) -> dict[str, Value]:
+    """The canonical fields of the original VGIC's (irq_cfg, irq_pending, irq_soft_pend, irq_level)."""
+    return {"pending_latch": ops.ite(edge, pend, soft_pend),
+            "soft_pending": ops.ite(edge, soft_pend, ops.xor(pend, ops.or_(line, soft_pend)))}
+
+
 def _read_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
-    return pending_view(ops, f)
+    return pending_view(ops, f, ctx.semantics)
 
 
 read_pending = Accessor(
     "read_pending", "read", _read_pending,
     f"{MMIO}: __read_pending / vgic_uaccess_read_pending ('default: val = irq_is_pending(irq)' "
-    "for a GICv2 model, guest and userspace alike)",
+    "for a GICv2 model, guest and userspace alike); original VGIC: virt/kvm/arm/vgic.c "
+    "vgic_handle_set_pending_reg reads irq_pending (ACCESS_READ_VALUE)",
     "a GICv2 pending read returns the latch ORed with the line level for a level-sensitive "
     "interrupt (irq_is_pending)",
 )
@@ -532,6 +687,37 @@ def _unless_mapped(ops: Ops, ctx: AccessContext, f: dict[str, Value], eff: Effec
     return Effect({k: ops.ite(mapped, f[k], v) for k, v in eff.updates.items()}, eff.error, eff.errno)
 
 
+def _original_set_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    """virt/kvm/arm/vgic.c vgic_handle_set_pending_reg (handle_mmio_set_pending_reg before 4.0):
+    'level_mask = (~(*reg))' (irq_cfg); '/* Mark both level and edge triggered irqs as pending */'
+    irq_pending |= data; '/* Set the soft-pending flag only for level-triggered irqs */'
+    irq_soft_pend |= data, '*reg &= level_mask'; then '/* Ignore writes to SGIs */ if (offset < 2)
+    { *reg &= ~0xffff; *reg |= orig & 0xffff; }' applied to irq_soft_pend, with orig the old
+    irq_pending: so an SGI bit *sets* irq_pending (with no source) and copies the old
+    irq_pending into irq_soft_pend."""
+    pend, soft = original_bits(ops, f)
+    new_pend = ops.or_(pend, d)
+    if ctx.kind == "sgi":
+        new_soft = pend
+    else:
+        # '*reg &= level_mask' masks the whole word: a stale soft-pend of an edge-triggered
+        # interrupt is cleared by any GICD_ISPENDR write to its word
+        new_soft = ops.and_(ops.or_(soft, d), ops.not_(f["edge"], 1))
+    return Effect(original_fields(ops, f["edge"], new_pend, new_soft, f["line_level"]))
+
+
+def _original_clear_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    """virt/kvm/arm/vgic.c vgic_handle_clear_pending_reg: irq_pending &= ~data; '/* Re-set level
+    triggered level-active interrupts */ *reg |= *level_active' (irq_level, whatever the current
+    trigger); '/* Ignore writes to SGIs */' restores the SGI bits of irq_pending; '/* Clear
+    soft-pending flags */' irq_soft_pend &= ~data (SGI bits included)."""
+    pend, soft = original_bits(ops, f)
+    line = f["line_level"]
+    new_pend = pend if ctx.kind == "sgi" else ops.or_(ops.and_(pend, ops.not_(d, 1)), line)
+    new_soft = ops.and_(soft, ops.not_(d, 1))
+    return Effect(original_fields(ops, f["edge"], new_pend, new_soft, line))
+
+
 def _set_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     return _unless_mapped(ops, ctx, f, _set_pending_unmapped(ops, ctx, f, d), ctx.semantics.hw_pending_uaccess_wi)
 
@@ -539,6 +725,8 @@ def _set_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) ->
 def _set_pending_unmapped(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     sem: GicV2Semantics = ctx.semantics
     one = ops.const(1, 1)
+    if sem.vgic == "original":
+        return _original_set_pending(ops, ctx, f, d)
     if ctx.kind == "sgi" and not (ctx.user and sem.uaccess_pending) and sem.sgi_pending_wi:
         # 5.3: 'GICD_ISPENDR0 SGI bits are WI' through the MMIO accessors, which userspace
         # also used until 5.7
@@ -562,11 +750,14 @@ def _set_pending_unmapped(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: 
 write_spending = Accessor(
     "write_spending", "write", _set_pending,
     f"{MMIO}: vgic_mmio_write_spending / vgic_uaccess_write_spending (__set_pending from 6.8); "
-    "4.7: virt/kvm/arm/vgic/vgic-mmio.c vgic_mmio_write_spending",
+    "4.7: virt/kvm/arm/vgic/vgic-mmio.c vgic_mmio_write_spending; 3.18-4.6: virt/kvm/arm/vgic.c "
+    "vgic_handle_set_pending_reg",
     "4.11 and later: a pending write sets the latch whatever the trigger configuration; "
     "4.7-4.10: it sets soft_pending only if the interrupt is level-sensitive at the time of "
     "the write; a userspace write to a GICv2 SGI bit adds the accessing vCPU as a source; "
-    "4.16-5.6: ignored from userspace on an interrupt mapped to hardware (vgic_hw_irq_spending)",
+    "4.16-5.6: ignored from userspace on an interrupt mapped to hardware (vgic_hw_irq_spending); "
+    "3.18-4.6 (original VGIC): irq_pending is set, and irq_soft_pend too if the interrupt is "
+    "level-sensitive at the time of the write; an SGI bit sets irq_pending with no source",
 )
 
 
@@ -577,6 +768,8 @@ def _clear_pending(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) 
 def _clear_pending_unmapped(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     sem: GicV2Semantics = ctx.semantics
     zero = ops.const(0, 1)
+    if sem.vgic == "original":
+        return _original_clear_pending(ops, ctx, f, d)
     if ctx.kind == "sgi" and not (ctx.user and sem.uaccess_pending) and sem.sgi_pending_wi:
         return Effect({})  # 5.3: 'GICD_ICPENDR0 SGI bits are WI' (userspace too until 5.7)
     if ctx.kind == "sgi" and ctx.user and sem.uaccess_pending:
@@ -599,20 +792,31 @@ def _clear_pending_unmapped(ops: Ops, ctx: AccessContext, f: dict[str, Value], d
 
 write_cpending = Accessor(
     "write_cpending", "write", _clear_pending,
-    f"{MMIO}: vgic_mmio_write_cpending / vgic_uaccess_write_cpending (__clear_pending from 6.8)",
+    f"{MMIO}: vgic_mmio_write_cpending / vgic_uaccess_write_cpending (__clear_pending from 6.8); "
+    "3.18-4.6: virt/kvm/arm/vgic.c vgic_handle_clear_pending_reg",
     "a clear-pending write clears the latch (not the line level); from userspace a GICv2 SGI "
     "bit clears all its sources; 4.16-5.6: ignored from userspace on an interrupt mapped to "
-    "hardware (vgic_hw_irq_cpending)",
+    "hardware (vgic_hw_irq_cpending); "
+    "3.18-4.6 (original VGIC): SGI bits are ignored, and the "
+    "pending bit of any interrupt whose irq_level is set is set again",
 )
 
 
 def _write_config(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     if ctx.kind != "spi":
+        # original VGIC: 'if (offset < 8) { *reg = ~0U; /* Force PPIs/SGIs to 1 */' (all
+        # private interrupts stay edge-triggered, vgic_handle_cfg_reg)
         # 'The configuration cannot be changed for SGIs in general, for PPIs this is
         # IMPLEMENTATION DEFINED ... we also make them read-only here.'
         return Effect({})
     edge = ops.extract(d, 1, 1)
     sem: GicV2Semantics = ctx.semantics
+    if sem.vgic == "original":
+        # vgic_handle_cfg_reg (handle_mmio_cfg_reg before 4.0) only stores irq_cfg: irq_pending,
+        # irq_soft_pend and irq_level are kept as they are, and now mean what they mean for
+        # the new trigger (a latch set while edge stays in irq_pending, not in irq_soft_pend)
+        pend, soft = original_bits(ops, f)
+        return Effect({"edge": edge} | original_fields(ops, edge, pend, soft, f["line_level"]))
     if sem.pending_model == "soft_pending":
         # 4.7: to level: 'irq->pending = irq->line_level | irq->soft_pending' (so the latch
         # becomes soft_pending); to edge: the pending value (line_level | soft_pending while
@@ -629,9 +833,12 @@ def _write_config(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -
 
 write_config = Accessor(
     "write_config", "write", _write_config,
-    f"{MMIO}: vgic_mmio_write_config; 4.7: virt/kvm/arm/vgic/vgic-mmio.c vgic_mmio_write_config",
+    f"{MMIO}: vgic_mmio_write_config; 4.7: virt/kvm/arm/vgic/vgic-mmio.c vgic_mmio_write_config; "
+    "3.18-4.6: virt/kvm/arm/vgic.c vgic_handle_cfg_reg",
     "SGI/PPI configuration is read-only; 4.7-4.10: switching an SPI to level re-derives its "
-    "pending state as line_level || soft_pending, dropping a latch set while it was edge",
+    "pending state as line_level || soft_pending, dropping a latch set while it was edge; "
+    "3.18-4.6: only the trigger changes, so a pending bit set while the SPI was edge-triggered "
+    "is not a soft-pend latch once it is level-sensitive",
 )
 
 
@@ -643,27 +850,47 @@ read_config = Accessor("read_config", "read", _read_config, f"{MMIO}: vgic_mmio_
                        "bit 2i+1 is 1 for an edge-triggered interrupt")
 
 
+def lowest_target(ops: Ops, d: Value) -> Value:
+    """vgic_set_target_reg (original VGIC): 'Pick the LSB in each byte. This ensures we target
+    exactly one vcpu per IRQ. If the byte is null, assume we target CPU0.' The register then
+    reads '1 << (dist->irq_spi_cpu[irq + i] + i * 8)' (vgic_get_target_reg): one bit."""
+    out = ops.const(1, 8)
+    for i in reversed(range(8)):
+        out = ops.ite(ops.extract(d, i, i), ops.const(1 << i, 8), out)
+    return out
+
+
 def _write_target(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     if ctx.kind != "spi":
-        return Effect({})  # 'GICD_ITARGETSR[0-7] are read-only'
+        return Effect({})  # 'GICD_ITARGETSR[0-7] are read-only' ('We treat the banked interrupts targets as read-only')
+    if ctx.semantics.vgic == "original":
+        return Effect({"targets": lowest_target(ops, d)})  # not masked with the online vCPUs
     return Effect({"targets": ops.and_(d, ops.const(cpu_mask(ctx.cpus), 8))})
 
 
 write_target = Accessor("write_target", "write", _write_target,
-                        f"{MMIO2}: vgic_mmio_write_target",
-                        "SPI targets are masked with the online vCPUs; private targets are read-only")
+                        f"{MMIO2}: vgic_mmio_write_target; 3.18-4.6: vgic_set_target_reg (virt/kvm/arm/vgic.c, "
+                        "vgic-v2-emul.c from 4.0)",
+                        "SPI targets are masked with the online vCPUs; private targets are read-only; "
+                        "3.18-4.6: an SPI targets the lowest vCPU named (CPU0 if none), any of the 8")
 
 
 def _write_priority(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if ctx.semantics.vgic == "original":
+        # handle_mmio_priority_reg: 'ACCESS_READ_VALUE | ACCESS_WRITE_VALUE' on the irq_priority
+        # bytemap: all 8 bits are stored
+        return Effect({"priority": d})
     return Effect({"priority": ops.and_(d, ops.const(0xF8, 8))})
 
 
 write_priority = Accessor("write_priority", "write", _write_priority,
-                          f"{MMIO}: vgic_mmio_write_priority",
-                          "only the top VGIC_PRI_BITS (5) bits of a priority are kept")
+                          f"{MMIO}: vgic_mmio_write_priority; 3.18-4.6: handle_mmio_priority_reg",
+                          "only the top VGIC_PRI_BITS (5) bits of a priority are kept (3.18-4.6: all 8)")
 
 
 def _read_group(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    if ctx.semantics.vgic == "original":
+        return ops.const(0, 1)  # 3.18-4.6: GIC_DIST_IGROUP is handle_mmio_raz_wi
     if not ctx.semantics.groups:
         return ops.const(1, 1)  # before 4.19: vgic_mmio_read_rao (groups not modelled by KVM)
     return f["group"]
@@ -681,10 +908,13 @@ def _uaccess_write_group(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: V
     return Effect({"group": ops.ite(ctx.device["groups_user_writable"], d, f["group"])})
 
 
-read_group = Accessor("read_group", "read", _read_group, f"{MMIO}: vgic_mmio_read_group",
-                      "reads the group bit (always 0 before 4.19)")
+read_group = Accessor("read_group", "read", _read_group,
+                      f"{MMIO}: vgic_mmio_read_group (4.19+); 4.7-4.18: vgic_mmio_read_rao; 3.18-4.6: "
+                      "handle_mmio_raz_wi (virt/kvm/arm/vgic.c vgic_dist_ranges GIC_DIST_IGROUP)",
+                      "reads the group bit (all ones 4.7-4.18, all zeros 3.18-4.6)")
 guest_write_group = Accessor("write_group", "write", _guest_write_group,
-                             f"{MMIO}: vgic_mmio_write_group (4.19+; RAZ/WI before)",
+                             f"{MMIO}: vgic_mmio_write_group (4.19+; vgic_mmio_write_wi 4.7-4.18, "
+                             "handle_mmio_raz_wi 3.18-4.6)",
                              "the guest sets the group of an interrupt")
 uaccess_write_group = Accessor(
     "uaccess_write_v2_group", "write", _uaccess_write_group,
@@ -792,11 +1022,27 @@ def _irq_row(name: str, offset: int, bits: int, views: tuple[str, ...],
 
 
 _enable_read = read_field("read_enable", "enabled", f"{MMIO}: vgic_mmio_read_enable")
+
+
+def _write_cenable(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if ctx.semantics.vgic == "original" and ctx.kind == "sgi":
+        return Effect({})  # vgic_handle_enable_reg: 'if (offset < 4) /* Force SGI enabled */ *reg |= 0xffff;'
+    return Effect({"enabled": ops.and_(f["enabled"], ops.not_(d, 1))})
+
+
+write_cenable = Accessor("write_cenable", "write", _write_cenable,
+                         f"{MMIO}: vgic_mmio_write_cenable / vgic_uaccess_write_cenable; 3.18-4.6: "
+                         "vgic_handle_enable_reg (handle_mmio_clear_enable_reg before 4.0)",
+                         "write_one_to_clear on enabled (3.18-4.6: SGIs stay enabled)")
+
+
 def _change_active(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value, set_: bool) -> Effect:
     """vgic_mmio_change_active: 'irq->active = active'; for a GICv2 SGI made active,
     'irq->active_source = requester_vcpu ? requester_vcpu->vcpu_id : 0' (4.17): a guest
     write names the writing vCPU (the SGI's bank), a userspace ioctl has no running vCPU,
     so 0. Model choice: clearing active clears the source too (see the field)."""
+    if not ctx.semantics.active_uaccess:
+        return Effect({})  # 3.18-4.0: GIC_DIST_ACTIVE_SET/CLEAR are handle_mmio_raz_wi
     active = ops.or_(f["active"], d) if set_ else ops.and_(f["active"], ops.not_(d, 1))
     out = {"active": active}
     if ctx.kind == "sgi":
@@ -811,34 +1057,61 @@ def _change_active(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value, 
 
 write_sactive = Accessor("write_sactive", "write", lambda ops, ctx, f, d: _change_active(ops, ctx, f, d, True),
                          f"{MMIO}: vgic_mmio_write_sactive / vgic_mmio_uaccess_write_sactive (vgic_mmio_change_active, "
-                         "vgic_hw_irq_change_active)",
+                         "vgic_hw_irq_change_active); 4.1-4.6: vgic_handle_set_active_reg; 3.18-4.0: handle_mmio_raz_wi",
                          "write-1-to-set on active; a GICv2 SGI made active from userspace gets vCPU 0 as its "
                          "active source (4.17+: 'Oh well'); ignored from userspace on an interrupt mapped to "
-                         "hardware (4.16+)")
+                         "hardware (4.16+); ignored before 4.1")
 write_cactive = Accessor("write_cactive", "write", lambda ops, ctx, f, d: _change_active(ops, ctx, f, d, False),
                          f"{MMIO}: vgic_mmio_write_cactive / vgic_mmio_uaccess_write_cactive (vgic_mmio_change_active, "
-                         "vgic_hw_irq_change_active)",
-                         "write-1-to-clear on active; ignored from userspace on an interrupt mapped to hardware (4.16+)")
-_active_read = read_field("read_active", "active", f"{MMIO}: vgic_mmio_read_active / vgic_uaccess_read_active")
+                         "vgic_hw_irq_change_active); 4.1-4.6: vgic_handle_clear_active_reg; 3.18-4.0: handle_mmio_raz_wi",
+                         "write-1-to-clear on active; ignored from userspace on an interrupt mapped to hardware "
+                         "(4.16+); ignored before 4.1")
+
+
+def _read_active(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    if not ctx.semantics.active_uaccess:
+        # 3.18-4.0: handle_mmio_raz_wi; vgic_unqueue_irqs: 'the active state stays in the LRs,
+        # because we don't track the active state on the distributor side'
+        return ops.const(0, 1)
+    return f["active"]
+
+
+_active_read = Accessor("read_active", "read", _read_active,
+                        f"{MMIO}: vgic_mmio_read_active / vgic_uaccess_read_active; 4.1-4.6: "
+                        "vgic_handle_set_active_reg (irq_active); 3.18-4.0: handle_mmio_raz_wi",
+                        "reads the active bit (read-as-zero before 4.1: the active state is only in "
+                        "the list registers)")
 _sgi_read = read_field("read_sgipend", "sgi_sources", f"{MMIO2}: vgic_mmio_read_sgipend")
 
 
 def _write_sgipendc(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     src = ops.and_(f["sgi_sources"], ops.not_(d, 8))
+    if ctx.semantics.vgic == "original":
+        # write_set_clear_sgi_pend_reg: '*src &= ~mask' only; irq_pending is left as it is (an
+        # SGI pending with no source left is dropped at the next guest entry, vgic_queue_sgi)
+        return Effect({"sgi_sources": src})
     # 'irq->source &= ~...; if (!irq->source) irq->pending_latch = false;'
     return Effect({"sgi_sources": src, "pending_latch": ops.and_(f["pending_latch"], nonzero(ops, src, 8))})
 
 
 def _write_sgipends(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     src = ops.or_(f["sgi_sources"], d)
+    if ctx.semantics.vgic == "original":
+        # write_set_clear_sgi_pend_reg: '*src |= mask' only; irq_pending is not set, so the SGI
+        # is not delivered until something sets it (compute_pending_for_cpu reads irq_pending)
+        return Effect({"sgi_sources": src})
     # 'irq->source |= ...; if (irq->source) { irq->pending_latch = true; ...'
     return Effect({"sgi_sources": src, "pending_latch": ops.or_(f["pending_latch"], nonzero(ops, src, 8))})
 
 
-write_sgipendc = Accessor("write_sgipendc", "write", _write_sgipendc, f"{MMIO2}: vgic_mmio_write_sgipendc",
-                          "clears source bits; the SGI stops pending with its last source")
-write_sgipends = Accessor("write_sgipends", "write", _write_sgipends, f"{MMIO2}: vgic_mmio_write_sgipends",
-                          "sets source bits; the SGI is pending while it has a source")
+write_sgipendc = Accessor("write_sgipendc", "write", _write_sgipendc,
+                          f"{MMIO2}: vgic_mmio_write_sgipendc; 3.18-4.6: write_set_clear_sgi_pend_reg",
+                          "clears source bits; the SGI stops pending with its last source (3.18-4.6: "
+                          "only the sources change)")
+write_sgipends = Accessor("write_sgipends", "write", _write_sgipends,
+                          f"{MMIO2}: vgic_mmio_write_sgipends; 3.18-4.6: write_set_clear_sgi_pend_reg",
+                          "sets source bits; the SGI is pending while it has a source (3.18-4.6: only "
+                          "the sources change, the pending bit is not set)")
 
 _pmr = _vcpuif("pmr", 5)
 _bpr = _vcpuif("bpr", 3)
@@ -943,7 +1216,7 @@ REGISTERS = (
              write_field("write_senable", "enabled", write_one_to_set, 1, f"{MMIO}: vgic_mmio_write_senable / vgic_uaccess_write_senable"),
              pair="GICD_ICENABLER", role="set"),
     _irq_row("GICD_ICENABLER", 0x180, 1, ("enabled",), _enable_read,
-             write_field("write_cenable", "enabled", write_one_to_clear, 1, f"{MMIO}: vgic_mmio_write_cenable / vgic_uaccess_write_cenable"),
+             write_cenable,
              pair="GICD_ISENABLER", role="clear"),
     _irq_row("GICD_ISPENDR", 0x200, 1, ("pending_latch", "sgi_sources", "soft_pending"),
              read_pending, write_spending, pair="GICD_ICPENDR", role="set"),
@@ -1006,6 +1279,21 @@ def _irq_field_is_zero(name: str, width: int):
 no_held_line = _irq_field_is_zero("line_level", 1)  # the source holds no interrupt line asserted
 
 
+def _orders_compared_on(ops: Ops, scope: str, f: dict[str, Value]) -> Value:
+    """The ordering graph's source states: no line held, and no level-sensitive interrupt whose
+    pending bit the original VGIC left apart from its line and soft-pend (soft_pending set
+    while the latch is not, see ``original_bits``: only a GICD_ICFGR write reaches it, and no
+    order restores it: the pending read is 1, and a GICD_ISPENDR write makes it a soft-pend).
+    Under every later kernel's invariant the second part always holds (4.7-4.10: a level
+    interrupt's soft_pending equals its latch; 4.11+: soft_pending is 0)."""
+    held = no_held_line(ops, scope, f)
+    if scope != "irq" or "soft_pending" not in f:
+        return held
+    ok = ops.or_(f["edge"], ops.or_(ops.eq(f["soft_pending"], ops.const(0, 1)),
+                                    ops.eq(f["soft_pending"], f["pending_latch"])))
+    return bool_and(ops, held, ok)
+
+
 NO_HELD_LINES = Assumption(
     "no-held-lines", no_held_line,
     "no level-sensitive line is held at save: the VMM re-asserts its lines after the restore "
@@ -1026,6 +1314,25 @@ def environment_coverage(destination: str) -> str:
 
 def clear_set_gap(sem: GicV2Semantics, set_reg: str, kind: str) -> str:
     """Where clear-then-set cannot restore a GICv2 field from userspace."""
+    if sem.vgic == "original":
+        if set_reg == "GICD_ISENABLER" and kind == "sgi":
+            return ("3.18-4.6: GICD_ICENABLER0 cannot disable an SGI (vgic_handle_enable_reg: 'if "
+                    "(offset < 4) /* Force SGI enabled */ *reg |= 0xffff;'); every SGI reads enabled, "
+                    "so only a value no kernel of that age saves is out of reach")
+        if set_reg == "GICD_ISPENDR" and kind == "sgi":
+            return ("3.18-4.6: GICD_ICPENDR0 ignores the SGI bits (vgic_handle_clear_pending_reg: "
+                    "'/* Ignore writes to SGIs */') while GICD_ISPENDR0 sets them, so a pending SGI "
+                    "on the destination stays pending")
+        if set_reg == "GICD_ISPENDR" and kind == "spi":
+            return ("3.18-4.6: a GICD_ICPENDR write sets the pending bit again for every interrupt "
+                    "whose irq_level is set ('/* Re-set level triggered level-active interrupts */ "
+                    "*reg |= *level_active', vgic_handle_clear_pending_reg), also for an SPI made "
+                    "edge-triggered while its line was held (irq_level is kept)")
+        if set_reg == "GICD_ISACTIVER" and not sem.active_uaccess:
+            return ("3.18-4.0: GICD_I{S,C}ACTIVER are handle_mmio_raz_wi; the active state lives only "
+                    "in the list registers ('we don't track the active state on the distributor "
+                    "side', vgic_unqueue_irqs) until 47a98b15ba7c (4.1)")
+        return ""
     if set_reg == "GICD_ISPENDR" and kind == "sgi" and sem.sgi_pending_wi and not sem.uaccess_pending:
         return ("from 82e40f558de5 (5.3; 4.9.191, 4.14.142, 4.19.70, 5.2.12) until ba1ed9e17b58 (5.7; "
                 "5.6.14) the SGI bits of GICD_I{S,C}PENDR0 are write-ignored for userspace too, which "
@@ -1094,11 +1401,13 @@ GICV2 = DeviceSpec(
     clear_set_assumption_reason="no interrupt mapped to hardware (from 4.16 the kernel ignores userspace "
     "writes to a mapped interrupt's active state, and to its pending state until 5.7: "
     "vgic_hw_irq_change_active/_spending/_cpending; the round trip reports that loss)",
-    order_assumption=no_held_line,
+    order_assumption=_orders_compared_on,
     order_assumption_reason=(
         "orders are compared on sources with no interrupt line held: a GICv2 pending read "
         "returns latch|line level (irq_is_pending) and no attribute restores the line, so a "
         "held level line becomes a latch in every order; on 4.7 a stale soft_pending can hide "
-        "that loss in a wrong order, which would make wrong orders look as good as right ones"),
+        "that loss in a wrong order, which would make wrong orders look as good as right ones; "
+        "on the original VGIC (3.18-4.6) also with no level-sensitive interrupt pending apart "
+        "from its line and soft-pend (left by a GICD_ICFGR write), which no order restores"),
     doc=__doc__ or "",
 ).validate()

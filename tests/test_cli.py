@@ -36,7 +36,7 @@ CASES = [
     ("unknown step key", GOOD_HEAD + '[[restore]]\nwrite = "GICD_CTLR"\nvalu = "ones"\n', 7, "unknown step key 'valu'"),
     ("unknown top key", GOOD_HEAD + 'destinaton = "any"\n[[restore]]\nwrite = "GICD_CTLR"\n', 5, "did you mean destination"),
     ("wrong device", 'name = "t"\ndevice = "gicv9"\n[[restore]]\nwrite = "GICD_CTLR"\n', 2, "valid: gicv2"),
-    ("unknown kernel", 'name = "t"\ndevice = "gicv2"\nkernel = "3.1"\n[[restore]]\nwrite = "GICD_CTLR"\n', 3, "the oldest modelled release is 4.7"),
+    ("unknown kernel", 'name = "t"\ndevice = "gicv2"\nkernel = "3.1"\n[[restore]]\nwrite = "GICD_CTLR"\n', 3, "the oldest modelled release is 3.18"),
     ("bad index", GOOD_HEAD + '[[restore]]\nwrite = "GICD_ISENABLER"\nindex = "3..x"\n', 7, 'use word numbers like "0", "1..31"'),
     ("index out of range", GOOD_HEAD + '[[restore]]\nwrite = "GICD_ISENABLER"\nindex = "40"\n', 7, "words 0..31"),
     ("bad value", GOOD_HEAD + '[[restore]]\nwrite = "GICD_ISENABLER"\nvalue = "all"\n', 7, "saved, ones, zeros, reset"),

@@ -210,3 +210,40 @@ def test_prove_refuses_an_unknown_host(capsys):
     assert main(["prove", str(GICV2_DIR / "qemu-current-6.12.toml"), "--host", "gicv4"]) == 2
     err = capsys.readouterr().err
     assert "gicv2, gicv3, gicv3-pri6, gicv3-pri7" in err and "Traceback" not in err
+
+
+def _no_stray_pending_bits(spec):
+    """The model restricted to original-VGIC states with no pending bit a guest GICD_ICFGR
+    write left apart from the line and soft-pend (soft_pending == 0, see
+    spec.gicv2.original_bits), no held line and no active SGI source."""
+    base = no_held_lines(spec)
+    from spec.algebra import bool_and
+
+    def invariant(ops, ctx, scope, f):
+        inv = base.invariant(ops, ctx, scope, f)
+        if scope != "irq":
+            return inv
+        return bool_and(ops, inv, ops.eq(f["soft_pending"], ops.const(0, 1)))
+
+    return dataclasses.replace(base, invariant=invariant)
+
+
+def test_restoring_icfgr_first_matters_on_the_original_vgic():
+    """QEMU 74fdb781c1 ('restore configuration registers before pending IRQs') on a 4.1
+    kernel: from ordinary states (no held line, no pending bit left by a trigger change)
+    the 2014 order loses a level SPI's soft-pend latch on the reset path and the order after
+    the fix does not; the 2014 report's witness is that loss, at the GICD_ICFGR step."""
+    spec = _no_stray_pending_bits(GICV2)
+    before = prove_roundtrip(spec, shipped("qemu-before-74fdb781c1-4.1.toml"))
+    after = prove_roundtrip(spec, shipped("qemu-74fdb781c1-4.1.toml"))
+    assert "pending_latch:1->0@spi" in before.labels
+    assert not [label for label in after.labels if label.endswith("@spi")], after.labels
+    assert "pending_latch:1->0@spi" not in prove_roundtrip(
+        spec, shipped("qemu-before-74fdb781c1-4.1.toml"), destination="fresh").labels  # SPIs reset level
+    rep = run_sequence(shipped("qemu-before-74fdb781c1-4.1.toml"))
+    cex = next(r for r in rep.replays if r.witness.label == "pending_latch:1->0@spi")
+    assert cex.confirmed and cex.diverging.register.name == "GICD_ICFGR"
+    where = cex.witness.where[1]
+    # a level-sensitive SPI latched through GICD_ISPENDR, met by an edge-triggered one
+    assert cex.source.irq[where]["edge"] == 0 and cex.source.irq[where]["soft_pending"] == 0
+    assert cex.prior.irq[where]["edge"] == 1
