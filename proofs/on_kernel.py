@@ -460,6 +460,9 @@ class WitnessRun:
             self.out.status = NOT_BUILDABLE
             self.out.detail = ("; ".join(listed) or "(no field differs)") + ". " + " ".join(reasons) + \
                 (f" From the states userspace can build the model shows no such loss ({why})." if why else "")
+            if rep.witness.field and not self._revealing():
+                self.out.detail += (f" Nor would the loss be observable: no userspace read shows "
+                                    f"{rep.witness.field}.")
             return False
         if listed:
             self.out.notes.append("built with " + "; ".join(listed) + ": the model shows the same loss "
@@ -621,8 +624,10 @@ class WitnessRun:
             self.out.detail = f"the migration stops at {label}, not at {self.rep.witness.label}"
             return
         self.out.status = CONFIRMED
-        what = "the save-side check fails" if acc.action == "check" else (
-            "the check fails" if acc.action == "check" else "the step fails")
+        if acc.action == "check":
+            what = "the save-side check fails" if save else "the restore's check fails"
+        else:
+            what = f"the step fails ({kernel[idx]})"
         self.out.evidence = (f"{p.notes[idx]}: the kernel answered {kernel[idx]}, so {what} "
                              f"and the migration stops there")
 
