@@ -458,7 +458,7 @@ class WitnessRun:
                     name, "gicproof's userspace writes did not produce it (a gap in the builder, "
                     "not a proof that userspace cannot)"))
             self.out.status = NOT_BUILDABLE
-            self.out.detail = ("; ".join(listed) or "(no field differs)") + ". " + " ".join(reasons) + \
+            self.out.detail = ("; ".join(listed) or "(no field differs)") + ". " + ". ".join(reasons) + "." + \
                 (f" From the states userspace can build the model shows no such loss ({why})." if why else "")
             if rep.witness.field and not self._revealing():
                 self.out.detail += (f" Nor would the loss be observable: no userspace read shows "
