@@ -857,7 +857,7 @@ def resolve(spec: DeviceSpec, seq: Any, name: str, cli_kernel: str | None) -> Or
     def same(kernel: str) -> bool:
         return bool(spec.semantics(kernel).flags() == oracle.flags())
 
-    rev = f"{release} (revision {oracle.revision})"
+    rev = f"{release}, revision {oracle.revision}"
     if cli_kernel is not None and not same(cli_kernel):
         raise ValueError(f"--kernel {cli_kernel} (revision {spec.semantics(cli_kernel).revision}) and "
                          f"--on-kernel {name} ({rev}) have different semantics: the kernel can confirm "
