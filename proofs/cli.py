@@ -3,6 +3,7 @@
     gicproof check [--json] [--rlimit N] [--timeout S]
     gicproof prove FILE [--kernel X.Y] [--destination fresh|any] [--cpus N] [--irqs M]
                         [--encoding classes|full] [--rlimit N] [--timeout S] [--json]
+                        [--on-kernel K]
     gicproof graph DEVICE [--kernel X.Y] [--host KIND] [--sequence FILE] [--format text|dot|svg|png]
                           [-o FILE] [--versus X.Y] [--destination fresh|any] [--cpus N] [--json]
     gicproof describe DEVICE [--kernel X.Y]
@@ -11,7 +12,7 @@
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
 3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay),
 4 a bug in gicproof (an unexpected exception: one line on stderr; GICPROOF_DEBUG=1 shows the
-traceback).
+traceback), 5 (prove --on-kernel) a real kernel disagreed with the model.
 
 Solver budget: every query runs under Z3's deterministic resource limit (``--rlimit``,
 default ``solver.DEFAULT_RLIMIT``), so verdicts do not depend on the machine's load; a
@@ -33,7 +34,7 @@ from typing import Any
 
 from models.kernel import harness
 from models.machine import MissingSaved
-from proofs import solver
+from proofs import on_kernel, solver
 from proofs.clearset import ClearSetResult, pairs, prove_clear_then_set
 from proofs.conform import conform, resolve_kernel
 from proofs.graph import OrderingGraph, build_graph, check_sequence
@@ -55,6 +56,7 @@ from spec.devices import DEVICES, SEQUENCES_DIR, shipped_sequences
 from spec.sequence import Sequence, SequenceError, load, printable
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN, EXIT_BUG = 0, 1, 2, 3, 4
+EXIT_KERNEL_DISAGREES = 5  # prove --on-kernel: the real kernel answered otherwise than the model
 TIMEOUT_MIN_S, TIMEOUT_MAX_S = 0.001, 86400.0
 
 
@@ -169,15 +171,47 @@ def cmd_prove(args: argparse.Namespace) -> int:
     for a in args.assume:
         if a not in known:
             return _input_error(f"--assume {a}: {spec.name} declares {', '.join(known) or 'no assumptions'}")
-    rep = run_sequence(seq, args.kernel, args.destination, args.cpus, args.irqs, args.encoding,
+    oracle = None
+    kernel = args.kernel
+    if args.on_kernel is not None:
+        hosts = {h for h in (args.host, seq.host, seq.source_host) if h}
+        if hosts - {"gicv2"}:
+            return _input_error(f"--on-kernel: the oracle's kernels run on QEMU's emulated GICv2 host; a "
+                                f"{', '.join(sorted(hosts - {'gicv2'}))} host cannot be confirmed there (QEMU's "
+                                "emulated GICv3 offers no GICv2 compatibility)")
+        try:
+            oracle = on_kernel.resolve(spec, seq, args.on_kernel, args.kernel)
+        except ValueError as e:
+            return _input_error(str(e))
+        kernel = oracle.kernel_override
+    rep = run_sequence(seq, kernel, args.destination, args.cpus, args.irqs, args.encoding,
                        _budget(args), progress, tuple(args.assume), args.host)
     progress.done()
     code = rep.exit_code()
+    on = None
+    if oracle is not None:
+        try:
+            on = on_kernel.confirm([rep], oracle.kernel, progress=progress)
+        except harness.KernelOracleError as e:
+            progress.done()
+            print(f"gicproof: the kernel could not be booted: {printable(str(e))}", file=sys.stderr)
+            return EXIT_UNKNOWN
+        if on.disagreed and code != EXIT_UNKNOWN:
+            code = EXIT_KERNEL_DISAGREES
+    progress.done()
     if args.json:
-        print(json.dumps({"gicproof": JSON_VERSION, "command": "prove", "results": [sequence_json(rep)],
+        result = sequence_json(rep)
+        if on is not None:
+            result["on_kernel"] = on.json() | {"note": oracle.note if oracle else ""}
+        print(json.dumps({"gicproof": JSON_VERSION, "command": "prove", "results": [result],
                           "exit": code}, indent=2))
     else:
         print(render_sequence(rep))
+        if on is not None:
+            print()
+            if oracle is not None and oracle.note:
+                print(f"note: {oracle.note}")
+            print(on.render())
     return code
 
 
@@ -483,8 +517,10 @@ def parser() -> argparse.ArgumentParser:
         description="Prove GIC save/restore sequences (as KVM exposes them to userspace) "
                     "correct, or find confirmed counterexamples.",
         epilog="Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, "
-               "2 bad input, 3 unknown (resource limit, timeout or solver unknown), 4 a bug in "
-               "gicproof (an unexpected exception; rerun with GICPROOF_DEBUG=1 to see the traceback).")
+               "2 bad input, 3 unknown (resource limit, timeout or solver unknown; with --on-kernel "
+               "also a kernel that could not be booted), 4 a bug in "
+               "gicproof (an unexpected exception; rerun with GICPROOF_DEBUG=1 to see the traceback), "
+               "5 (prove --on-kernel) a real kernel disagreed with the model.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     c = sub.add_parser("check", help="check every shipped sequence and obligation against its expectation",
                        description="Run every shipped sequence's round trip and every clear-then-set "
@@ -515,6 +551,12 @@ def parser() -> argparse.ArgumentParser:
                          "full: every interrupt symbolic (exact size only)")
     _budget_options(pr)
     pr.add_argument("--json", action="store_true", help="print the result as JSON (see README)")
+    pr.add_argument("--on-kernel", metavar="K",
+                    help="also run every counterexample on a real cached kernel (5.10, 6.1, 6.12, sid, "
+                         "or its release, e.g. 6.12.107) booted under QEMU: build the source state "
+                         "through userspace writes, save, build the destination, restore, read "
+                         "everything back, and say 'confirmed' or where the kernel disagreed; implies "
+                         "--kernel RELEASE (a --kernel or source_kernel with other semantics is refused)")
     pr.set_defaults(func=cmd_prove)
     g = sub.add_parser("graph", help="derive the ordering graph of a device's restore interface",
                        description="Derive the ordering dependencies between the steps of a device's restore "
