@@ -111,6 +111,10 @@ WHY_NOT_BUILDABLE = {
     "soft_pending": (
         "the 4.7-4.10 shadow soft_pending has no register of its own "
         "(virt/kvm/arm/vgic/vgic-mmio.c at v4.7: irq->soft_pending)"),
+    "hw_mapped": (
+        "a timer PPI is mapped to hardware by kvm_timer_enable at the vCPU's first KVM_RUN "
+        "(arch/arm64/kvm/arch_timer.c, kvm_vgic_map_phys_irq); the runner never runs a vCPU, so "
+        "no interrupt of its VMs is mapped"),
     "apr": (
         "GICC_APRn is read-as-zero/write-ignored for userspace before 4.12 "
         f"({MMIO2}: vgic_mmio_read_apr, 9b87e7a8bfb5)"),
