@@ -144,9 +144,9 @@ def run(lc: Lifecycle, state: State, name: str, args: Args, release: str,
             fn = (hooks or {}).get(step.name)
             if fn is None:
                 raise MissingHook(f"{lc.device} lifecycle: operation {name} needs hook {step.name!r}")
-            r = fn(state, args)
-            if r is not None:
-                return r
+            hooked = fn(state, args)
+            if hooked is not None:
+                return hooked
     if op.value is not None:
         return f"0x{op.value(state, args):x}"
     return "ok"

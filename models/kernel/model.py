@@ -63,8 +63,8 @@ from models.kernel.harness import (
     Op,
 )
 from models.machine import Config, Machine, make_state
-from spec.device import DeviceSpec, Register
 from spec import lifecycle
+from spec.device import DeviceSpec, Register
 from spec.gicv2 import CPUIF, DIST, GICV2, semantics_for
 
 CPUID_MASK = 0xFF  # KVM_DEV_ARM_VGIC_CPUID_MASK >> KVM_DEV_ARM_VGIC_CPUID_SHIFT
