@@ -259,6 +259,8 @@ def _lifecycle_steps(ch: Chooser, total_vcpus: int, irqs: int) -> list[list[Op]]
         else:
             attr = ch.integer(0, 3)
         steps.append([Op.has(0, grp, attr)])
+    if ch.integer(0, 3) == 0:  # a line with an INTID no SPI has (checked before or after lazy INIT)
+        steps.append([Op.irq("SPI", 0, _pick(ch, (0, 16, 31, 1020, 8192, irqs)), _pick(ch, (0, 1, 2)))])
     if ch.integer(0, 4) == 0:
         steps.append([Op.test_device(_pick(ch, ("v2", "v3", "its")))])
     if ch.integer(0, 5) == 0:
