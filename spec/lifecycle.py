@@ -171,11 +171,18 @@ ADDR_SIZE = {ADDR_DIST: 0x1000, ADDR_CPU: 0x2000}  # KVM_VGIC_V2_DIST_SIZE / _CP
 ADDR_ALIGN = 0x1000  # SZ_4K
 HOST_DEVICES = ("v2",)  # the device kinds a GICv2 host registers (kvm_register_vgic_device)
 
-# The check order of vgic_check_ioaddr (until 5.15) and vgic_check_iorange (5.16 on)
-# differ; 5.10.223 has the first, 6.1.176 and later the second (both seen by the oracle).
+# The check order of vgic_check_ioaddr (5.10) and vgic_check_iorange (6.1 on) differ; the
+# oracle sees the first on 5.10.223 and the second on 6.1.176, 6.12.107 and 7.2.13. The
+# helper came with Ricardo Koller's series "[PATCH v4 01/11] kvm: arm64: vgic: Introduce
+# vgic_check_iorange" (Oct 2021, for 5.16); the order of the released function (EEXIST
+# first, then alignment, wrap-around, IPA size) is the one read in vgic-kvm-device.c now.
+# The boundary is taken as 5.16; releases 5.11-5.19 were not booted, so it is not pinned.
 IORANGE = "5.16"
 # Where KVM_CREATE_VCPU checks the vCPU limit: kvm_arch_vcpu_precreate after its EBUSY
-# check (5.10), or the generic kvm_vm_ioctl_create_vcpu before it (later kernels).
+# check (5.10.223: a 9th vCPU after INIT is EBUSY), or the generic kvm_vm_ioctl_create_vcpu
+# before it ('created_vcpus >= kvm->max_vcpus', from Sean Christopherson's "KVM: Add
+# max_vcpus field in common 'struct kvm'"; 6.1.176 on: EINVAL). Boundary taken as 5.15,
+# not pinned (no release between 5.10 and 6.1 was booted, the merge commit was not read).
 GENERIC_MAX_VCPUS = "5.15"
 # KVM_IRQ_LINE initialises a GICv2 lazily before it checks the INTID from 7.2: the merge
 # "KVM/arm64 updates for 7.2" (751d041a13bd: 'Fixes for the so-called "lazy vgic init",
