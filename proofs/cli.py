@@ -7,7 +7,7 @@
     gicproof graph DEVICE [--kernel X.Y] [--host KIND] [--sequence FILE] [--format text|dot|svg|png]
                           [-o FILE] [--versus X.Y] [--destination fresh|any] [--cpus N] [--json]
     gicproof describe DEVICE [--kernel X.Y]
-    gicproof conform DEVICE --kernel K [--programs N] [--seed S] [--gic 2] [--json]
+    gicproof conform DEVICE --kernel K [--programs N] [--seed S] [--lifecycle P] [--gic 2] [--json]
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
 3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay),
@@ -479,7 +479,8 @@ def cmd_conform(args: argparse.Namespace) -> int:
         return _input_error("busybox is not in the kernel cache: run models/kernel/install-parts.sh")
     progress = Progress(sys.stderr.isatty() and not args.json)
     try:
-        rep = conform(args.kernel, programs=args.programs, seed=args.seed, progress=progress)
+        rep = conform(args.kernel, programs=args.programs, seed=args.seed, progress=progress,
+                      lifecycle=args.lifecycle)
     except harness.KernelOracleError as e:
         progress.done()
         print(f"gicproof: the kernel could not be booted: {printable(str(e))}", file=sys.stderr)
@@ -492,6 +493,16 @@ def cmd_conform(args: argparse.Namespace) -> int:
     else:
         print(rep.render())
     return code
+
+
+def _share(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1") from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not from 0 to 1")
+    return v
 
 
 def _input_error(msg: str) -> int:
@@ -602,6 +613,10 @@ def parser() -> argparse.ArgumentParser:
     co.add_argument("--programs", type=_positive, default=300, metavar="N",
                     help="random programs in the batch (default 300)")
     co.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    co.add_argument("--lifecycle", type=_share, default=0.5, metavar="P",
+                    help="the proportion of lifecycle programs (vCPUs, device, NR_IRQS, addresses, "
+                         "INIT, accesses and lines before INIT, in random order), 0 to 1; the "
+                         "rest run after the standard setup (default 0.5)")
     co.add_argument("--gic", type=int, default=2, metavar="2",
                     help="QEMU's host GIC version; only 2 (a GICv2 host) is modelled")
     co.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -19,6 +19,7 @@ Hypothesis's ``data.draw`` (``tests/test_conform.py``), so the same code is both
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from models.kernel import harness
-from models.kernel.harness import BatchResult, KernelInfo, Op, v2_attr
+from models.kernel.harness import V2_CPU_BASE, V2_DIST_BASE, BatchResult, KernelInfo, Op, v2_attr
 from models.kernel.model import GROUP_NAMES, KernelModel, release_of, setup_prefix
 from spec.gicv2 import CPUIF, DIST, GICV2, IIDR_REVISION_SHIFT, IMPLEMENTER_ARM, PRODUCT_ID_KVM
 
@@ -59,18 +60,55 @@ def _pick(ch: Chooser, seq: Sequence[T]) -> T:
 
 @dataclass(frozen=True)
 class Program:
-    """A generated program: the VM's size and the operations after the setup prefix."""
+    """A generated program. A register program (``lifecycle`` False) is the VM's size and
+    the operations after the standard setup prefix; a lifecycle program is the whole
+    script (``body`` starts with ``vm``; ``vcpus``/``irqs`` are 0), with the lifecycle
+    steps in random positions."""
 
     vcpus: int
     irqs: int
     body: tuple[Op, ...]
+    lifecycle: bool = False
 
     def ops(self) -> list[Op]:
+        if self.lifecycle:
+            return list(self.body)
         return setup_prefix(self.vcpus, self.irqs) + list(self.body)
 
     @property
     def prefix_len(self) -> int:
-        return len(setup_prefix(self.vcpus, self.irqs))
+        return 0 if self.lifecycle else len(setup_prefix(self.vcpus, self.irqs))
+
+    def valid(self) -> bool:
+        """A runnable script whose every line the kernel answers: a lifecycle program
+        starts with ``vm`` and uses device 0 only after creating it (the first
+        ``device v2`` always succeeds: a GICv2 host has at most 8 vCPUs)."""
+        if not self.lifecycle:
+            return True
+        if not self.body or self.body[0].name != "vm":
+            return False
+        created = False
+        for op in self.body[1:]:
+            if op.name == "vm":
+                return False
+            if op.name == "device" and op.args[0] == "v2":
+                created = True
+            elif op.name in DEVICE_OPS and not created:
+                return False
+        return True
+
+
+DEVICE_OPS = ("set32", "set64", "get32", "get64", "has", "ctrl")
+REGISTER_GROUPS = ("DIST_REGS", "CPU_REGS")
+
+
+def is_lifecycle_op(op: Op) -> bool:
+    """A lifecycle operation (counted apart): anything but a register access and a line."""
+    if op.name == "irq":
+        return False
+    if op.name in ("get32", "set32", "get64", "set64"):
+        return op.args[1] not in REGISTER_GROUPS
+    return True
 
 
 def _value(ch: Chooser, reg_name: str, rev_hint: int) -> int:
@@ -92,7 +130,7 @@ def _value(ch: Chooser, reg_name: str, rev_hint: int) -> int:
 
 def _vcpu_field(ch: Chooser, vcpus: int) -> int:
     kind = ch.integer(0, 19)
-    if kind == 0:
+    if kind == 0 or vcpus == 0:
         return ch.integer(vcpus, 9)  # out of range: EINVAL
     if kind == 1:
         return 0x100 | ch.integer(0, vcpus - 1)  # above KVM_DEV_ARM_VGIC_CPUID_MASK: ignored
@@ -110,63 +148,177 @@ def _word(ch: Chooser, reg: Any, irqs: int, hot: int) -> int:
     return _pick(ch, covered)
 
 
-def generate(ch: Chooser, max_ops: int = 32) -> Program:
-    """One random program from the device table."""
-    vcpus = _pick(ch, (1, 2, 2, 3, 4, 8))
-    irqs = _pick(ch, SMALL_IRQS) if ch.integer(0, 4) else _pick(ch, GICV2.irq_counts)
+def _event(ch: Chooser, vcpus: int, irqs: int, hot: int, rev_hint: int) -> list[Op]:
+    """One register access (with the read after a write, sometimes) or one SPI line."""
     regs = GICV2.registers
     irq_regs = [r for r in regs if r.scope == "irq"]
+    kind = ch.integer(0, 19)
+    out: list[Op] = []
+    if kind < 14:  # a register of the table
+        reg = _pick(ch, regs) if ch.integer(0, 1) else _pick(ch, irq_regs)
+        word = _word(ch, reg, irqs, hot)
+        attr = v2_attr(_vcpu_field(ch, vcpus), reg.offset + 4 * word)
+        grp = GROUP_NAMES[reg.group]
+        if kind < 6:
+            out.append(Op.get(0, grp, attr))
+        else:
+            value = _value(ch, reg.name, rev_hint)
+            if reg.scope == "irq" and word == reg.word_of(hot) and ch.integer(0, 1):
+                # the hot SPI's slice alone, or over the random value
+                sl = ch.integer(0, (1 << reg.bits_per_irq) - 1) << reg.slice_shift(hot)
+                value = sl if ch.integer(0, 1) else value | sl
+            out.append(Op.set(0, grp, attr, value))
+            if ch.integer(0, 1):
+                out.append(Op.get(0, grp, attr))  # read after write
+    elif kind < 19:  # an SPI's line
+        pick = ch.integer(0, 9)
+        num = hot if pick < 7 else ch.integer(28, irqs + 3) if pick < 9 else _pick(ch, (0, 1020, 8192))
+        level = _pick(ch, (0, 1, 1, 1, 2))
+        out.append(Op.irq("SPI", ch.integer(0, max(0, vcpus - 1)), num, level))
+    else:  # an offset with no register of the table, or an unaligned one
+        group = _pick(ch, (DIST, CPUIF))
+        if ch.integer(0, 1):
+            offset = _pick(ch, UNMAPPED[group])
+        else:
+            reg = _pick(ch, [r for r in regs if r.group == group])
+            offset = reg.offset + ch.integer(1, 3)
+        attr = v2_attr(_vcpu_field(ch, vcpus), offset)
+        if ch.integer(0, 1):
+            out.append(Op.get(0, GROUP_NAMES[group], attr))
+        else:
+            out.append(Op.set(0, GROUP_NAMES[group], attr, _value(ch, "", rev_hint)))
+            out.append(Op.get(0, GROUP_NAMES[group], attr))
+    return out
+
+
+def _sweep(hot: int) -> list[Op]:
+    """The hot SPI's state through every per-interrupt register."""
+    return [Op.get(0, GROUP_NAMES[reg.group], v2_attr(0, reg.offset + 4 * reg.word_of(hot)))
+            for reg in GICV2.registers if reg.scope == "irq"
+            and reg.word_irqs(0).start <= hot < reg.word_irqs(reg.words - 1).stop]
+
+
+def generate(ch: Chooser, max_ops: int = 32) -> Program:
+    """One random register program from the device table, after the setup prefix."""
+    vcpus = _pick(ch, (1, 2, 2, 3, 4, 8))
+    irqs = _pick(ch, SMALL_IRQS) if ch.integer(0, 4) else _pick(ch, GICV2.irq_counts)
     rev_hint = ch.integer(0, 15)
     hot = ch.integer(32, irqs - 1)
     body: list[Op] = []
     n = ch.integer(1, max_ops)
     while len(body) < n:
-        kind = ch.integer(0, 19)
-        if kind < 14:  # a register of the table
-            reg = _pick(ch, regs) if ch.integer(0, 1) else _pick(ch, irq_regs)
-            word = _word(ch, reg, irqs, hot)
-            attr = v2_attr(_vcpu_field(ch, vcpus), reg.offset + 4 * word)
-            grp = GROUP_NAMES[reg.group]
-            if kind < 6:
-                body.append(Op.get(0, grp, attr))
-            else:
-                value = _value(ch, reg.name, rev_hint)
-                if reg.scope == "irq" and word == reg.word_of(hot) and ch.integer(0, 1):
-                    # the hot SPI's slice alone, or over the random value
-                    sl = ch.integer(0, (1 << reg.bits_per_irq) - 1) << reg.slice_shift(hot)
-                    value = sl if ch.integer(0, 1) else value | sl
-                body.append(Op.set(0, grp, attr, value))
-                if ch.integer(0, 1):
-                    body.append(Op.get(0, grp, attr))  # read after write
-        elif kind < 19:  # an SPI's line
-            pick = ch.integer(0, 9)
-            num = hot if pick < 7 else ch.integer(28, irqs + 3) if pick < 9 else _pick(ch, (0, 1020, 8192))
-            level = _pick(ch, (0, 1, 1, 1, 2))
-            body.append(Op.irq("SPI", ch.integer(0, vcpus - 1), num, level))
-        else:  # an offset with no register of the table, or an unaligned one
-            group = _pick(ch, (DIST, CPUIF))
-            if ch.integer(0, 1):
-                offset = _pick(ch, UNMAPPED[group])
-            else:
-                reg = _pick(ch, [r for r in regs if r.group == group])
-                offset = reg.offset + ch.integer(1, 3)
-            attr = v2_attr(_vcpu_field(ch, vcpus), offset)
-            if ch.integer(0, 1):
-                body.append(Op.get(0, GROUP_NAMES[group], attr))
-            else:
-                body.append(Op.set(0, GROUP_NAMES[group], attr, _value(ch, "", rev_hint)))
-                body.append(Op.get(0, GROUP_NAMES[group], attr))
+        body.extend(_event(ch, vcpus, irqs, hot, rev_hint))
     if ch.integer(0, 1):
-        # a final sweep: the hot SPI's state through every per-interrupt register
-        for reg in irq_regs:
-            if reg.word_irqs(0).start <= hot < reg.word_irqs(reg.words - 1).stop:
-                body.append(Op.get(0, GROUP_NAMES[reg.group], v2_attr(0, reg.offset + 4 * reg.word_of(hot))))
+        body.extend(_sweep(hot))  # a final sweep
     return Program(vcpus, irqs, tuple(body))
 
 
-def generate_batch(count: int, seed: int) -> list[Program]:
+# Values for the lifecycle steps: NR_IRQS (valid and not), addresses (aligned or not,
+# inside the 40-bit IPA space or not, a region that crosses its top).
+BAD_NR_IRQS = (0, 32, 63, 65, 100, 1000, 1024, 1056, 0xFFFFFFFF)
+ADDRESSES = (V2_DIST_BASE, V2_CPU_BASE, 0x0, 0x1000, 0x8001800, 0x8000004, 1 << 40, (1 << 40) - 0x1000,
+             (1 << 40) - 0x2000, 0xFFFFFFFFFFFFF000, 1 << 48)
+ADDR_TYPES = (0, 0, 0, 1, 1, 1, 2, 3, 6)
+
+
+def _lifecycle_steps(ch: Chooser, total_vcpus: int, irqs: int) -> list[list[Op]]:
+    """The lifecycle steps of one program, each a list of operations kept together."""
+    steps: list[list[Op]] = []
+    left = total_vcpus
+    for _ in range(ch.integer(1, 3)):  # vCPUs in one to three batches
+        n = ch.integer(0, left) if left else 0
+        steps.append([Op.vcpus(n)])
+        left -= n
+    if left:
+        steps.append([Op.vcpus(left)])
+    for _ in range(ch.integer(0, 2)):
+        steps.append([Op.vcpu_init()])
+    for _ in range(ch.integer(0, 2)):  # NR_IRQS, valid or not, read back sometimes
+        value = irqs if ch.integer(0, 2) else _pick(ch, BAD_NR_IRQS + tuple(GICV2.irq_counts))
+        steps.append([Op.set(0, "NR_IRQS", 0, value)])
+    if ch.integer(0, 2) == 0:
+        steps.append([Op.get(0, "NR_IRQS", 0)])
+    for _ in range(ch.integer(0, 4)):  # addresses, and reads of them
+        t = _pick(ch, ADDR_TYPES)
+        if ch.integer(0, 3):
+            steps.append([Op.set(0, "ADDR", t, _pick(ch, ADDRESSES), 64)])
+        else:
+            steps.append([Op.get(0, "ADDR", t, _pick(ch, (32, 64)))])
+    for _ in range(_pick(ch, (0, 1, 1, 1, 2, 2))):  # CTRL_INIT 0, 1 or 2 times
+        steps.append([Op.ctrl(0, "INIT")])
+    if ch.integer(0, 5) == 0:
+        steps.append([_pick(ch, (Op.ctrl(0, "SAVE_PENDING_TABLES"), Op.ctrl(0, 1),
+                                 Op.get(0, "CTRL", 0), Op.set(0, "CTRL", 0, 0),
+                                 Op.get(0, "LEVEL_INFO", 0), Op.set(0, 9, 0, 0)))])
+    for _ in range(ch.integer(0, 3)):  # KVM_HAS_DEVICE_ATTR
+        grp = _pick(ch, ("DIST_REGS", "DIST_REGS", "CPU_REGS", "ADDR", "NR_IRQS", "CTRL", "LEVEL_INFO"))
+        if grp in REGISTER_GROUPS:
+            reg = _pick(ch, [r for r in GICV2.registers if GROUP_NAMES[r.group] == grp])
+            off = reg.offset + 4 * ch.integer(0, reg.words - 1) + _pick(ch, (0, 0, 0, 2))
+            attr = v2_attr(ch.integer(0, total_vcpus), off)
+        else:
+            attr = ch.integer(0, 3)
+        steps.append([Op.has(0, grp, attr)])
+    if ch.integer(0, 3) == 0:  # a line with an INTID no SPI has (checked before or after lazy INIT)
+        steps.append([Op.irq("SPI", 0, _pick(ch, (0, 16, 31, 1020, 8192, irqs)), _pick(ch, (0, 1, 2)))])
+    if ch.integer(0, 4) == 0:
+        steps.append([Op.test_device(_pick(ch, ("v2", "v3", "its")))])
+    if ch.integer(0, 5) == 0:
+        steps.append([Op.device(_pick(ch, ("v2", "v3", "its")))])  # a second device
+    return steps
+
+
+def _shuffle(ch: Chooser, items: list[T]) -> list[T]:
+    out = list(items)
+    for i in range(len(out) - 1, 0, -1):
+        j = ch.integer(0, i)
+        out[i], out[j] = out[j], out[i]
+    return out
+
+
+def generate_lifecycle(ch: Chooser, max_events: int = 16) -> Program:
+    """One random lifecycle program: the VM, then vCPU batches, KVM_ARM_VCPU_INIT, the
+    device (sometimes never, sometimes twice), NR_IRQS (valid and invalid), addresses,
+    CTRL_INIT (0, 1 or 2 times), KVM_HAS_DEVICE_ATTR, register accesses and SPI lines, all
+    in random order, so accesses and lines come before INIT too (lazy initialisation),
+    and vCPUs after it."""
+    total = _pick(ch, (0, 1, 1, 2, 2, 3, 4, 8, 8, 9))
+    irqs = _pick(ch, SMALL_IRQS + (256, 256)) if ch.integer(0, 3) else _pick(ch, GICV2.irq_counts)
+    hot = ch.integer(32, max(irqs, 256) - 1)
+    rev_hint = ch.integer(0, 15)
+    events = _lifecycle_steps(ch, total, irqs)
+    for _ in range(ch.integer(0, max_events)):
+        # vCPU fields mostly name a vCPU that exists early (the first batch may be small)
+        events.append(_event(ch, _pick(ch, (1, 1, min(total, 8))), irqs, hot, rev_hint))
+    events = _shuffle(ch, events)
+    never = ch.integer(0, 9) == 0
+    if not never:  # the device, early or late
+        at = ch.integer(0, max(0, len(events) // 3))
+        events.insert(at, [Op.device("v2")])
+    body: list[Op] = [Op.vm()]
+    created = False
+    for ev in events:
+        for op in ev:
+            if op.name == "device" and op.args[0] == "v2":
+                created = True
+            if op.name in DEVICE_OPS and not created:
+                continue  # no device 0 yet: the runner could not even send it
+            body.append(op)
+    if created and ch.integer(0, 2) == 0:
+        body.extend(_sweep(hot if hot < irqs else 32))
+    return Program(0, 0, tuple(body), lifecycle=True)
+
+
+LIFECYCLE_SHARE = 0.5  # the default proportion of lifecycle programs in a batch
+
+
+def generate_batch(count: int, seed: int, lifecycle: float = LIFECYCLE_SHARE) -> list[Program]:
+    """``count`` programs, a proportion ``lifecycle`` of them lifecycle programs (the
+    rest register programs after the standard setup, which cover the register semantics
+    more densely)."""
     ch = RandomChooser(random.Random(seed))
-    return [generate(ch) for _ in range(count)]
+    return [generate_lifecycle(ch) if ch.integer(0, 999) < lifecycle * 1000 else generate(ch)
+            for _ in range(count)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -191,9 +343,10 @@ class Disagreement:
 
     def render(self) -> list[str]:
         p = self.program
-        out = [f"program {self.original} of the batch, shrunk from {self.original_ops} to "
-               f"{len(p.ops())} operations ({self.shrink_boots} shrinking boot"
+        out = [f"{'lifecycle ' if p.lifecycle else ''}program {self.original} of the batch, shrunk "
+               f"from {self.original_ops} to {len(p.ops())} operations ({self.shrink_boots} shrinking boot"
                f"{'s' if self.shrink_boots != 1 else ''}):",
+               "  setup: none (the lifecycle steps are in the program)" if p.lifecycle else
                f"  setup: {p.vcpus} vCPU{'s' if p.vcpus != 1 else ''}, {p.irqs} interrupts "
                f"(harness.gic_setup, {p.prefix_len} operations, all ok)"]
         first = self.first
@@ -206,7 +359,8 @@ class Disagreement:
 
     def json(self) -> dict[str, Any]:
         p = self.program
-        return {"vcpus": p.vcpus, "irqs": p.irqs, "original_program": self.original,
+        return {"lifecycle": p.lifecycle, "vcpus": None if p.lifecycle else p.vcpus,
+                "irqs": None if p.lifecycle else p.irqs, "original_program": self.original,
                 "original_operations": self.original_ops, "shrink_boots": self.shrink_boots,
                 "first_difference": self.first + 1,
                 "operations": [{"op": op.line(), "kernel": k, "model": m}
@@ -222,15 +376,18 @@ def _truncate(p: Program, kernel: list[str], model: list[str]) -> tuple[Program,
     later operations."""
     first = next(i for i, (a, b) in enumerate(zip(kernel, model, strict=True)) if a != b)
     body_end = max(0, first + 1 - p.prefix_len)
-    q = Program(p.vcpus, p.irqs, p.body[:body_end])
+    q = dataclasses.replace(p, body=p.body[:body_end])
     n = len(q.ops())
     return q, kernel[:n], model[:n]
 
 
 def _simpler_value(op: Op) -> list[Op]:
-    if op.name != "set32":
+    if op.name == "vcpus":  # fewer vCPUs in a lifecycle program's batch
+        n = _num(op.args[0])
+        return [Op.vcpus(k) for k in sorted({0, 1, n - 1}) if 0 <= k < n]
+    if op.name not in ("set32", "set64"):
         return []
-    v = int(op.args[3]) if isinstance(op.args[3], int) else int(op.args[3], 0)
+    v = _num(op.args[3])
     out = []
     for w in (0, v & -v, 1, 0xFFFFFFFF):
         if w != v and (w == 0 or w < v or v == 0):
@@ -238,9 +395,14 @@ def _simpler_value(op: Op) -> list[Op]:
     return out
 
 
+def _num(a: str | int) -> int:
+    return a if isinstance(a, int) else int(a, 0)
+
+
 def candidates(p: Program) -> list[Program]:
     """Smaller or simpler programs: chunks and single operations removed, a smaller VM,
-    simpler written values."""
+    simpler written values, fewer vCPUs in a batch; only valid scripts (``Program.valid``:
+    a lifecycle program keeps its ``vm`` and uses the device only after creating it)."""
     body = list(p.body)
     out: list[Program] = []
     n = len(body)
@@ -249,28 +411,29 @@ def candidates(p: Program) -> list[Program]:
         for start in range(0, n, size):
             cut = body[:start] + body[start + size:]
             if len(cut) < n:
-                out.append(Program(p.vcpus, p.irqs, tuple(cut)))
+                out.append(dataclasses.replace(p, body=tuple(cut)))
         size //= 2
-    for vcpus in sorted({1, p.vcpus - 1} - {p.vcpus}):
-        if vcpus >= 1:
-            out.append(Program(vcpus, p.irqs, p.body))
-    if p.irqs != 64:
-        out.append(Program(p.vcpus, 64, p.body))
+    if not p.lifecycle:
+        for vcpus in sorted({1, p.vcpus - 1} - {p.vcpus}):
+            if vcpus >= 1:
+                out.append(Program(vcpus, p.irqs, p.body))
+        if p.irqs != 64:
+            out.append(Program(p.vcpus, 64, p.body))
     for i, op in enumerate(body):
         for simpler in _simpler_value(op):
-            out.append(Program(p.vcpus, p.irqs, tuple(body[:i] + [simpler] + body[i + 1:])))
+            out.append(dataclasses.replace(p, body=tuple(body[:i] + [simpler] + body[i + 1:])))
     seen: set[Program] = set()
     uniq = []
     for c in out:
-        if c not in seen and c != p:
+        if c not in seen and c != p and c.valid():
             seen.add(c)
             uniq.append(c)
     return uniq
 
 
 def _size(p: Program) -> tuple[int, int, int, int]:
-    values = sum(bin(int(op.args[3]) if isinstance(op.args[3], int) else int(op.args[3], 0)).count("1")
-                 for op in p.body if op.name == "set32")
+    values = sum(bin(_num(op.args[3])).count("1") for op in p.body if op.name in ("set32", "set64"))
+    values += sum(_num(op.args[0]) for op in p.body if op.name == "vcpus")
     return (len(p.body), p.vcpus, p.irqs, values)
 
 
@@ -327,6 +490,8 @@ class ConformReport:
     programs: int
     operations: int
     disagreeing_programs: int
+    lifecycle_programs: int = 0  # programs with the lifecycle steps in random positions
+    lifecycle_operations: int = 0  # operations compared that are lifecycle steps (is_lifecycle_op)
     disagreements: list[Disagreement] = field(default_factory=list)
     boots: int = 0
     boot_seconds: float = 0.0  # the first boot, to the guest's ready line
@@ -351,8 +516,9 @@ class ConformReport:
             f"gicproof conform gicv2 --kernel {k.label}: Debian {k.package} {k.version}, "
             f"uname -r {self.uname_r}",
             f"model: semantics of {self.release} (revision {self.semantics})",
-            f"programs run: {self.programs} (seed {self.seed})",
-            f"operations compared: {self.operations}",
+            f"programs run: {self.programs} (seed {self.seed}; {self.lifecycle_programs} lifecycle "
+            f"programs, {self.programs - self.lifecycle_programs} after the standard setup)",
+            f"operations compared: {self.operations} ({self.lifecycle_operations} lifecycle operations)",
             f"disagreements: {self.disagreeing_programs} program"
             f"{'s' if self.disagreeing_programs != 1 else ''}"
             + (f" ({len(self.disagreements)} shrunk and shown)" if self.disagreements else ""),
@@ -373,6 +539,8 @@ class ConformReport:
         return {"obligation": "conform", "device": "gicv2", "kernel": k.label, "release": self.release,
                 "debian_version": k.version, "uname_r": self.uname_r, "semantics": self.semantics,
                 "seed": self.seed, "programs": self.programs, "operations": self.operations,
+                "lifecycle_programs": self.lifecycle_programs,
+                "lifecycle_operations": self.lifecycle_operations,
                 "disagreeing_programs": self.disagreeing_programs,
                 "disagreements": [d.json() for d in self.disagreements], "boots": self.boots,
                 "boot_seconds": round(self.boot_seconds, 2), "total_seconds": round(self.total_seconds, 2),
@@ -392,9 +560,10 @@ def resolve_kernel(name: str) -> KernelInfo:
 def conform(kernel: str | KernelInfo, programs: int = 300, seed: int = 0, max_shown: int = 5,
             run: Runner | None = None, model: KernelModel | None = None,
             progress: Callable[[str], None] | None = None,
-            batch: list[Program] | None = None) -> ConformReport:
-    """Run ``programs`` generated programs (or ``batch``) on ``kernel`` (a cached kernel's
-    label or release) and on the model; shrink up to ``max_shown`` disagreements.
+            batch: list[Program] | None = None, lifecycle: float = LIFECYCLE_SHARE) -> ConformReport:
+    """Run ``programs`` generated programs (or ``batch``; a proportion ``lifecycle`` of
+    them lifecycle programs) on ``kernel`` (a cached kernel's label or release) and on the
+    model; shrink up to ``max_shown`` disagreements.
     ``run`` and ``model`` replace the boot and the model (tests plant bugs with them).
     Raises harness.KernelOracleError when the kernel cannot be found or booted."""
     t0 = time.perf_counter()
@@ -404,7 +573,7 @@ def conform(kernel: str | KernelInfo, programs: int = 300, seed: int = 0, max_sh
     if run is None:
         def run(progs: list[list[Op]]) -> BatchResult:
             return harness.run_batch(k.label, 2, progs)
-    progs = batch if batch is not None else generate_batch(programs, seed)
+    progs = batch if batch is not None else generate_batch(programs, seed, lifecycle)
     t1 = time.perf_counter()
     expected = [model.run(p.ops()) for p in progs]
     model_s = time.perf_counter() - t1
@@ -412,15 +581,17 @@ def conform(kernel: str | KernelInfo, programs: int = 300, seed: int = 0, max_sh
         progress(f"booting {k.uname_r} with {len(progs)} programs")
     res = run([p.ops() for p in progs])
     found = []
-    operations = 0
+    operations = lifecycle_ops = 0
     for i, (p, exp, got) in enumerate(zip(progs, expected, res.programs, strict=True)):
         kernel_lines = [r.text for r in got]
         operations += len(kernel_lines)
+        lifecycle_ops += sum(1 for op in p.ops() if is_lifecycle_op(op))
         if _differs(kernel_lines, exp):
             found.append(Disagreement(p, kernel_lines, exp, i, len(kernel_lines)))
     rep = ConformReport(
         kernel=k, release=release, semantics=model.semantics.revision, uname_r=res.uname_r or k.uname_r,
         seed=seed, programs=len(progs), operations=operations, disagreeing_programs=len(found),
+        lifecycle_programs=sum(1 for p in progs if p.lifecycle), lifecycle_operations=lifecycle_ops,
         boots=1, boot_seconds=res.boot_seconds, run_seconds=max(1e-9, res.total_seconds - res.boot_seconds),
         total_seconds=res.total_seconds, ioctls=res.ioctls, ioctl_seconds=res.ioctl_ns / 1e9,
         model_seconds=model_s)

@@ -23,12 +23,16 @@ from models.kernel.harness import BatchResult, KernelInfo, Op, Result, v2_attr
 from models.kernel.model import KernelModel, OutOfScope, register_at, release_of
 from proofs import cli
 from proofs.conform import (
+    Program,
     RandomChooser,
     candidates,
     conform,
     generate,
     generate_batch,
+    generate_lifecycle,
+    is_lifecycle_op,
 )
+from spec import lifecycle as lifecycle_table
 from spec.device import Accessor, Effect
 from spec.gicv2 import CPUIF, DIST, GICV2
 
@@ -100,12 +104,12 @@ def test_model_of_the_kernel_iidr_follows_the_release():
 
 
 def test_model_of_the_kernel_refuses_what_it_does_not_model():
+    for extra in ([Op.irq("PPI", 0, 27, 1)], [Op.get_reg(0, 0x6030000000100000)],
+                  [Op.vcpu_init(1)], [Op.device("9")], [Op.get(0, D, 0x0, 64)], [Op.vm()]):
+        with pytest.raises(OutOfScope):
+            KernelModel("6.12").run(harness.gic_setup(2) + extra)
     with pytest.raises(OutOfScope):
-        KernelModel("6.12").run([Op.vm(), Op.vcpus(2)])
-    with pytest.raises(OutOfScope):
-        KernelModel("6.12").run(harness.gic_setup(2) + [Op.irq("PPI", 0, 27, 1)])
-    with pytest.raises(OutOfScope):
-        KernelModel("6.12").run(harness.gic_setup(2) + [Op.get(0, "NR_IRQS", 0)])
+        KernelModel("6.12").run([Op.vcpus(2)])  # before the VM
 
 
 def test_register_lookup_by_offset():
@@ -149,8 +153,48 @@ def test_generated_programs_are_in_the_model_scope(p):
         assert op.line()
 
 
+@st.composite
+def lifecycle_programs(draw):
+    return generate_lifecycle(DrawChooser(type("D", (), {"draw": staticmethod(draw)})()))
+
+
+@given(lifecycle_programs())
+def test_lifecycle_programs_are_valid_scripts_in_the_model_scope(p):
+    assert p.lifecycle and p.valid() and p.ops()[0].name == "vm"
+    lines = KernelModel("5.10.223").run(p.ops())
+    assert all(RESULT.match(x) for x in lines), lines
+    for c in candidates(p)[:40]:  # what the shrinker tries is a valid script too
+        assert c.valid() and all(RESULT.match(x) for x in KernelModel("5.10.223").run(c.ops()))
+
+
+def test_lifecycle_generator_covers_the_lifecycle():
+    progs = [p for p in generate_batch(300, seed=1) if p.lifecycle]
+    assert 100 < len(progs) < 200  # the default mix: half and half
+    seen = {(op.name, str(op.args[1]) if len(op.args) > 1 else "", res)
+            for p in progs for op, res in zip(p.ops(), KernelModel("6.12.107").run(p.ops()), strict=True)
+            if is_lifecycle_op(op)}
+    for want in [("vcpus", "", "EBUSY"), ("vcpus", "", "EINVAL"), ("device", "", "EEXIST"),
+                 ("device", "", "ENODEV"), ("set32", "NR_IRQS", "EINVAL"), ("set32", "NR_IRQS", "EBUSY"),
+                 ("set32", "NR_IRQS", "ok"), ("set64", "ADDR", "EEXIST"), ("set64", "ADDR", "E2BIG"),
+                 ("set64", "ADDR", "EINVAL"), ("set64", "ADDR", "ENXIO"), ("ctrl", "INIT", "ok"),
+                 ("has", "DIST_REGS", "ENXIO"), ("has", "DIST_REGS", "EINVAL"), ("vcpu_init", "", "ok")]:
+        assert want in seen, want
+    kinds = {(op.name, res.startswith("0x") or res) for p in progs
+             for op, res in zip(p.ops(), KernelModel("6.12.107").run(p.ops()), strict=True)
+             if not is_lifecycle_op(op)}
+    assert ("irq", "ENXIO") in kinds and ("irq", "ok") in kinds and ("get32", True) in kinds
+    # accesses and lines before INIT: a program whose first INIT comes after one
+    early = [p for p in progs if any(op.name in ("get32", "set32", "irq") and op.args[1] in ("DIST_REGS", "CPU_REGS", "SPI")
+                                     for op in p.body[:next((i for i, o in enumerate(p.body) if o.name == "ctrl"),
+                                                            len(p.body))])]
+    assert len(early) > 50
+    assert any(not any(op.name == "device" for op in p.body) for p in progs)  # sometimes no device
+    assert generate_batch(300, seed=1, lifecycle=0) == [p for p in generate_batch(300, seed=1, lifecycle=0)
+                                                        if not p.lifecycle]
+
+
 def test_generator_covers_the_table():
-    progs = generate_batch(300, seed=1)
+    progs = generate_batch(300, seed=1, lifecycle=0)
     body = [op for p in progs for op in p.body]
     offsets = {(op.args[1], int(op.args[2]) & 0xFFFFFFFF) for op in body if op.name in ("get32", "set32")}
     for reg in GICV2.registers:
@@ -219,10 +263,43 @@ def test_planted_bug_is_shrunk_to_a_minimal_program_without_a_boot():
     assert "disagreement 1" in text and "kernel" in text and ">>" in text
 
 
+def _buggy_lifecycle():
+    """The lifecycle table with a planted bug: NR_IRQS never answers EBUSY (the check
+    'already set, or initialised' of vgic_set_common_attr is dropped)."""
+    op = lifecycle_table.GICV2.operations["set_nr_irqs"]
+    steps = tuple(st for st in op.steps if not (isinstance(st, lifecycle_table.Check) and st.errno == "EBUSY"))
+    assert len(steps) == len(op.steps) - 1
+    ops = dict(lifecycle_table.GICV2.operations)
+    ops["set_nr_irqs"] = dataclasses.replace(op, steps=steps)
+    return dataclasses.replace(lifecycle_table.GICV2, operations=ops)
+
+
+def _check_lifecycle_bug_shrunk(rep):
+    assert rep.exit_code == 1 and rep.disagreements
+    d = min(rep.disagreements, key=lambda d: len(d.program.body))
+    ops = d.program.ops()
+    # minimal: the VM, the device, one step that sets the count (NR_IRQS, INIT, or a line
+    # or an access that initialises lazily, with the vCPU it needs), then NR_IRQS
+    assert d.program.lifecycle and d.program.valid() and 4 <= len(ops) <= 5, d.render()
+    assert ops[0].name == "vm" and ops[-1].name == "set32" and ops[-1].args[1] == "NR_IRQS"
+    assert d.kernel[-1] == "EBUSY" and d.model[-1] == "ok"
+    assert "lifecycle program" in "\n".join(d.render())
+
+
+def test_planted_lifecycle_bug_is_shrunk_without_a_boot():
+    info, run, boots = _fake_kernel("6.1.176")
+    buggy = KernelModel("6.1.176", lifecycle=_buggy_lifecycle())
+    rep = conform(info, programs=120, seed=7, run=run, model=buggy)
+    _check_lifecycle_bug_shrunk(rep)
+    assert rep.boots == len(boots) > 1
+
+
 def test_no_disagreement_against_itself():
     info, run, _ = _fake_kernel("5.10.223")
     rep = conform(info, programs=50, seed=5, run=run)
     assert rep.exit_code == 0 and rep.operations > 50 * 8 and rep.boots == 1
+    assert 0 < rep.lifecycle_programs < 50 and 0 < rep.lifecycle_operations < rep.operations
+    assert "lifecycle operations" in rep.render() and rep.json()["lifecycle_programs"] == rep.lifecycle_programs
 
 
 def test_cli_bad_input(capsys):
@@ -232,6 +309,9 @@ def test_cli_bad_input(capsys):
     assert cli.main(["conform", "nosuch", "--kernel", "6.12"]) == 2
     assert cli.main(["conform", "gicv2", "--kernel", "6.12", "--gic", "3"]) == 2
     assert cli.main(["conform", "gicv2", "--kernel", "6.12", "--programs", "0"]) == 2
+    for bad in ("1.5", "-0.1", "half"):
+        assert cli.main(["conform", "gicv2", "--kernel", "6.12", "--lifecycle", bad]) == 2
+        assert "--lifecycle" in capsys.readouterr().err
     assert cli.main(["conform", "--help"]) == 0
     assert "conform DEVICE --kernel" in cli.__doc__
 
@@ -250,10 +330,14 @@ def _need_qemu():
 @pytest.mark.kernel
 @pytest.mark.parametrize("label", CACHED or [pytest.param("none", marks=pytest.mark.skip("no cached kernel"))])
 def test_real_kernel_agrees_with_the_model(label):
+    """250 random programs (half of them lifecycle programs) and every lifecycle
+    scenario of tests/test_lifecycle.py, in one boot."""
     _need_qemu()
-    rep = conform(label, programs=250, seed=11)
+    from tests.test_lifecycle import SCENARIOS
+    batch = generate_batch(250, seed=11) + [Program(0, 0, tuple(p), lifecycle=True) for _, _, p, _ in SCENARIOS]
+    rep = conform(label, batch=batch)
     assert rep.disagreeing_programs == 0, rep.render()
-    assert rep.programs == 250 and rep.boots == 1
+    assert rep.programs == len(batch) and rep.boots == 1 and rep.lifecycle_programs > len(SCENARIOS)
 
 
 @pytest.mark.kernel
@@ -268,3 +352,12 @@ def test_real_kernel_reports_a_planted_bug_with_a_minimal_program():
     d = rep.disagreements[0]
     assert len(d.program.body) == 2, d.render()
     assert d.program.body[0].name == "set32" and d.program.body[1].name == "get32"
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(not CACHED, reason="no cached kernel")
+def test_real_kernel_reports_a_planted_lifecycle_bug_with_a_minimal_program():
+    _need_qemu()
+    label = "6.12" if "6.12" in CACHED else CACHED[0]
+    buggy = KernelModel(release_of(harness.find_kernel(label)), lifecycle=_buggy_lifecycle())
+    _check_lifecycle_bug_shrunk(conform(label, programs=60, seed=7, model=buggy))

@@ -1,0 +1,405 @@
+"""The VM lifecycle of a KVM interrupt controller, as data: operations, their
+preconditions (each with the errno the kernel returns when it fails), their effects on the
+lifecycle state, and where each rule comes from.
+
+Engine (device-independent): a ``Lifecycle`` is a state (named fields with defaults) and
+a table of ``Operation``s. An operation is a list of steps run in the kernel's order:
+
+* ``Check``: a precondition. When ``fails(state, args)`` is true the operation stops with
+  ``errno`` (or with ``IGNORED``: it succeeds and does nothing). A check may apply to a
+  range of kernel releases only (``since``/``until``), so one table covers every release
+  whose check order differs.
+* ``Effect``: changes the lifecycle state.
+* ``Invoke``: runs another operation of the table (lazy initialisation: a register access
+  runs ``KVM_DEV_ARM_VGIC_CTRL_INIT`` first); its failure is this operation's failure.
+* ``Hook``: the point where the device's register model acts (a register access, a line
+  level, a value read). The interpreter of the device supplies it; the table says when.
+
+``run(lifecycle, state, name, args, release, hooks)`` interprets one operation and
+returns the runner's result text: ``ok``, ``0xHEX`` or an errno name. The GICv3/ITS and
+GICv5 lifecycles are meant to be further sections of this file over the same engine.
+
+Section GICV2: the vgic-v2 (KVM_DEV_TYPE_ARM_VGIC_V2) on a GICv2 host, as the kernel's
+userspace interface exposes it (arm-vgic.rst; arch/arm64/kvm/arm.c, vgic/vgic-init.c,
+vgic/vgic-kvm-device.c, vgic/vgic-mmio-v2.c, vgic/vgic.c; virt/kvm/kvm_main.c), checked
+against Debian 5.10.223, 6.1.176, 6.12.107 and 7.2.13 by ``gicproof conform``. Imports
+nothing outside ``spec``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+IGNORED = "ignored"  # a Check whose failure makes the operation a successful no-op
+
+State = dict[str, Any]
+Args = Mapping[str, Any]
+
+
+def release_key(text: str) -> tuple[int, int, int]:
+    """'6.12.107' -> (6, 12, 107); '5.16' -> (5, 16, 0)."""
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not m:
+        raise ValueError(f"not a kernel release: {text!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A precondition: when ``fails(state, args)``, the operation stops with ``errno``."""
+
+    errno: str  # "EINVAL", "EBUSY", ... or IGNORED
+    fails: Callable[[State, Args], bool]
+    rule: str  # what the kernel checks, in one line
+    source: str  # the kernel function (file) that checks it
+    doc: str = ""  # the documentation sentence that states it, quoted, if any
+    since: str | None = None  # first release where this check (at this position) applies
+    until: str | None = None  # first release where it no longer does
+    reachable: bool = True  # False: documented, but no runner program reaches it on this host
+
+    def applies(self, release: str) -> bool:
+        r = release_key(release)
+        return ((self.since is None or r >= release_key(self.since))
+                and (self.until is None or r < release_key(self.until)))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A change of the lifecycle state."""
+
+    what: str
+    apply: Callable[[State, Args], None]
+    source: str
+
+
+@dataclass(frozen=True)
+class Invoke:
+    """Run another operation of the table here; its failure is this operation's."""
+
+    op: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Hook:
+    """The device model acts here (``hooks[name](state, args)`` returns the result text,
+    or None to go on). ``run`` fails loudly when the interpreter did not supply it."""
+
+    name: str
+    source: str
+
+
+Step = Check | Effect | Invoke | Hook
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    summary: str
+    steps: tuple[Step, ...]
+    value: Callable[[State, Args], int] | None = None  # the value a successful read returns
+
+    def checks(self) -> tuple[Check, ...]:
+        return tuple(s for s in self.steps if isinstance(s, Check))
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    device: str
+    state: Mapping[str, Any]  # the fields and their values in a fresh VM
+    operations: Mapping[str, Operation]
+    notes: tuple[str, ...] = field(default=())  # what is not a rule, with its source
+
+    def fresh(self) -> State:
+        """The state of a fresh VM (a deep copy: the table's defaults are never changed)."""
+        return copy.deepcopy(dict(self.state))
+
+    def rules(self) -> list[tuple[str, Check]]:
+        return [(op.name, c) for op in self.operations.values() for c in op.checks()]
+
+
+class MissingHook(Exception):
+    """The interpreter of a device did not supply a hook its lifecycle table names."""
+
+
+def run(lc: Lifecycle, state: State, name: str, args: Args, release: str,
+        hooks: Mapping[str, Callable[[State, Args], str | None]] | None = None) -> str:
+    """Run operation ``name`` on ``state`` (changed in place); the runner's result text."""
+    op = lc.operations[name]
+    for step in op.steps:
+        if isinstance(step, Check):
+            if step.applies(release) and step.fails(state, args):
+                return "ok" if step.errno == IGNORED else step.errno
+        elif isinstance(step, Effect):
+            step.apply(state, args)
+        elif isinstance(step, Invoke):
+            r = run(lc, state, step.op, args, release, hooks)
+            if r != "ok":
+                return r
+        else:
+            fn = (hooks or {}).get(step.name)
+            if fn is None:
+                raise MissingHook(f"{lc.device} lifecycle: operation {name} needs hook {step.name!r}")
+            hooked = fn(state, args)
+            if hooked is not None:
+                return hooked
+    if op.value is not None:
+        return f"0x{op.value(state, args):x}"
+    return "ok"
+
+
+# =======================================================================================
+# GICv2 (KVM_DEV_TYPE_ARM_VGIC_V2 on a GICv2 host)
+
+DOC = "Documentation/virt/kvm/devices/arm-vgic.rst"
+DEVICE_C = "arch/arm64/kvm/vgic/vgic-kvm-device.c"
+INIT_C = "arch/arm64/kvm/vgic/vgic-init.c"
+ARM_C = "arch/arm64/kvm/arm.c"
+
+V2_MAX_CPUS = 8  # VGIC_V2_MAX_CPUS; kvm_arm_default_max_vcpus() on a GICv2 host
+NR_PRIVATE = 32  # VGIC_NR_PRIVATE_IRQS
+NR_IRQS_LEGACY = 256  # VGIC_NR_IRQS_LEGACY: vgic_init's default
+MAX_RESERVED = 1023  # VGIC_MAX_RESERVED
+ADDR_UNDEF = 0xFFFFFFFFFFFFFFFF  # VGIC_ADDR_UNDEF ((-1) as u64): what an unset address reads
+IPA_BITS = 40  # KVM_CREATE_VM type 0: the default 40-bit IPA space (kvm_phys_size)
+ADDR_DIST, ADDR_CPU = 0, 1  # KVM_VGIC_V2_ADDR_TYPE_DIST / _CPU
+ADDR_SIZE = {ADDR_DIST: 0x1000, ADDR_CPU: 0x2000}  # KVM_VGIC_V2_DIST_SIZE / _CPU_SIZE
+ADDR_ALIGN = 0x1000  # SZ_4K
+HOST_DEVICES = ("v2",)  # the device kinds a GICv2 host registers (kvm_register_vgic_device)
+
+# The check order of vgic_check_ioaddr (5.10) and vgic_check_iorange (6.1 on) differ; the
+# oracle sees the first on 5.10.223 and the second on 6.1.176, 6.12.107 and 7.2.13. The
+# helper came with Ricardo Koller's series "[PATCH v4 01/11] kvm: arm64: vgic: Introduce
+# vgic_check_iorange" (Oct 2021, for 5.16); the order of the released function (EEXIST
+# first, then alignment, wrap-around, IPA size) is the one read in vgic-kvm-device.c now.
+# The boundary is taken as 5.16; releases 5.11-5.19 were not booted, so it is not pinned.
+IORANGE = "5.16"
+# Where KVM_CREATE_VCPU checks the vCPU limit: kvm_arch_vcpu_precreate after its EBUSY
+# check (5.10.223: a 9th vCPU after INIT is EBUSY), or the generic kvm_vm_ioctl_create_vcpu
+# before it ('created_vcpus >= kvm->max_vcpus', from Sean Christopherson's "KVM: Add
+# max_vcpus field in common 'struct kvm'"; 6.1.176 on: EINVAL). Boundary taken as 5.15,
+# not pinned (no release between 5.10 and 6.1 was booted, the merge commit was not read).
+GENERIC_MAX_VCPUS = "5.15"
+# KVM_IRQ_LINE initialises a GICv2 lazily before it checks the INTID from 7.2: the merge
+# "KVM/arm64 updates for 7.2" (751d041a13bd: 'Fixes for the so-called "lazy vgic init",
+# which resulted in sleeping operations in non-preemptible sections'). Seen on 7.2.13
+# (gicproof conform: 'irq SPI 0 0 2' is EINVAL there and on 5.10-6.12, but only 7.2.13
+# answers EBUSY to a vCPU created after it); the exact commit inside the merge was not read.
+LAZY_INIT_FIRST = "7.2"
+
+
+def _nr_irqs(s: State) -> int:
+    return s["nr_spis"] + NR_PRIVATE
+
+
+def _addr_end(s: State, a: Args) -> int:
+    return a["addr"] + ADDR_SIZE.get(a["type"], 0)
+
+
+def _vgic_init(s: State, a: Args) -> None:
+    if not s["nr_spis"]:
+        s["nr_spis"] = NR_IRQS_LEGACY - NR_PRIVATE
+    s["initialized"] = True
+
+
+_EXIST = Check("EEXIST", lambda s, a: s["device"], "a vGIC already exists in this VM",
+               f"{INIT_C}: kvm_vgic_create ('if (irqchip_in_kernel(kvm)) return -EEXIST')",
+               doc="Only one VGIC instance may be instantiated through either this API or the "
+                   "legacy KVM_CREATE_IRQCHIP API.")
+_NODEV = Check("ENODEV", lambda s, a: a["kind"] not in HOST_DEVICES,
+               "the host registers no device of this type (a GICv2 host: vgic-v2 only)",
+               "virt/kvm/kvm_main.c: kvm_ioctl_create_device (no ops: -ENODEV); "
+               "vgic-kvm-device.c: kvm_register_vgic_device")
+_NO_IRQCHIP = Check("ENXIO", lambda s, a: not s["device"], "no in-kernel irqchip yet",
+                    f"{ARM_C}: kvm_vm_ioctl_irq_line ('if (!irqchip_in_kernel(kvm)) return -ENXIO')")
+_BAD_VCPU = Check("EINVAL", lambda s, a: a["vcpu"] >= s["vcpus"],
+                  "the attribute's vcpu_index names no vCPU",
+                  f"{DEVICE_C}: vgic_v2_parse_attr",
+                  doc="-EINVAL  Invalid vcpu_index supplied")
+_ADDR_TYPE = Check("ENXIO", lambda s, a: a["type"] not in ADDR_SIZE,
+                   "not a GICv2 address type (the GICv3 and ITS types included)",
+                   f"{DEVICE_C}: kvm_vgic_addr (-ENODEV: vgic_check_type or default), which "
+                   "vgic_set_common_attr/vgic_get_common_attr turn into -ENXIO",
+                   doc="-ENXIO   The group or attribute is unknown/unsupported for this device "
+                       "or hardware support is missing.")
+
+
+def _v2_operations() -> dict[str, Operation]:
+    ops = [
+        Operation("create_vcpu", "KVM_CREATE_VCPU (one vCPU, the next index)", (
+            Check("EINVAL", lambda s, a: s["vcpus"] >= s["max_vcpus"],
+                  "the VM already has its maximum number of vCPUs (8 with a GICv2 host or device)",
+                  "virt/kvm/kvm_main.c: kvm_vm_ioctl_create_vcpu ('created_vcpus >= kvm->max_vcpus'), "
+                  "kvm->max_vcpus set by kvm_arch_init_vm (arm.c) and kvm_vgic_create",
+                  since=GENERIC_MAX_VCPUS),
+            Check("EBUSY", lambda s, a: s["device"] and s["initialized"],
+                  "the vGIC is initialised: its vCPU count is frozen",
+                  f"{ARM_C}: kvm_arch_vcpu_precreate ('irqchip_in_kernel(kvm) && vgic_initialized(kvm)')"),
+            Check("EINVAL", lambda s, a: s["vcpus"] >= s["max_vcpus"],
+                  "the vCPU index is beyond the VM's maximum (8 with a GICv2 host or device)",
+                  f"{ARM_C}: kvm_arch_vcpu_precreate ('id >= kvm->arch.max_vcpus')",
+                  until=GENERIC_MAX_VCPUS),
+            Effect("one more vCPU", lambda s, a: s.__setitem__("vcpus", s["vcpus"] + 1),
+                   "virt/kvm/kvm_main.c: kvm_vm_ioctl_create_vcpu"),
+        )),
+        Operation("vcpu_init", "KVM_ARM_PREFERRED_TARGET and KVM_ARM_VCPU_INIT on every vCPU: "
+                  "no vGIC precondition, in any order with the vGIC's lifecycle", ()),
+        Operation("create_device", "KVM_CREATE_DEVICE", (
+            _NODEV, _EXIST,
+            Check("E2BIG", lambda s, a: s["vcpus"] > V2_MAX_CPUS,
+                  "more vCPUs than a GICv2 supports",
+                  f"{INIT_C}: kvm_vgic_create ('online_vcpus > kvm->max_vcpus')",
+                  reachable=False),  # a GICv2 host caps every VM at 8 vCPUs already
+            Effect("the vGIC exists; max_vcpus = 8", lambda s, a: s.update(device=True, max_vcpus=V2_MAX_CPUS),
+                   f"{INIT_C}: kvm_vgic_create"),
+        )),
+        Operation("test_device", "KVM_CREATE_DEVICE with KVM_CREATE_DEVICE_TEST: only whether the "
+                  "type exists", (_NODEV,)),
+        Operation("set_nr_irqs", "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_NR_IRQS", (
+            Check("EINVAL", lambda s, a: a["value"] < NR_PRIVATE + 32 or a["value"] > MAX_RESERVED
+                  or a["value"] & 31,
+                  "fewer than 64, more than 1023 (so 1024 is refused, although the documentation "
+                  "says 'ranging from 64 to 1024'), or not a multiple of 32",
+                  f"{DEVICE_C}: vgic_set_common_attr ('val < (VGIC_NR_PRIVATE_IRQS + 32) || "
+                  "val > VGIC_MAX_RESERVED || (val & 31)')",
+                  doc="-EINVAL  Value set is out of the expected range"),
+            Check("EBUSY", lambda s, a: s["initialized"] or s["nr_spis"] != 0,
+                  "already set, or the vGIC was initialised (explicitly or lazily) with a count",
+                  f"{DEVICE_C}: vgic_set_common_attr ('vgic_ready(dev->kvm) || "
+                  "dev->kvm->arch.vgic.nr_spis'; vgic_init sets nr_spis)",
+                  doc="-EBUSY   Value has already be set, or GIC has already been initialized "
+                      "with default values."),
+            Effect("nr_spis = value - 32", lambda s, a: s.__setitem__("nr_spis", a["value"] - NR_PRIVATE),
+                   f"{DEVICE_C}: vgic_set_common_attr"),
+        )),
+        Operation("get_nr_irqs", "KVM_GET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_NR_IRQS: nr_spis + 32 "
+                  "(32 before it is set or the vGIC is initialised)", (),
+                  value=lambda s, a: _nr_irqs(s)),
+        Operation("set_address", "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR (no overlap check: "
+                  "vgic_v2_map_resources checks the regions at the first KVM_RUN, which the "
+                  "oracle never does; INIT does not need the addresses)", (
+            _ADDR_TYPE,
+            # 5.10: vgic_check_ioaddr
+            Check("E2BIG", lambda s, a: a["addr"] >> s["ipa_bits"] != 0,
+                  "the base is outside the IPA space", f"{DEVICE_C}: vgic_check_ioaddr "
+                  "('addr & ~kvm_phys_mask(kvm)')", doc="-E2BIG   Address outside of addressable IPA range",
+                  until=IORANGE),
+            Check("EINVAL", lambda s, a: a["addr"] % ADDR_ALIGN != 0, "the base is not 4K aligned",
+                  f"{DEVICE_C}: vgic_check_ioaddr ('!IS_ALIGNED(addr, alignment)')",
+                  doc="-EINVAL  Incorrectly aligned address", until=IORANGE),
+            Check("EEXIST", lambda s, a: s["addr"][a["type"]] is not None, "the address is already set",
+                  f"{DEVICE_C}: vgic_check_ioaddr ('!IS_VGIC_ADDR_UNDEF(*ioaddr)')",
+                  doc="-EEXIST  Address already configured", until=IORANGE),
+            # 5.16 on: vgic_check_iorange
+            Check("EEXIST", lambda s, a: s["addr"][a["type"]] is not None, "the address is already set",
+                  f"{DEVICE_C}: vgic_check_iorange ('!IS_VGIC_ADDR_UNDEF(ioaddr)')",
+                  doc="-EEXIST  Address already configured", since=IORANGE),
+            Check("EINVAL", lambda s, a: a["addr"] % ADDR_ALIGN != 0, "the base is not 4K aligned",
+                  f"{DEVICE_C}: vgic_check_iorange ('!IS_ALIGNED(addr, alignment)')",
+                  doc="-EINVAL  Incorrectly aligned address", since=IORANGE),
+            Check("EINVAL", lambda s, a: _addr_end(s, a) > 0xFFFFFFFFFFFFFFFF, "the region wraps around",
+                  f"{DEVICE_C}: vgic_check_iorange ('addr + size < addr')", since=IORANGE),
+            Check("E2BIG", lambda s, a: a["addr"] >> s["ipa_bits"] != 0 or _addr_end(s, a) > 1 << s["ipa_bits"],
+                  "the region (base + 4K or 8K) does not fit in the IPA space",
+                  f"{DEVICE_C}: vgic_check_iorange ('(addr + size) > kvm_phys_size(...)')",
+                  doc="-E2BIG   Address outside of addressable IPA range", since=IORANGE),
+            Effect("the address is set", lambda s, a: s["addr"].__setitem__(a["type"], a["addr"]),
+                   f"{DEVICE_C}: kvm_vgic_addr"),
+        )),
+        Operation("get_address", "KVM_GET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR: the base, or "
+                  "VGIC_ADDR_UNDEF (all ones) when unset", (_ADDR_TYPE,),
+                  value=lambda s, a: ADDR_UNDEF if s["addr"][a["type"]] is None else s["addr"][a["type"]]),
+        Operation("KVM_DEV_ARM_VGIC_CTRL_INIT", "vgic_init: freeze the interrupt count (256 unless "
+                  "set) and the vCPUs; a no-op once initialised. Needs no address, no vCPU (the "
+                  "documentation's '-ENODEV no online VCPU' is not what vgic_init does) and no "
+                  "KVM_ARM_VCPU_INIT", (
+            Check(IGNORED, lambda s, a: s["initialized"], "already initialised: succeeds again",
+                  f"{INIT_C}: vgic_init ('if (vgic_initialized(kvm)) return 0')"),
+            Check("EBUSY", lambda s, a: False, "a vCPU is being created concurrently",
+                  f"{INIT_C}: vgic_init ('kvm->created_vcpus != atomic_read(&kvm->online_vcpus)')",
+                  reachable=False),
+            Effect("initialised; nr_spis defaults to 224", _vgic_init,
+                   f"{INIT_C}: vgic_init ('if (!dist->nr_spis) dist->nr_spis = VGIC_NR_IRQS_LEGACY - "
+                   "VGIC_NR_PRIVATE_IRQS')"),
+            Hook("init", f"{INIT_C}: kvm_vgic_dist_init, kvm_vgic_vcpu_init (the register state's reset)"),
+        )),
+        Operation("ctrl_other", "KVM_DEV_ARM_VGIC_GRP_CTRL with another attribute (the GICv3 and "
+                  "ITS ones included)", (
+            Check("ENXIO", lambda s, a: True, "not a GICv2 control attribute",
+                  f"{DEVICE_C}: vgic_set_common_attr (falls through to 'return -ENXIO')",
+                  doc="-ENXIO   The group or attribute is unknown/unsupported for this device"),
+        )),
+        Operation("attr_other", "KVM_{GET,SET}_DEVICE_ATTR on a group the vgic-v2 does not have, or a "
+                  "get of KVM_DEV_ARM_VGIC_GRP_CTRL", (
+            Check("ENXIO", lambda s, a: True, "not a GICv2 attribute group",
+                  f"{DEVICE_C}: vgic_set_common_attr / vgic_get_common_attr (-ENXIO)",
+                  doc="-ENXIO   The group or attribute is unknown/unsupported for this device"),
+        )),
+        Operation("register_access", "KVM_{GET,SET}_DEVICE_ATTR on KVM_DEV_ARM_VGIC_GRP_DIST_REGS / "
+                  "_CPU_REGS: initialises the vGIC first (lazily, with the count set so far or 256)", (
+            _BAD_VCPU,
+            Check("EBUSY", lambda s, a: False, "a vCPU is running (lock_all_vcpus fails)",
+                  f"{DEVICE_C}: vgic_v2_attr_regs_access", doc="-EBUSY   One or more VCPUs are running",
+                  reachable=False),  # the runner never runs a vCPU
+            Invoke("KVM_DEV_ARM_VGIC_CTRL_INIT", f"{DEVICE_C}: vgic_v2_attr_regs_access ('ret = vgic_init(dev->kvm)')"),
+            Hook("register", "vgic-mmio-v2.c: vgic_v2_dist_uaccess / vgic_v2_cpuif_uaccess"),
+        )),
+        Operation("irq_line", "KVM_IRQ_LINE for an SPI: initialises the vGIC first (lazily)", (
+            _NO_IRQCHIP,
+            Check("EINVAL", lambda s, a: a["intid"] < NR_PRIVATE, "not an SPI INTID (checked before "
+                  "the lazy INIT, which kvm_vgic_inject_irq does)",
+                  f"{ARM_C}: kvm_vm_ioctl_irq_line ('if (irq_num < VGIC_NR_PRIVATE_IRQS) return -EINVAL')",
+                  until=LAZY_INIT_FIRST),
+            Invoke("KVM_DEV_ARM_VGIC_CTRL_INIT", "vgic.c: kvm_vgic_inject_irq -> vgic_lazy_init "
+                   "(vgic-init.c: only a GICv2 initialises lazily); from 7.2 before the INTID checks"),
+            Check("EINVAL", lambda s, a: a["intid"] < NR_PRIVATE, "not an SPI INTID (checked after "
+                  "the lazy INIT: a private INTID initialises the vGIC and fails)",
+                  f"{ARM_C}: kvm_vm_ioctl_irq_line, after the 7.2 rework of the lazy vGIC init",
+                  since=LAZY_INIT_FIRST),
+            Check("EINVAL", lambda s, a: a["intid"] >= _nr_irqs(s), "the VM has no such SPI",
+                  "vgic.c: kvm_vgic_inject_irq (vgic_get_irq returns NULL: -EINVAL)"),
+            Hook("line", "vgic.c: kvm_vgic_inject_irq (the line level; models/guest.py: event_line)"),
+        )),
+        Operation("has_attr", "KVM_HAS_DEVICE_ATTR: never initialises; a per-interrupt register "
+                  "word exists only below the interrupt count set so far (32 before NR_IRQS or INIT)", (
+            Check("ENXIO", lambda s, a: a["group"] == "ADDR" and a["attr"] not in ADDR_SIZE,
+                  "not a GICv2 address type", f"{DEVICE_C}: vgic_v2_has_attr"),
+            Check("ENXIO", lambda s, a: a["group"] == "CTRL" and a["attr"] != 0,
+                  "not KVM_DEV_ARM_VGIC_CTRL_INIT", f"{DEVICE_C}: vgic_v2_has_attr"),
+            Check("ENXIO", lambda s, a: a["group"] not in ("ADDR", "CTRL", "NR_IRQS", "DIST_REGS", "CPU_REGS"),
+                  "not a GICv2 attribute group", f"{DEVICE_C}: vgic_v2_has_attr"),
+            Check("EINVAL", lambda s, a: a["group"] in ("DIST_REGS", "CPU_REGS") and a["vcpu"] >= s["vcpus"],
+                  "the attribute's vcpu_index names no vCPU", "vgic-mmio-v2.c: vgic_v2_has_attr_regs -> "
+                  "vgic_v2_parse_attr"),
+            Hook("has_register", "vgic-mmio-v2.c: vgic_v2_has_attr_regs ('addr & 3', "
+                 "vgic_get_mmio_region -> check_region with nr_spis + 32: -ENXIO)"),
+        )),
+    ]
+    return {op.name: op for op in ops}
+
+
+GICV2 = Lifecycle(
+    device="gicv2",
+    state={"device": False, "vcpus": 0, "max_vcpus": V2_MAX_CPUS, "nr_spis": 0, "initialized": False,
+           "addr": {ADDR_DIST: None, ADDR_CPU: None}, "ipa_bits": IPA_BITS},
+    operations=_v2_operations(),
+    notes=(
+        "A fresh VM on a GICv2 host already allows at most 8 vCPUs: kvm_arch_init_vm sets "
+        "kvm->max_vcpus = kvm_arm_default_max_vcpus(), kvm_vgic_global_state.max_gic_vcpus "
+        "(VGIC_V2_MAX_CPUS), so the 9th KVM_CREATE_VCPU fails with EINVAL even before the device.",
+        "KVM_ARM_VCPU_INIT is independent of the vGIC: before or after INIT, with or without a "
+        "device (observed on all four kernels).",
+        "Addresses are needed at the first KVM_RUN only (kvm_vgic_map_resources -> "
+        "vgic_v2_map_resources: 'Need to set vgic cpu and dist addresses first' -ENXIO), which "
+        "is the arm-vgic.rst INIT error '-ENXIO VGIC not properly configured as required prior "
+        "to calling this attribute' for a GICv3, not for a GICv2's INIT.",
+    ),
+)
+
+
+__all__ = ["GICV2", "IGNORED", "Check", "Effect", "Hook", "Invoke", "Lifecycle", "MissingHook",
+           "Operation", "release_key", "run"]
