@@ -556,9 +556,16 @@ def carried_fields(spec: DeviceSpec) -> list[str]:
     return [f.name for f in spec.fields if f.classification == ENVIRONMENT and f.scope == "irq" and f.carried]
 
 
-def carry_environment(spec: DeviceSpec, source: DeviceState, destination: DeviceState) -> None:
-    """Give the destination the source's carried environment (see ``carried_fields``)."""
+def carry_environment(spec: DeviceSpec, source: DeviceState, destination: DeviceState,
+                      semantics: Any = None) -> None:
+    """Give the destination the source's carried environment (see ``carried_fields``),
+    where the destination's kernel records it (``DeviceSpec.records_environment``: the
+    original GICv2 VGIC keeps no line level for an edge-triggered private interrupt)."""
     for name in carried_fields(spec):
         for key, f in destination.irq.items():
-            if name in f:
-                f[name] = source.irq[key][name]
+            if name not in f:
+                continue
+            if semantics is not None and spec.records_environment is not None and \
+                    not spec.records_environment(semantics, spec.interrupt_kind(key[1]), name):
+                continue
+            f[name] = source.irq[key][name]

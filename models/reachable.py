@@ -586,7 +586,7 @@ def roundtrip(plan: Plan, source: DeviceState, prior: DeviceState | None = None)
         dst = new_machine(spec, seq.kernel, config)
     else:
         dst = machine_for(spec, seq.kernel, config, prior)
-    carry_environment(spec, src.state, dst.state)
+    carry_environment(spec, src.state, dst.state, dst.semantics)
     result = run_restore(dst, seq.restore, saved, accesses=plan.restore)
     if result.stopped_at is not None:
         acc = result.stopped_at

@@ -195,7 +195,7 @@ def _machines(spec: DeviceSpec, kernel: str, config: Config, ops: SymbolicOps,
 
     def fresh_dst() -> Machine:
         d = Machine(spec, sem, config, ops, make_state(spec, sem, config, ops, fv("dst")))
-        carry_environment(spec, src.state, d.state)
+        carry_environment(spec, src.state, d.state, sem)
         return d
 
     probe = fresh_dst()

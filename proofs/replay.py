@@ -132,7 +132,7 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
         dst = make_state(spec, dst_sem, cfg, CONCRETE)
     else:
         dst = make_state(spec, dst_sem, cfg, CONCRETE, values("dst"))
-    carry_environment(spec, src, dst)
+    carry_environment(spec, src, dst, dst_sem)
     m_src = Machine(spec, src_sem, cfg, CONCRETE, src)
     m_dst = Machine(spec, dst_sem, cfg, CONCRETE, dst)
     prior = dst.copy()

@@ -130,7 +130,7 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
         dst = make_state(spec, dst_sem, config, ops)
     else:
         dst = make_state(spec, dst_sem, config, ops, _var_factory(ops, "dst", names))
-    carry_environment(spec, src, dst)
+    carry_environment(spec, src, dst, dst_sem)
     m_src = Machine(spec, src_sem, config, ops, src)
     m_dst = Machine(spec, dst_sem, config, ops, dst)
     named = seq.assume if assume is None else assume

@@ -229,6 +229,9 @@ class DeviceSpec:
     # interrupt mapped to hardware), which the round trip reports instead
     clear_set_assumption: Callable[..., Value] | None = None
     clear_set_assumption_reason: str = ""
+    # (semantics, interrupt kind, field) -> whether that kernel records a carried environment
+    # field for that kind (default: always)
+    records_environment: Callable[[Any, str, str], bool] | None = None
     # destination ("fresh" | "any") -> what a verdict covers of the environment that is
     # not carried from the source (e.g. interrupts mapped to hardware), for reports
     environment_coverage: Callable[[str], str] | None = None

@@ -1389,6 +1389,10 @@ GICV2 = DeviceSpec(
     default_host=DEFAULT_HOST,
     with_host=with_host,
     environment_coverage=environment_coverage,
+    # the original VGIC records no line for a private interrupt: 'vgic_update_irq_pending'
+    # sets irq_level only 'if (level_triggered)', and private interrupts are edge there
+    records_environment=lambda sem, kind, name: not (sem.vgic == "original" and name == "line_level"
+                                                     and kind != "spi"),
     unmodelled_writes={(DIST, 0xF00): (
         "GICD_SGIR: the kernel has no userspace accessor there, so a userspace write reaches the "
         "guest's vgic_mmio_write_sgir with the attribute's vCPU as the sender and sends an SGI "
