@@ -41,16 +41,20 @@ which a per-bank model cannot express: they are refused with that reason, and re
 before 3.14 have no userspace register access.
 
 Model choices (said here once, cited where used):
-  * One host kind: a GICv2 host (VGIC_V2), where only GICC_APR0 is stored.
+  * Host kinds (``HOSTS``): a GICv2 host (VGIC_V2, the default), where only GICC_APR0 is
+    stored, or a GICv3 host running the guest through GICv2 compatibility, where GICC_APRn
+    are ICH_AP1Rn up to vgic_v3_max_apr_idx() (5, 6 or 7 priority bits).
   * The line level of an interrupt is *environment*: its source (a QEMU device through
     KVM_IRQ_LINE, the in-kernel timer for PPIs) drives it, and the GICv2 device API has no
     attribute for it (KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO exists for GICv3 only,
-    arm-vgic-v3.rst). We assume the source drives the same level on the destination.
-  * Hardware-mapped interrupts (irq->hw: the timer PPIs, whose userspace active writes the
-    kernel ignores, vgic_hw_irq_change_active) are not modelled yet: verdicts cover
-    interrupts that are not mapped to hardware.
-  * GICv4 is out of scope for GICv2; a GICv2 guest on a GICv3 host (GICC_APRn mapped to
-    ICH_AP1Rn up to vgic_v3_max_apr_idx) is not modelled yet.
+    arm-vgic-v3.rst). We assume the source drives the same level on the destination,
+    where its kernel records one (the original VGIC keeps none for a private interrupt).
+  * Hardware-mapped interrupts (irq->hw: the timer PPIs, mapped at a vCPU's first KVM_RUN)
+    are environment too, but the destination's own (``hw_mapped``, not carried): none on a
+    fresh destination, either way on an 'any' one; every verdict's 'covers' says so. From
+    4.16 the kernel ignores userspace active writes to them (vgic_hw_irq_change_active),
+    and pending writes until 5.7.
+  * GICv4 is out of scope for GICv2.
 """
 
 from __future__ import annotations
