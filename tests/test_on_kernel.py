@@ -270,3 +270,12 @@ def test_cli_json_carries_the_kernel_results(capsys):
     assert res["boots"] == 2 and res["counts"][DISAGREED] == 0
     assert sum(res["counts"].values()) == len(res["counterexamples"]) == len(json.loads(out)["results"][0]["labels"])
     assert res["counts"][CONFIRMED] >= 1
+
+
+def test_cli_refuses_a_gicv3_host_kind(capsys, monkeypatch):
+    """QEMU gives a GICv2 guest only a GICv2 host: a file with a GICv3 host kind cannot be
+    confirmed on the oracle, and says so (exit 2) instead of running on the wrong host."""
+    monkeypatch.setattr(harness, "missing_host_tools", lambda: [])
+    code, out, err = _cli(capsys, "prove", str(SEQS / "qemu-with-iidr-gicv3-pri7-to-gicv3.toml"),
+                          "--on-kernel", "6.12")
+    assert code == 2 and "no GICv2 compatibility" in err and "Traceback" not in err
