@@ -505,18 +505,9 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
         # edge-triggered); the bitmaps are kzalloc'd, so SPIs are VGIC_CFG_LEVEL (0) and
         # disabled; irq_spi_cpu is 0 (vgic_v2_init_model: 'vgic_set_target_reg(kvm, 0, i)'),
         # read as target CPU0; priorities 0; vgic_v2_enable: 'vgic_vmcr = 0'.
-        out = {
-            "enabled": c(1 if kind == "sgi" else 0, 1), "pending_latch": c(0, 1), "line_level": c(0, 1),
-            "soft_pending": c(0, 1), "active": c(0, 1), "group": c(0, 1), "priority": c(0, 8),
-            "targets": c((1 << ctx.vcpu) if kind != "spi" else 1, 8),
-            "edge": c(0 if kind == "spi" else 1, 1),
-        }
-        if kind == "sgi":
-            out["sgi_sources"] = c(0, 8)
-            out["active_source"] = c(0, 3)
-        if kind == "ppi":
-            out["hw_mapped"] = c(0, 1)  # the timer was mapped too (4.2+), but no rule reads it there
-        return out
+        spi_target, edge = 1, 0 if kind == "spi" else 1
+    else:
+        spi_target, edge = 0, 0 if kind == "ppi" else 1
     out = {
         "enabled": c(1 if kind == "sgi" else 0, 1),
         "pending_latch": c(0, 1),
@@ -525,14 +516,16 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
         "active": c(0, 1),
         "group": c(0, 1),
         "priority": c(0, 8),
-        "targets": c((1 << ctx.vcpu) if kind != "spi" else 0, 8),
-        "edge": c(0 if kind == "ppi" else 1, 1),
+        "targets": c((1 << ctx.vcpu) if kind != "spi" else spi_target, 8),
+        "edge": c(edge, 1),
     }
     if kind == "sgi":
         out["sgi_sources"] = c(0, 8)
         out["active_source"] = c(0, 3)
     if kind == "ppi":
-        out["hw_mapped"] = c(0, 1)  # not mapped until the vCPU's first run (kvm_timer_enable)
+        # not mapped until the vCPU's first run (kvm_timer_enable); the original VGIC mapped
+        # the timer too (4.2+), but no rule of it reads the mapping
+        out["hw_mapped"] = c(0, 1)
     return out
 
 
