@@ -155,19 +155,16 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
         for name, sf in arch.items():
             if sf.scope != scope or (name not in a and name not in b):
                 continue
-            if name not in a or name not in b:
-                # a field only one side's host has (GICC_APR3 on a GICv3 host with 7
-                # priority bits, none on a 5-bit one): the other side has it as zero, since
-                # it reads as zero there and ignores writes
-                a, b = dict(a), dict(b)
-                a.setdefault(name, ops.const(0, sf.width))
-                b.setdefault(name, ops.const(0, sf.width))
+            # a field only one side's host has (GICC_APR3 on a GICv3 host with 7 priority
+            # bits, none on a 5-bit one) is zero on the other: it reads as zero there and
+            # ignores writes
+            x, y = (f.get(name, ops.const(0, sf.width)) for f in (a, b))
             if sf.width == 1:
                 one, zero = ops.const(1, 1), ops.const(0, 1)
-                diffs.append(Difference(f"{name}:1->0{at}", ops.and_(ops.eq(a[name], one), ops.eq(b[name], zero)), (scope, key), name))
-                diffs.append(Difference(f"{name}:0->1{at}", ops.and_(ops.eq(a[name], zero), ops.eq(b[name], one)), (scope, key), name))
+                diffs.append(Difference(f"{name}:1->0{at}", ops.and_(ops.eq(x, one), ops.eq(y, zero)), (scope, key), name))
+                diffs.append(Difference(f"{name}:0->1{at}", ops.and_(ops.eq(x, zero), ops.eq(y, one)), (scope, key), name))
             else:
-                diffs.append(Difference(f"{name}{at}", ops.not_(ops.eq(a[name], b[name]), 1), (scope, key), name))
+                diffs.append(Difference(f"{name}{at}", ops.not_(ops.eq(x, y), 1), (scope, key), name))
 
     compare("global", None, src.glob, dst.glob)
     for c in range(config.cpus):
