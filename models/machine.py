@@ -97,10 +97,10 @@ def make_state(spec: DeviceSpec, semantics: Any, config: Config, ops: Ops,
 
 
 def _ctx(spec: DeviceSpec, semantics: Any, config: Config, vcpu: int, glob: dict[str, Value],
-         host: Any, intid: int = -1, user: bool = True) -> AccessContext:
+         host: Any, intid: int = -1, user: bool = True, half: int = 0) -> AccessContext:
     return AccessContext(semantics=semantics, cpus=config.cpus, irqs=config.irqs, vcpu=vcpu,
                          intid=intid, kind=spec.interrupt_kind(intid) if intid >= 0 else "",
-                         device=glob, host=host, user=user)
+                         device=glob, host=host, user=user, half=half)
 
 
 # A word read from / written to a register: a scalar value, or {intid: slice} for an
@@ -119,16 +119,16 @@ class Machine:
         self.ops = ops
         self.state = state
         self.host = host
-        self._ctx_cache: dict[tuple[int, int, bool], AccessContext] = {}
+        self._ctx_cache: dict[tuple[int, int, bool, int], AccessContext] = {}
 
     # -- contexts and invariants ------------------------------------------------------
-    def ctx(self, vcpu: int, intid: int = -1, user: bool = True) -> AccessContext:
+    def ctx(self, vcpu: int, intid: int = -1, user: bool = True, half: int = 0) -> AccessContext:
         # contexts are immutable and refer to the (mutable) global field map, so one per
-        # (vcpu, intid, user) serves the machine's whole life
-        key = (vcpu, intid, user)
+        # (vcpu, intid, user, half) serves the machine's whole life
+        key = (vcpu, intid, user, half)
         c = self._ctx_cache.get(key)
         if c is None or c.device is not self.state.glob:
-            c = _ctx(self.spec, self.semantics, self.config, vcpu, self.state.glob, self.host, intid, user)
+            c = _ctx(self.spec, self.semantics, self.config, vcpu, self.state.glob, self.host, intid, user, half)
             self._ctx_cache[key] = c
         return c
 
@@ -159,10 +159,11 @@ class Machine:
 
     def read(self, reg: Register, word: int, vcpu: int, user: bool = True) -> Word:
         acc = reg.user_read if user else reg.guest_read
+        half = reg.word_half(word)
         if reg.scope == "irq":
-            return {intid: acc.fn(self.ops, self.ctx(vcpu, intid, user), self.state.irq[key])
+            return {intid: acc.fn(self.ops, self.ctx(vcpu, intid, user, half), self.state.irq[key])
                     for key, intid in self.word_keys(reg, word, vcpu)}
-        return acc.fn(self.ops, self.ctx(vcpu, -1, user), self.scope_fields(reg, vcpu))
+        return acc.fn(self.ops, self.ctx(vcpu, -1, user, half), self.scope_fields(reg, vcpu))
 
     def write(self, reg: Register, word: int, vcpu: int, data: Word, user: bool = True) -> tuple[Value, str]:
         """Write ``data``; returns (error condition, errno). A failing write changes nothing."""
@@ -170,17 +171,18 @@ class Machine:
         ops = self.ops
         error = ops.const(0, 1)
         errno = ""
+        half = reg.word_half(word)
         if reg.scope == "irq":
             for key, intid in self.word_keys(reg, word, vcpu):
                 if intid not in data:
                     continue
-                eff = acc.fn(ops, self.ctx(vcpu, intid, user), self.state.irq[key], data[intid])
+                eff = acc.fn(ops, self.ctx(vcpu, intid, user, half), self.state.irq[key], data[intid])
                 self._apply(self.state.irq[key], eff)
                 if eff.error is not None:
                     error, errno = ops.or_(error, eff.error), eff.errno
             return error, errno
         fields = self.scope_fields(reg, vcpu)
-        eff = acc.fn(ops, self.ctx(vcpu, -1, user), fields, data)
+        eff = acc.fn(ops, self.ctx(vcpu, -1, user, half), fields, data)
         target = self.state.glob if reg.scope == "global" else fields
         # a scalar accessor may update global fields (GICD_IIDR sets the group gate)
         updates = {k: v for k, v in eff.updates.items() if k in target}
@@ -218,7 +220,7 @@ class Machine:
     def write_word(self, reg: Register, word: int, vcpu: int, value: int, user: bool = True) -> tuple[Value, str]:
         if reg.scope != "irq":
             return self.write(reg, word, vcpu, value & mask(reg.width), user)
-        data = {intid: (value >> reg.slice_shift(intid)) & mask(reg.bits_per_irq)
+        data = {intid: (value >> reg.slice_shift(intid)) & mask(reg.slice_bits)
                 for _, intid in self.word_keys(reg, word, vcpu)}
         return self.write(reg, word, vcpu, data, user)
 
@@ -266,6 +268,8 @@ class Access:
         if reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(self.word).start < spec.private_irqs):
             where = f" cpu{self.vcpu}"
         word = f"[{self.word}]" if reg.words > 1 else ""
+        if reg.scope != "irq" and reg.words == 2:
+            word = "[63:32]" if self.word else "[31:0]"
         verb = {"write": "write", "check": "check", "read": "read"}[self.action]
         val = ""
         if self.action in ("write", "check"):
@@ -282,9 +286,10 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
     out: list[Access] = []
 
     def words_of(reg: Register, step: Step) -> list[int]:
-        if reg.scope != "irq":
-            return [0]
         idx = step.index if step.index is not None else range(reg.words)
+        if reg.scope != "irq":
+            # a 64-bit register: both halves, low first (as QEMU writes GICR_PROPBASER)
+            return [w for w in idx if w < reg.words]
         return [w for w in idx if w < reg.words and any(config.present(i) for i in reg.word_irqs(w))]
 
     def emit(step: Step, cpu: int | None) -> None:
@@ -303,6 +308,16 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
                               cpu if cpu is not None else target))
             return
         reg = spec.register(step.target)
+        if step.stride is not None:
+            # a VMM's own walk (QEMU's GICD_IROUTER loop): whatever words its offsets reach,
+            # each one access, in the VMM's order
+            for r, w in spec.strided_words(reg, step.stride, config.irqs):
+                if r.scope == "irq" and not any(config.present(i) for i in r.word_irqs(w)):
+                    continue
+                target = step.vcpu if step.vcpu is not None else (cpu or 0)
+                out.append(Access(len(out) + 1, step, step.action, r, w, target,
+                                  cpu if cpu is not None else target))
+            return
         for w in words_of(reg, step):
             banked = reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(w).start < spec.private_irqs)
             if step.vcpu is not None:
@@ -357,9 +372,9 @@ def unmapped_register(step: Step) -> Register:
 
 def saved_key(spec: DeviceSpec, reg: Register, word: int, vcpu: int) -> SavedKey:
     if reg.scope == "global":
-        return (reg.name, 0, SPI_BANK)
+        return (reg.name, word, SPI_BANK)
     if reg.scope == "cpu":
-        return (reg.name, 0, vcpu)
+        return (reg.name, word, vcpu)
     banked = reg.word_irqs(word).start < spec.private_irqs
     return (reg.name, word, vcpu if banked else SPI_BANK)
 
@@ -458,7 +473,7 @@ def step_value(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> Wo
         elif vs.kind == "zeros":
             v = ops.const(0, width)
         elif vs.kind == "reset":
-            ctx = machine.ctx(acc.vcpu)
+            ctx = machine.ctx(acc.vcpu, half=reg.word_half(acc.word))
             v = reg.user_read.fn(ops, ctx, spec.reset(ops, ctx, reg.scope))
         else:
             v = ops.const(vs.const, width)
@@ -469,7 +484,7 @@ def step_value(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> Wo
         if vs.or_mask is not None:
             v = ops.or_(v, ops.const(vs.or_mask, width))
         return v
-    bits = reg.bits_per_irq
+    bits = reg.slice_bits
     out = {}
     word_saved = lookup_saved(machine, acc, saved) if vs.kind == "saved" else {}
     for (_bank, intid) in [k for k, _ in machine.word_keys(reg, acc.word, acc.vcpu)]:
@@ -481,7 +496,7 @@ def step_value(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> Wo
         elif vs.kind == "zeros":
             s = ops.const(0, bits)
         elif vs.kind == "reset":
-            ctx = machine.ctx(acc.vcpu, intid)
+            ctx = machine.ctx(acc.vcpu, intid, half=reg.word_half(acc.word))
             s = reg.user_read.fn(ops, ctx, spec.reset(ops, ctx, "irq"))
         else:
             s = ops.const((vs.const >> sh) & mask(bits), bits)

@@ -229,7 +229,7 @@ class Walker:
             if reg.bits_per_irq == 8:
                 s = r.choice(self.SLICE8)
             else:
-                s = r.randrange(1, 1 << reg.bits_per_irq)
+                s = r.randrange(1, 1 << reg.slice_bits)
             value |= s << reg.slice_shift(intid)
         return word, value
 

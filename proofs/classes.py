@@ -40,15 +40,27 @@ def _flatten(steps: tuple[Step, ...] | None) -> list[Step]:
 def _slice(value: int | None, reg: Register, intid: int) -> int | None:
     if value is None:
         return None
-    return (value >> reg.slice_shift(intid)) & ((1 << reg.bits_per_irq) - 1)
+    return (value >> reg.slice_shift(intid)) & ((1 << reg.slice_bits) - 1)
 
 
-def signature(spec: DeviceSpec, steps: list[Step], intid: int) -> tuple:
+def _strided(spec: DeviceSpec, reg: Register, stride: int, irqs: int, intid: int) -> tuple:
+    """The words of ``intid`` a strided walk reaches at interrupt count ``irqs``, with how
+    often (a walk with a stride shorter than the register reaches some words twice)."""
+    hits = [w for r, w in spec.strided_words(reg, stride, irqs)
+            if r.scope == "irq" and intid in r.word_irqs(w)]
+    return tuple(sorted((w, hits.count(w)) for w in set(hits)))
+
+
+def signature(spec: DeviceSpec, steps: list[Step], intid: int, irqs: int = 1024) -> tuple:
+    """``irqs``: the interrupt count, which a strided walk's reach depends on."""
     sig: list[object] = [spec.interrupt_kind(intid)]
     for n, s in enumerate(steps):
         if s.action in ("op", "each") or s.unmapped:
             continue
         reg = spec.register(s.target)
+        if s.stride is not None:
+            sig.append((n, "stride", _strided(spec, reg, s.stride, irqs, intid)))
+            continue
         if reg.scope != "irq" or not (reg.first_irq <= intid < reg.first_irq + reg.irqs):
             continue
         word = reg.word_of(intid)
@@ -73,6 +85,8 @@ def size_dependent(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tup
     value at one count and not at another (``and = 0xfffffffe`` on GICD_TYPER fails only
     where ITLinesNumber is odd)."""
     for s in _flatten(save) + _flatten(restore):
+        if s.stride is not None:
+            return True  # which interrupts a strided walk reaches depends on the count
         if s.action not in ("write", "check") or s.unmapped or not spec.register(s.target).sized:
             continue
         v = s.value
@@ -90,7 +104,7 @@ def class_of(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Ste
     seen: dict[tuple, int] = {}
     out: dict[int, int] = {}
     for intid in range(max_irqs):
-        out[intid] = seen.setdefault(signature(spec, steps, intid), intid)
+        out[intid] = seen.setdefault(signature(spec, steps, intid, max_irqs), intid)
     return out
 
 

@@ -96,7 +96,7 @@ def actions(spec: DeviceSpec, config: Config) -> list[Action]:
     out: list[Action] = []
     m_keys = [k for k in _irq_keys(spec, config)]
     for reg in spec.registers:
-        words = [0]
+        words = list(range(reg.words))  # a 64-bit register: each half
         if reg.scope == "irq":
             words = sorted({reg.word_of(i) for i in config.intids or ()
                             if reg.first_irq <= i < reg.first_irq + reg.irqs})
@@ -162,7 +162,7 @@ def _data(ops: SymbolicOps, m: Machine, a: Action, n: int) -> Any:
     if a.register is not None:
         reg = a.register
         if reg.scope == "irq":
-            return {intid: ops.var(f"d{n}|{intid}", reg.bits_per_irq) for _, intid in m.word_keys(reg, a.word, a.vcpu)}
+            return {intid: ops.var(f"d{n}|{intid}", reg.slice_bits) for _, intid in m.word_keys(reg, a.word, a.vcpu)}
         return ops.var(f"d{n}", reg.width)
     if a.event is not None and a.event.param == "level":
         return ops.var(f"d{n}", 1)

@@ -173,7 +173,7 @@ def _word_value(reg: Register, slices: dict[int, int]) -> int:
     """The word holding ``slices`` ({intid: slice}) of a per-interrupt register."""
     v = 0
     for i, s in slices.items():
-        v |= (int(s) & ((1 << reg.bits_per_irq) - 1)) << reg.slice_shift(i)
+        v |= (int(s) & ((1 << reg.slice_bits) - 1)) << reg.slice_shift(i)
     return v
 
 
@@ -390,7 +390,7 @@ def _split(m: Machine, reg: Register, acc: Access, word: int) -> Any:
     """A word read from the kernel, as the sequence engine keeps it."""
     if reg.scope != "irq":
         return word
-    return {i: (word >> reg.slice_shift(i)) & ((1 << reg.bits_per_irq) - 1)
+    return {i: (word >> reg.slice_shift(i)) & ((1 << reg.slice_bits) - 1)
             for _, i in m.word_keys(reg, acc.word, acc.vcpu)}
 
 

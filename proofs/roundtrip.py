@@ -33,7 +33,7 @@ from proofs import solver
 from proofs.classes import representatives, size_dependent
 from spec.algebra import Value
 from spec.device import ARCHITECTURAL, DeviceSpec
-from spec.sequence import Sequence
+from spec.sequence import Sequence, Step
 
 PROVED = "PROVED"
 COUNTEREXAMPLE = "COUNTEREXAMPLE"
@@ -218,6 +218,13 @@ def _span(values: list[int]) -> str:
     return f"{values[0]}-{values[-1]}"
 
 
+def _steps(seq: Sequence) -> list[Step]:
+    out: list[Step] = []
+    for s in (seq.save or ()) + seq.restore:
+        out.extend(s.steps if s.action == "each" else (s,))
+    return out
+
+
 def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | None,
                 encoding: str) -> tuple[list[Config], str]:
     """The configurations to prove and what they cover: the command line's size, else
@@ -236,8 +243,12 @@ def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | N
     reps = tuple(i for i in representatives(spec, seq.save, seq.restore, max(spec.irq_counts)) if i < m)
     if len(counts) > 1 and size_dependent(spec, seq.save, seq.restore):
         # every interrupt count, each with the representatives that exist in it
-        cfgs = [Config(n, count, tuple(i for i in reps if i < count))
-                for n in cpu_range for count in counts]
+        # every interrupt count, each with the representatives that exist in it (a
+        # strided walk's reach depends on the count: its classes are the count's own)
+        strided = any(s.stride is not None for s in _steps(seq))
+        per_count = {count: (tuple(representatives(spec, seq.save, seq.restore, count)) if strided
+                             else tuple(i for i in reps if i < count)) for count in counts}
+        cfgs = [Config(n, count, per_count[count]) for n in cpu_range for count in counts]
     else:
         cfgs = [Config(n, m, reps) for n in cpu_range]
     if every:

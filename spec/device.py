@@ -120,6 +120,11 @@ class AccessContext:
     device: Mapping[str, Value] = field(default_factory=dict)  # global fields, read-only
     host: Any = None  # the host description (device-defined)
     user: bool = True  # userspace (KVM device attribute) or guest access
+    # which 32-bit word of a 64-bit register the access reaches (0: bits 31:0, 1: bits
+    # 63:32): KVM's GICv3 DIST/REDIST attributes are 32 bits wide, so a 64-bit register
+    # (GICD_IROUTER, GICR_PROPBASER) is accessed in halves ('offset & 4' in the kernel's
+    # accessors, update_64bit_reg / extract_bytes in vgic-mmio-v3.c)
+    half: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,7 @@ class Register:
     name: str
     group: str  # the KVM attribute group (e.g. "KVM_DEV_ARM_VGIC_GRP_DIST_REGS")
     offset: int
-    words: int  # number of 32-bit words
+    words: int  # number of 32-bit words (a 64-bit register: 2, accessed in halves)
     scope: str  # "global" | "cpu" | "irq"
     views: tuple[str, ...]  # the canonical fields this register reads or changes
     guest_read: Accessor
@@ -146,24 +151,49 @@ class Register:
     pair: str = ""  # set/clear pair partner (the other view of the same field)
     pair_role: str = ""  # "set" | "clear"
     doc: str = ""
+    # attribute offset units per word: 4 for a register frame (byte offsets), 1 for the
+    # GICv3 CPU system registers (the attribute is the sysreg encoding, one per register),
+    # 32 for KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO (the attribute is the first INTID of the word)
+    unit: int = 4
 
     @property
     def size(self) -> int:
-        return 4 * self.words
+        return self.unit * self.words
 
     @property
     def irqs_per_word(self) -> int:
-        return 32 // self.bits_per_irq if self.bits_per_irq else 0
+        """Interrupts per 32-bit word (0 for a 64-bit-per-interrupt register, GICD_IROUTER,
+        where one interrupt takes two words)."""
+        return 32 // self.bits_per_irq if 0 < self.bits_per_irq <= 32 else 0
+
+    @property
+    def slice_bits(self) -> int:
+        """The bits of one interrupt in one word: ``bits_per_irq``, or 32 (one half) for a
+        64-bit-per-interrupt register."""
+        return min(self.bits_per_irq, 32)
+
+    def word_half(self, word: int) -> int:
+        """Which half of its 64-bit register a word is (0 for a 32-bit register)."""
+        if self.bits_per_irq == 64 or (self.scope != "irq" and self.words == 2):
+            return word % 2
+        return 0
 
     def word_irqs(self, word: int) -> range:
         """The interrupts covered by ``word`` of an irq-scope register."""
+        if self.bits_per_irq == 64:
+            return range(self.first_irq + word // 2, self.first_irq + word // 2 + 1)
         per = self.irqs_per_word
         return range(self.first_irq + word * per, self.first_irq + (word + 1) * per)
 
     def word_of(self, intid: int) -> int:
+        """The (first) word holding ``intid``."""
+        if self.bits_per_irq == 64:
+            return 2 * (intid - self.first_irq)
         return (intid - self.first_irq) // self.irqs_per_word
 
     def slice_shift(self, intid: int) -> int:
+        if self.bits_per_irq == 64:
+            return 0
         return ((intid - self.first_irq) % self.irqs_per_word) * self.bits_per_irq
 
 
@@ -254,12 +284,27 @@ class DeviceSpec:
         """The register and word at a byte offset of an attribute group, or None where
         there is none (the kernel then reads zero and ignores writes: vgic_uaccess_read /
         vgic_uaccess_write; an unaligned offset finds no region either, check_region)."""
-        if offset % 4:
-            return None
         for reg in self.registers:
             if reg.group == group and reg.offset <= offset < reg.offset + reg.size:
-                return reg, (offset - reg.offset) // 4
+                if (offset - reg.offset) % reg.unit:
+                    return None
+                return reg, (offset - reg.offset) // reg.unit
         return None
+
+    def strided_words(self, reg: Register, stride: int, irqs: int) -> list[tuple[Register, int]]:
+        """The register words a VMM reaches when it walks the 64-bit-per-interrupt ``reg``
+        with ``stride`` bytes per interrupt for interrupts ``reg.first_irq .. irqs - 1``:
+        interrupt i's two words at (offset of interrupt 0) + stride * i and + 4, in order.
+        Offsets where the group has no register are left out (the kernel reads zero and
+        ignores the write there: vgic_uaccess_read/_write find no region)."""
+        base = reg.offset - reg.first_irq * (reg.bits_per_irq // 8)
+        out = []
+        for i in range(reg.first_irq, irqs):
+            for k in range(reg.bits_per_irq // 32):
+                found = self.register_at(reg.group, base + stride * i + 4 * k)
+                if found is not None:
+                    out.append(found)
+        return out
 
     def operation(self, name: str) -> Operation:
         for o in self.operations:
@@ -337,12 +382,17 @@ class DeviceSpec:
             for v in r.views:
                 if v not in names:
                     raise SpecError(f"{r.name} views unknown field {v}")
-                if self.field_spec(v).scope != r.scope:
+                vs = self.field_spec(v).scope
+                # a per-CPU register may view a device-wide field: KVM keeps one
+                # GICR_PROPBASER for every redistributor (dist->propbaser)
+                if vs != r.scope and not (r.scope == "cpu" and vs == "global"):
                     raise SpecError(f"{r.name} ({r.scope}) views {v} of another scope")
             if r.scope == "irq":
-                if r.bits_per_irq not in (1, 2, 8):
-                    raise SpecError(f"{r.name}: bits per interrupt must be 1, 2 or 8")
-                if r.irqs != r.words * r.irqs_per_word:
+                if r.bits_per_irq not in (1, 2, 8, 64):
+                    raise SpecError(f"{r.name}: bits per interrupt must be 1, 2, 8 or 64")
+                if r.bits_per_irq == 64 and r.words != 2 * r.irqs:
+                    raise SpecError(f"{r.name}: {r.words} words do not cover {r.irqs} 64-bit interrupts")
+                if r.bits_per_irq != 64 and r.irqs != r.words * r.irqs_per_word:
                     raise SpecError(f"{r.name}: {r.words} words do not cover {r.irqs} interrupts")
             if r.pair:
                 other = self.register(r.pair)

@@ -31,7 +31,7 @@ TOP_KEYS = {
     "source_kernel", "source_host", "save", "restore", "lost", "violates", "cpus", "irqs", "assume",
 }
 STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", "and", "or", "shift",
-             "vcpu", "group"}
+             "vcpu", "group", "stride"}
 VALUE_WORDS = ("saved", "ones", "zeros", "reset")
 EXPECTS = ("proved", "counterexample", "refused")
 DESTINATIONS = ("fresh", "any")
@@ -93,6 +93,10 @@ class Step:
     # ``target`` is then the register at that offset, or "" when there is none
     group: str = ""
     offset: int | None = None
+    # a VMM that walks a 64-bit-per-interrupt register with its own stride: interrupt i's
+    # two words are taken at (the register's offset for interrupt 0) + stride * i and + 4,
+    # whatever register word is there (QEMU's kvm_arm_gicv3_put/get use 4 for GICD_IROUTER)
+    stride: int | None = None
 
     @property
     def unmapped(self) -> bool:
@@ -651,8 +655,8 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
                             else "KVM_DEV_ARM_VGIC_GRP_DIST_REGS")
             if not isinstance(group, str) or group not in groups:
                 err(f"group must be one of {', '.join(groups)}, not {_show(group)}", "group")
-            offset = _int(target, "an offset", lambda m: err(m, action), 0, 0xFFFF,
-                          "is not an offset: 0..0xffff")
+            offset = _int(target, "an offset", lambda m: err(m, action), 0, 0x1FFFF,
+                          "is not an offset: 0..0x1ffff (a redistributor's SGI frame is at 0x10000)")
             # an unaligned offset names no register: the kernel finds no region there and
             # reads zero / ignores the write (vgic_uaccess, as for an unknown offset)
             found = spec.register_at(group, offset)
@@ -708,12 +712,27 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             assert reg is not None
             index = _parse_index(raw["index"], reg.words, target, lambda m: err(m, "index"))
         elif offset is not None and reg is not None:
-            index = ((offset - reg.offset) // 4,)
+            found = spec.register_at(group, offset)
+            assert found is not None
+            index = (found[1],)
+        stride = None
+        if "stride" in raw:
+            if offset is not None or reg is None or reg.bits_per_irq != 64:
+                err("stride applies to a 64-bit-per-interrupt register named by name (GICD_IROUTER): "
+                    "the VMM's step between interrupts, in bytes", "stride")
+            if "index" in raw:
+                err("stride and index do not go together: a strided walk covers every interrupt", "stride")
+            stride = _int(raw["stride"], "stride", lambda m: err(m, "stride"), 4, 64,
+                          "is not a stride: 4..64 bytes, a multiple of 4")
+            if stride % 4:
+                err(f"stride {stride} is not a multiple of 4: KVM's GICv3 register attributes are "
+                    "aligned 32-bit accesses", "stride")
         if action == "read":
             for key in raw:
-                if key not in ("read", "index", "vcpu", "group"):
+                if key not in ("read", "index", "vcpu", "group", "stride"):
                     err(f"key '{key}' does not apply to a read step", key)
-            return Step(line, "read", target, index=index, vcpu=vcpu, group=group, offset=offset)
+            return Step(line, "read", target, index=index, vcpu=vcpu, group=group, offset=offset,
+                        stride=stride)
         if section == "save" and action == "check" and "value" not in raw:
             err("a save-side check needs the value it expects (value = 0, \"ones\", \"zeros\" or "
                 "\"reset\"): the save has no saved value yet")
@@ -734,7 +753,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         and_mask = _int(raw["and"], "and", lambda m: err(m, "and"), 0, U64, U64_VALID) if "and" in raw else None
         or_mask = _int(raw["or"], "or", lambda m: err(m, "or"), 0, U64, U64_VALID) if "or" in raw else None
         return Step(line, action, target, ValueSpec(kind, const, shift, and_mask, or_mask), index,
-                    vcpu=vcpu, group=group, offset=offset)
+                    vcpu=vcpu, group=group, offset=offset, stride=stride)
 
     def steps_of(section: str) -> tuple[Step, ...] | None:
         if section not in doc:

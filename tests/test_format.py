@@ -52,7 +52,7 @@ STEP_BAD = [
     ('write = "GICC_CTLR"\nvcpu = 8\n', 2, "is not a vCPU of gicv2: 0..7"),
     ('write = "GICC_CTLR"\nvcpu = -1\n', 2, "is not a vCPU"),
     ('op = "KVM_DEV_ARM_VGIC_CTRL_INIT"\nvcpu = 0\n', 2, "vcpu applies to a register access"),
-    ("write = 0x10000\n", 1, "is not an offset"),
+    ("write = 0x20000\n", 1, "is not an offset"),
     ('write = 0x100\ngroup = "KVM_DEV_ARM_VGIC_GRP_NOPE"\n', 2, "group must be one of"),
     ('write = "GICD_CTLR"\ngroup = "KVM_DEV_ARM_VGIC_GRP_DIST_REGS"\n', 2, "group applies to a register named by its offset"),
     ('write = 0x104\nindex = "1"\n', 2, "index does not apply"),
