@@ -165,6 +165,35 @@ EVENTS = (
 )
 
 
+def event_sgi_v3(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """A GICv3 guest sends an SGI with ICC_SGI1R_EL1 (vgic_v3_queue_sgi: 'irq->pending_latch =
+    true;'; a GICv3 SGI has no source set)."""
+    if ctx.kind != "sgi":
+        return {}
+    return {"pending_latch": ops.const(1, 1)}
+
+
+def event_acknowledge_v3(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """ICC_IAR1_EL1 takes the interrupt: active, latch consumed (the list register's state
+    folded back by vgic_v3_fold_lr_state)."""
+    return {"active": ops.const(1, 1), "pending_latch": ops.const(0, 1)}
+
+
+# The GICv3 guest's events: its CPU interface is the hardware's virtual one (ICC_*_EL1 reach
+# ICH_VMCR_EL2 and the list registers), so the table's CPU registers are userspace-only.
+GICV3_EVENTS = (
+    Event("line", "irq", event_line, "level"),
+    Event("ICC_SGI1R_EL1", "irq", event_sgi_v3),
+    Event("acknowledge", "irq", event_acknowledge_v3),
+    Event("deactivate", "irq", event_deactivate),
+)
+
+
+def events_for(device: str) -> tuple[Event, ...]:
+    """The guest and device events of a device's invariant proof."""
+    return GICV3_EVENTS if device == "gicv3" else EVENTS
+
+
 def _irq_fields(m: Machine, intid: int, cpu: int) -> tuple[tuple[int, int], dict[str, Value] | None]:
     key = (cpu if intid < m.spec.private_irqs else SPI_BANK, intid)
     return key, m.state.irq.get(key)

@@ -187,9 +187,9 @@ class Machine:
         # a scalar accessor may update global fields (GICD_IIDR sets the group gate)
         updates = {k: v for k, v in eff.updates.items() if k in target}
         glob_updates = {k: v for k, v in eff.updates.items() if k not in target and k in self.state.glob}
-        self._apply(target, Effect(updates, eff.error, eff.errno))
+        self._apply(target, Effect(updates, eff.error, eff.errno, eff.kept))
         if glob_updates:
-            self._apply(self.state.glob, Effect(glob_updates, eff.error, eff.errno))
+            self._apply(self.state.glob, Effect(glob_updates, eff.error, eff.errno, eff.kept))
         if eff.error is not None:
             error, errno = eff.error, eff.errno
         return error, errno
@@ -199,7 +199,8 @@ class Machine:
         for name, new in eff.updates.items():
             if name not in fields:
                 continue  # a field this interrupt kind does not have
-            fields[name] = new if eff.error is None else ops.ite(eff.error, fields[name], new)
+            old = eff.kept.get(name, fields[name])
+            fields[name] = new if eff.error is None else ops.ite(eff.error, old, new)
 
     def operation(self, name: str, vcpu: int = 0) -> tuple[Value, str]:
         op = self.spec.operation(name)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.concrete import CONCRETE
-from models.guest import EVENTS, Event
+from models.guest import Event, events_for
 from models.machine import SPI_BANK, Config, DeviceState, Machine, make_state
 from models.symbolic import SymbolicOps, fresh_symbolic
 from proofs import solver
@@ -110,7 +110,7 @@ def actions(spec: DeviceSpec, config: Config) -> list[Action]:
                     out.append(Action(f"{who} write {reg.name}{where}{on}", reg, w, vcpu, user))
     for op in spec.operations:
         out.append(Action(f"userspace {op.name}", operation=op.name))
-    for ev in EVENTS:
+    for ev in events_for(spec.name):
         if ev.scope == "cpu":
             out += [Action(f"{ev.name} on cpu{c}", event=ev, key=c) for c in range(config.cpus)]
             continue

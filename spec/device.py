@@ -88,6 +88,10 @@ class Effect:
     updates: Mapping[str, Value]
     error: Value | None = None
     errno: str = ""
+    # updates the kernel makes before the check that fails, so a failing write keeps them
+    # (set_gic_ctlr stores a lower PRIbits before checking IDbits, SEIS and A3V); each is
+    # the field's value whether or not the write then fails
+    kept: Mapping[str, Value] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from spec.device import DeviceSpec
 from spec.gicv2 import GICV2
+from spec.gicv3 import GICV3
 
-DEVICES: dict[str, DeviceSpec] = {GICV2.name: GICV2}
+DEVICES: dict[str, DeviceSpec] = {GICV2.name: GICV2, GICV3.name: GICV3}
 
 SEQUENCES_DIR = Path(__file__).parent / "sequences"
 
