@@ -89,12 +89,12 @@ def test_every_operation_is_documented_and_handled_by_the_runner():
     header = source.split("*/", 1)[0]
     names = {"vm", "vcpus", "vcpu_init", "device", "test_device", "set32", "set64", "get32",
              "get64", "has", "ctrl", "irq", "irq_raw", "cap", "reg_list", "get_reg",
-             "set_reg", "end", "program"}
+             "set_reg", "run", "mem", "peek", "poke", "end", "program"}
     for name in names:
         assert re.search(rf"^ \*   {name}\b", header, re.M), f"{name} not documented"
         assert f'"{name}"' in source, f"{name} not handled"
     for ctor in ("vm", "vcpus", "vcpu_init", "device", "test_device", "has", "ctrl", "irq",
-                 "cap", "reg_list", "get_reg", "set_reg"):
+                 "cap", "reg_list", "get_reg", "set_reg", "run", "mem", "peek", "poke"):
         assert getattr(Op, ctor)  # a constructor for each
 
 
@@ -117,9 +117,73 @@ def test_expected_constants_match_the_uapi_headers():
            + "".join(f"  (unsigned long long)({n}),\n" for n in names) + "};\n")
     asm = subprocess.run([harness.CROSS_CC, "-S", "-O0", "-x", "c", "-o", "-", "-"], input=src,
                          text=True, capture_output=True, check=True).stdout
-    values = [int(v, 0) for v in re.findall(r"^\s*\.xword\s+(\S+)$", asm, re.M)]
+    # the assembler prints a value with bit 63 set as a negative number
+    values = [int(v, 0) & (1 << 64) - 1 for v in re.findall(r"^\s*\.xword\s+(\S+)$", asm, re.M)]
     assert len(values) == len(names), asm
     assert dict(zip(names, values, strict=True)) == EXPECTED_CONSTANTS
+
+
+# GICv3 attribute encodings (Documentation/virt/kvm/devices/arm-vgic-v3.rst)
+
+
+def test_vcpu_mpidr_follows_reset_mpidr():
+    assert harness.vcpu_mpidr(0) == 0x80000000
+    assert harness.vcpu_mpidr(15) == 0x8000000F
+    assert harness.vcpu_mpidr(16) == 0x80000100  # Aff0 holds 16 vCPUs, then Aff1
+    assert harness.vcpu_mpidr(17) == 0x80000101
+    assert harness.vcpu_mpidr(0x1234) == 0x80012304  # Aff0 bits 3:0, Aff1 11:4, Aff2 19:12
+    with pytest.raises(ValueError):
+        harness.vcpu_mpidr(1 << 20)
+
+
+def test_mpidr_packing_in_the_attribute():
+    # Aff3 (MPIDR bits 39:32) goes to attr bits 63:56, Aff2..Aff0 to 55:32; bit 31 dropped
+    assert harness.mpidr_affinity(0x12_8034_5678) == 0x1234_5678
+    assert harness.redist_attr(0, 0x8) == 0x8
+    assert harness.redist_attr(17, 0x10200) == 0x0000_0101_0001_0200
+    assert harness.dist_attr(0x6140) == 0x6140
+    with pytest.raises(ValueError):
+        harness.v3_mpidr_attr(0, 1 << 32)
+
+
+def test_sysreg_encoding():
+    # ICC_CTLR_EL1 is op0=3 op1=0 CRn=12 CRm=12 op2=4
+    assert harness.sysreg_instr(3, 0, 12, 12, 4) == 0xC664
+    assert harness.sysreg_attr(0, "ICC_PMR_EL1") == 0xC230
+    assert harness.sysreg_attr(1, "ICC_CTLR_EL1") == 1 << 32 | 0xC664
+    assert harness.sysreg_attr(0, "ICC_AP1R3_EL1") == harness.sysreg_instr(3, 0, 12, 9, 3)
+    assert all(harness.sysreg_attr(0, n) & 0xFFFF0000 == 0 for n in harness.ICC_SYSREGS)
+    with pytest.raises(ValueError):
+        harness.sysreg_instr(4, 0, 0, 0, 0)
+
+
+def test_level_info_encoding():
+    assert harness.level_info_attr(0, 32) == 32
+    assert harness.level_info_attr(1, 0) == 1 << 32
+    assert harness.level_info_attr(0, 32, info=1) == 1 << 10 | 32
+    c = EXPECTED_CONSTANTS
+    assert harness.level_info_attr(0, 0, info=0x3FFFFF) == c["KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK"]
+    with pytest.raises(ValueError):
+        harness.level_info_attr(0, 1024)
+
+
+def test_redist_region_value():
+    v = harness.redist_region(0, harness.V3_REDIST_BASE, 3)
+    assert v >> 52 == 3 and v & 0xFFF == 0 and v & ((1 << 52) - 1) & ~0xFFFF == harness.V3_REDIST_BASE
+    with pytest.raises(ValueError):
+        harness.redist_region(0, 0x1000, 1)  # not 64 KiB aligned
+
+
+def test_v3_setup_reuses_gic_setup_and_adds_the_its():
+    assert harness.v3_setup() == harness.gic_setup(3)
+    ops = harness.v3_setup(3, its=True, redist_region_attr=True)
+    lines = [op.line() for op in ops]
+    assert lines[:4] == ["vm 0x0", "vcpus 0x3", "vcpu_init", "device v3"]
+    assert "set64 0x0 ADDR 0x5 0x300000080a0000" in lines  # count 3, base, index 0
+    assert lines[-4:] == ["ctrl 0x0 INIT", "device its", "set64 0x1 ADDR 0x4 0x8080000",
+                          "ctrl 0x1 INIT"]
+    assert harness.v3_setup(init=False, its=True)[-1].line() == "set64 0x1 ADDR 0x4 0x8080000"
+    assert harness.v3_setup(its=True, its_init=False)[-1].name == "set64"
 
 
 def test_cpio_archive_layout():
@@ -247,3 +311,4 @@ def test_kernel_without_el2_is_a_clear_error(gicv2_boot):
     """Booted at EL1 (virtualization=off) the guest has no KVM: the harness says so."""
     with pytest.raises(KernelOracleError, match="has no /dev/kvm"):
         harness.run_batch(KERNEL, 2, [[Op.vm()]], virtualization=False)
+
