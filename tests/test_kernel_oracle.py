@@ -186,6 +186,61 @@ def test_v3_setup_reuses_gic_setup_and_adds_the_its():
     assert harness.v3_setup(its=True, its_init=False)[-1].name == "set64"
 
 
+def test_probe_battery_programs_render_and_stand_alone():
+    from models.kernel import probes_v3
+    probes = probes_v3.battery()
+    keys = [p.key for p in probes]
+    assert len(keys) == len(set(keys))
+    for letter in "abcdefghijl":
+        assert any(k.startswith(letter) for k in keys), letter
+    for p in probes:
+        assert p.ops[0].line() == "vm 0x0", p.key  # a fresh VM for every probe
+        assert p.steps, p.key
+    render_batch([p.ops for p in probes])  # every operand can be written
+
+
+def test_probe_values_and_discovery_parsing():
+    from models.kernel import probes_v3
+    assert probes_v3.with_revision(0x4B00343B, 2) == 0x4B00243B
+    f = probes_v3.decode_icc_ctlr(0x8C00)
+    assert (f["PRIbits"], f["IDbits"], f["A3V"], f["SEIS"]) == (4, 1, 1, 0)
+    # the written-back values follow what the kernel read
+    d = probes_v3.Discovered(gicd_iidr=0x4B00243B, gicd_typer2=0x100)
+    probes = {p.key: p for p in probes_v3.battery(d)}
+    assert probes["a2"].steps[6].op.args[-1] == 0x4B00243B  # "set GICD_IIDR = as read"
+    assert probes["c.after.same"].steps[0].op.args[-1] == 0x100
+    assert probes["c.after.nassgi"].steps[0].op.args[-1] == 0
+    out = parse_output("gicproof-guest ready\n" + "".join(
+        f"R 0 {i} {t}\n" for i, t in enumerate(
+            ["ok"] * (len(probes_v3.discovery_programs()[0]) - 4)
+            + ["0x4b00243b", "0x0", "0x8c00", "EINVAL"], 1)))
+    res = harness.BatchResult(kernel=None, gic=3, programs=[out.results[0]], uname_r="",  # type: ignore[arg-type]
+                              constants={}, dmesg=[], boot_seconds=0, total_seconds=0,
+                              ioctls=0, ioctl_ns=0)
+    got = probes_v3.parse_discovery(res)
+    assert (got.gicd_iidr, got.icc_ctlr) == (0x4B00243B, 0x8C00)
+    assert got.gits_iidr == probes_v3.Discovered().gits_iidr  # an error keeps the default
+
+
+def test_probe_table_and_markdown_side_by_side():
+    from models.kernel import probes_v3
+    from models.kernel.harness import Result
+    probes = probes_v3.battery()[:2]
+
+    def fake(label: str, text: str) -> probes_v3.KernelRun:
+        res = [[Result(i, j + 1, "ok" if j < len(p.setup) else text) for j in range(len(p.ops))]
+               for i, p in enumerate(probes)]
+        return probes_v3.KernelRun(label, f"{label}-arm64", f"{label}: manifest", probes_v3.Discovered(),
+                                   probes, res)
+
+    runs = [fake("5.10", "EBUSY"), fake("sid", "0x0")]
+    table = probes_v3.format_table(runs)
+    assert "[a1] DIST_REGS before CTRL_INIT" in table and "EBUSY" in table and "0x0" in table
+    md = probes_v3.format_markdown(runs, {"a1": "differs"})
+    assert "**Reading:** differs" in md and "| 5.10 | 5.10: manifest | 5.10-arm64 |" in md
+    assert "**≠**" in md
+
+
 def test_cpio_archive_layout():
     data = harness._cpio_newc([("init", 0o100755, b"#!/bin/sh\n", 0),
                                ("dev/console", 0o020600, b"", (5 << 8) | 1)])

@@ -20,7 +20,10 @@ The parts live in a cache outside the repository (``$XDG_CACHE_HOME/gicproof``, 
 ``install_parts()`` fills the cache (``install-parts.sh`` installs the host tools first);
 ``run_batch()`` runs programs; ``list_kernels()`` says what is cached. The command line
 (``python -m models.kernel.harness``) does the same: ``--install``, ``--list``,
-``--probe``. Standard library only.
+``--probe``; ``--probe-v3`` runs the GICv3/ITS battery of ``probes_v3.py`` on every cached
+kernel. GICv3 attributes are built with ``redist_attr``, ``sysreg_attr``,
+``level_info_attr`` (the vCPU's MPIDR from ``vcpu_mpidr``) and a VM with ``v3_setup``.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -1115,6 +1118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--probe", action="store_true", help="boot and print what KVM offers")
     ap.add_argument("--measure", action="store_true", help="boot and run the first measurement")
     ap.add_argument("--script", help="boot and run this runner script (- for stdin)")
+    ap.add_argument("--probe-v3", action="store_true",
+                    help="run the GICv3/ITS probe battery (models/kernel/probes_v3.py) with "
+                    "gic-version=3 on --kernel (comma-separated; default every cached kernel) "
+                    "and print a table, kernels side by side")
+    ap.add_argument("--markdown", help="with --probe-v3: also write the table as Markdown here")
     ap.add_argument("--append", default="", help="extra kernel command line")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     ap.add_argument("--repeat", type=int, default=1, help="boot N times, report the median")
@@ -1126,6 +1134,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.list:
             for k in list_kernels():
                 print(k.describe())
+        if args.probe_v3:
+            from models.kernel import probes_v3
+            labels = (args.kernel.split(",") if args.kernel
+                      else [k.label for k in list_kernels()])
+            if not labels:
+                raise KernelOracleError("no kernels cached; run models/kernel/install-parts.sh")
+            gic = args.gic if args.gic != 2 else 3
+            try:
+                v3runs = probes_v3.run_battery(labels, gic, max(args.timeout, 600.0), args.append)
+            except Exception as e:  # run as __main__, this module's class is not probes_v3's
+                if type(e).__name__ == "KernelOracleError":
+                    raise KernelOracleError(str(e)) from e
+                raise
+            print(f"qemu: {qemu_version()}; gic-version={gic}")
+            print(probes_v3.format_table(v3runs))
+            if args.markdown:
+                Path(args.markdown).write_text(probes_v3.format_markdown(v3runs))
+            return 0
         if args.probe or args.measure or args.script:
             if not args.kernel:
                 ap.error("--kernel is required to boot")
