@@ -367,3 +367,95 @@ def test_kernel_without_el2_is_a_clear_error(gicv2_boot):
     with pytest.raises(KernelOracleError, match="has no /dev/kvm"):
         harness.run_batch(KERNEL, 2, [[Op.vm()]], virtualization=False)
 
+
+# ---------------------------------------------------------------------------------------
+# GICv3 differences between the kernels (models/kernel/probes_v3.py has the whole battery;
+# /work/notes/gicv3-oracle.md the observations). One boot per cached kernel, gic-version=3.
+
+V3_KERNELS = ("5.10", "6.1", "6.12", "sid")
+
+
+def _v3_programs() -> list[list[Op]]:
+    from models.kernel.harness import redist_attr, v3_setup
+    r = "REDIST_REGS"
+    return [
+        # 0: before CTRL_INIT
+        v3_setup(init=False) + [
+            Op.get(0, DIST, 0x008),                          # 1 GICD_IIDR
+            Op.get(0, DIST, 0x00C),                          # 2 GICD_TYPER2
+            Op.get(0, DIST, 0x000),                          # 3 GICD_CTLR
+            Op.ctrl(0, "SAVE_PENDING_TABLES"),               # 4
+        ],
+        # 1: after CTRL_INIT, 2 vCPUs
+        v3_setup() + [
+            Op.get(0, DIST, 0x008),                          # 1 GICD_IIDR
+            Op.get(0, r, redist_attr(0, 0x0)),               # 2 GICR_CTLR
+            Op.get(0, r, redist_attr(0, 0x8)),               # 3 GICR_TYPER vCPU 0
+            Op.get(0, r, redist_attr(1, 0x8)),               # 4 GICR_TYPER vCPU 1 (the last)
+            Op.set(0, DIST, 0x008, 0x4B00343B),              # 5 IIDR Revision 3
+            Op.set(0, DIST, 0x008, 0x4B00243B),              # 6 IIDR Revision 2
+            Op.get(0, DIST, 0x008),                          # 7
+            Op.get(0, r, redist_attr(0, 0x0)),               # 8 GICR_CTLR at Revision 2
+            Op.set(0, DIST, 0x00C, 0x100),                   # 9 GICD_TYPER2.nASSGIcap
+        ],
+    ]
+
+
+@pytest.fixture(scope="module")
+def v3_boots():
+    if not shutil.which(harness.QEMU):
+        pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")
+    return {}
+
+
+def _v3_boot(boots: dict, label: str):
+    if label not in boots:
+        if label not in {k.label for k in harness.list_kernels()}:
+            pytest.skip(f"kernel {label} is not cached (models/kernel/install-parts.sh)")
+        try:
+            boots[label] = harness.run_batch(label, 3, _v3_programs())
+        except KernelOracleError as e:
+            pytest.fail(f"kernel oracle ({label}): {e}", pytrace=False)
+    res = boots[label]
+    for i, prog in enumerate(_v3_programs()):
+        setup = len(prog) - (4 if i == 0 else 9)
+        assert all(r.ok for r in res[i][:setup]), (label, res[i][:setup])
+    return [res[0][-4:], res[1][-9:]]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("label", V3_KERNELS)
+def test_kernel_v3_iidr_revision_and_gicr_typer_last(v3_boots, label):
+    """GICD_IIDR Revision 2 on 5.10 (Revision 3 refused), 3 from 6.1 (KVM_VGIC_IMP_REV_3:
+    GICR_CTLR.{IR,CES} read as set; Revision 2 may be restored, and hides them);
+    GICR_TYPER.Last reported to userspace from 6.1 (5.10 has 23bde34771f1 'Drop the
+    reporting of GICR_TYPER.Last for userspace'; 28e9d4bce3be restored it in 5.13)."""
+    _, after = _v3_boot(v3_boots, label)
+    iidr, ctlr, typer0, typer1, set3, set2, iidr2, ctlr2, typer2 = after
+    assert typer0.value == 0x0  # vCPU 0: processor 0, not the last
+    if label == "5.10":
+        assert iidr.value == 0x4B00243B and ctlr.value == 0x0
+        assert typer1.value == 0x100  # processor 1, no Last bit
+        assert set3.errno == "EINVAL"
+    else:
+        assert iidr.value == 0x4B00343B and ctlr.value == 0x6  # CES | IR
+        assert typer1.value == 0x110  # processor 1, Last
+        assert set3.text == "ok"
+    assert set2.text == "ok" and iidr2.value == 0x4B00243B and ctlr2.value == 0x0
+    assert typer2.errno == ("EBUSY" if label == "sid" else "EINVAL")
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("label", V3_KERNELS)
+def test_kernel_v3_before_ctrl_init(v3_boots, label):
+    """Before CTRL_INIT every GICv3 register access is EBUSY up to 6.12; the newer kernel
+    (reg_allowed_pre_init() in vgic-kvm-device.c) lets GICD_IIDR and GICD_TYPER2 through.
+    SAVE_PENDING_TABLES before INIT succeeds on 5.10 only (ENXIO from 6.1)."""
+    before, _ = _v3_boot(v3_boots, label)
+    iidr, typer2, ctlr, save = before
+    assert ctlr.errno == "EBUSY"
+    if label == "sid":
+        assert iidr.value == 0x4B00343B and typer2.value == 0x0
+    else:
+        assert iidr.errno == "EBUSY" and typer2.errno == "EBUSY"
+    assert save.text == ("ok" if label == "5.10" else "ENXIO")
