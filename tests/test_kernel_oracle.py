@@ -89,12 +89,12 @@ def test_every_operation_is_documented_and_handled_by_the_runner():
     header = source.split("*/", 1)[0]
     names = {"vm", "vcpus", "vcpu_init", "device", "test_device", "set32", "set64", "get32",
              "get64", "has", "ctrl", "irq", "irq_raw", "cap", "reg_list", "get_reg",
-             "set_reg", "end", "program"}
+             "set_reg", "run", "mem", "peek", "poke", "end", "program"}
     for name in names:
         assert re.search(rf"^ \*   {name}\b", header, re.M), f"{name} not documented"
         assert f'"{name}"' in source, f"{name} not handled"
     for ctor in ("vm", "vcpus", "vcpu_init", "device", "test_device", "has", "ctrl", "irq",
-                 "cap", "reg_list", "get_reg", "set_reg"):
+                 "cap", "reg_list", "get_reg", "set_reg", "run", "mem", "peek", "poke"):
         assert getattr(Op, ctor)  # a constructor for each
 
 
@@ -117,9 +117,128 @@ def test_expected_constants_match_the_uapi_headers():
            + "".join(f"  (unsigned long long)({n}),\n" for n in names) + "};\n")
     asm = subprocess.run([harness.CROSS_CC, "-S", "-O0", "-x", "c", "-o", "-", "-"], input=src,
                          text=True, capture_output=True, check=True).stdout
-    values = [int(v, 0) for v in re.findall(r"^\s*\.xword\s+(\S+)$", asm, re.M)]
+    # the assembler prints a value with bit 63 set as a negative number
+    values = [int(v, 0) & (1 << 64) - 1 for v in re.findall(r"^\s*\.xword\s+(\S+)$", asm, re.M)]
     assert len(values) == len(names), asm
     assert dict(zip(names, values, strict=True)) == EXPECTED_CONSTANTS
+
+
+# GICv3 attribute encodings (Documentation/virt/kvm/devices/arm-vgic-v3.rst)
+
+
+def test_vcpu_mpidr_follows_reset_mpidr():
+    assert harness.vcpu_mpidr(0) == 0x80000000
+    assert harness.vcpu_mpidr(15) == 0x8000000F
+    assert harness.vcpu_mpidr(16) == 0x80000100  # Aff0 holds 16 vCPUs, then Aff1
+    assert harness.vcpu_mpidr(17) == 0x80000101
+    assert harness.vcpu_mpidr(0x1234) == 0x80012304  # Aff0 bits 3:0, Aff1 11:4, Aff2 19:12
+    with pytest.raises(ValueError):
+        harness.vcpu_mpidr(1 << 20)
+
+
+def test_mpidr_packing_in_the_attribute():
+    # Aff3 (MPIDR bits 39:32) goes to attr bits 63:56, Aff2..Aff0 to 55:32; bit 31 dropped
+    assert harness.mpidr_affinity(0x12_8034_5678) == 0x1234_5678
+    assert harness.redist_attr(0, 0x8) == 0x8
+    assert harness.redist_attr(17, 0x10200) == 0x0000_0101_0001_0200
+    assert harness.dist_attr(0x6140) == 0x6140
+    with pytest.raises(ValueError):
+        harness.v3_mpidr_attr(0, 1 << 32)
+
+
+def test_sysreg_encoding():
+    # ICC_CTLR_EL1 is op0=3 op1=0 CRn=12 CRm=12 op2=4
+    assert harness.sysreg_instr(3, 0, 12, 12, 4) == 0xC664
+    assert harness.sysreg_attr(0, "ICC_PMR_EL1") == 0xC230
+    assert harness.sysreg_attr(1, "ICC_CTLR_EL1") == 1 << 32 | 0xC664
+    assert harness.sysreg_attr(0, "ICC_AP1R3_EL1") == harness.sysreg_instr(3, 0, 12, 9, 3)
+    assert all(harness.sysreg_attr(0, n) & 0xFFFF0000 == 0 for n in harness.ICC_SYSREGS)
+    with pytest.raises(ValueError):
+        harness.sysreg_instr(4, 0, 0, 0, 0)
+
+
+def test_level_info_encoding():
+    assert harness.level_info_attr(0, 32) == 32
+    assert harness.level_info_attr(1, 0) == 1 << 32
+    assert harness.level_info_attr(0, 32, info=1) == 1 << 10 | 32
+    c = EXPECTED_CONSTANTS
+    assert harness.level_info_attr(0, 0, info=0x3FFFFF) == c["KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK"]
+    with pytest.raises(ValueError):
+        harness.level_info_attr(0, 1024)
+
+
+def test_redist_region_value():
+    v = harness.redist_region(0, harness.V3_REDIST_BASE, 3)
+    assert v >> 52 == 3 and v & 0xFFF == 0 and v & ((1 << 52) - 1) & ~0xFFFF == harness.V3_REDIST_BASE
+    with pytest.raises(ValueError):
+        harness.redist_region(0, 0x1000, 1)  # not 64 KiB aligned
+
+
+def test_v3_setup_reuses_gic_setup_and_adds_the_its():
+    assert harness.v3_setup() == harness.gic_setup(3)
+    ops = harness.v3_setup(3, its=True, redist_region_attr=True)
+    lines = [op.line() for op in ops]
+    assert lines[:4] == ["vm 0x0", "vcpus 0x3", "vcpu_init", "device v3"]
+    assert "set64 0x0 ADDR 0x5 0x300000080a0000" in lines  # count 3, base, index 0
+    assert lines[-4:] == ["ctrl 0x0 INIT", "device its", "set64 0x1 ADDR 0x4 0x8080000",
+                          "ctrl 0x1 INIT"]
+    assert harness.v3_setup(init=False, its=True)[-1].line() == "set64 0x1 ADDR 0x4 0x8080000"
+    assert harness.v3_setup(its=True, its_init=False)[-1].name == "set64"
+
+
+def test_probe_battery_programs_render_and_stand_alone():
+    from models.kernel import probes_v3
+    probes = probes_v3.battery()
+    keys = [p.key for p in probes]
+    assert len(keys) == len(set(keys))
+    for letter in "abcdefghijl":
+        assert any(k.startswith(letter) for k in keys), letter
+    for p in probes:
+        assert p.ops[0].line() == "vm 0x0", p.key  # a fresh VM for every probe
+        assert p.steps, p.key
+    render_batch([p.ops for p in probes])  # every operand can be written
+
+
+def test_probe_values_and_discovery_parsing():
+    from models.kernel import probes_v3
+    assert probes_v3.with_revision(0x4B00343B, 2) == 0x4B00243B
+    f = probes_v3.decode_icc_ctlr(0x8C00)
+    assert (f["PRIbits"], f["IDbits"], f["A3V"], f["SEIS"]) == (4, 1, 1, 0)
+    # the written-back values follow what the kernel read
+    d = probes_v3.Discovered(gicd_iidr=0x4B00243B, gicd_typer2=0x100)
+    probes = {p.key: p for p in probes_v3.battery(d)}
+    assert probes["a2"].steps[6].op.args[-1] == 0x4B00243B  # "set GICD_IIDR = as read"
+    assert probes["c.after.same"].steps[0].op.args[-1] == 0x100
+    assert probes["c.after.nassgi"].steps[0].op.args[-1] == 0
+    out = parse_output("gicproof-guest ready\n" + "".join(
+        f"R 0 {i} {t}\n" for i, t in enumerate(
+            ["ok"] * (len(probes_v3.discovery_programs()[0]) - 4)
+            + ["0x4b00243b", "0x0", "0x8c00", "EINVAL"], 1)))
+    res = harness.BatchResult(kernel=None, gic=3, programs=[out.results[0]], uname_r="",  # type: ignore[arg-type]
+                              constants={}, dmesg=[], boot_seconds=0, total_seconds=0,
+                              ioctls=0, ioctl_ns=0)
+    got = probes_v3.parse_discovery(res)
+    assert (got.gicd_iidr, got.icc_ctlr) == (0x4B00243B, 0x8C00)
+    assert got.gits_iidr == probes_v3.Discovered().gits_iidr  # an error keeps the default
+
+
+def test_probe_table_and_markdown_side_by_side():
+    from models.kernel import probes_v3
+    from models.kernel.harness import Result
+    probes = probes_v3.battery()[:2]
+
+    def fake(label: str, text: str) -> probes_v3.KernelRun:
+        res = [[Result(i, j + 1, "ok" if j < len(p.setup) else text) for j in range(len(p.ops))]
+               for i, p in enumerate(probes)]
+        return probes_v3.KernelRun(label, f"{label}-arm64", f"{label}: manifest", probes_v3.Discovered(),
+                                   probes, res)
+
+    runs = [fake("5.10", "EBUSY"), fake("sid", "0x0")]
+    table = probes_v3.format_table(runs)
+    assert "[a1] DIST_REGS before CTRL_INIT" in table and "EBUSY" in table and "0x0" in table
+    md = probes_v3.format_markdown(runs, {"a1": "differs"})
+    assert "**Reading:** differs" in md and "| 5.10 | 5.10: manifest | 5.10-arm64 |" in md
+    assert "**≠**" in md
 
 
 def test_cpio_archive_layout():
@@ -247,3 +366,96 @@ def test_kernel_without_el2_is_a_clear_error(gicv2_boot):
     """Booted at EL1 (virtualization=off) the guest has no KVM: the harness says so."""
     with pytest.raises(KernelOracleError, match="has no /dev/kvm"):
         harness.run_batch(KERNEL, 2, [[Op.vm()]], virtualization=False)
+
+
+# ---------------------------------------------------------------------------------------
+# GICv3 differences between the kernels (models/kernel/probes_v3.py has the whole battery;
+# /work/notes/gicv3-oracle.md the observations). One boot per cached kernel, gic-version=3.
+
+V3_KERNELS = ("5.10", "6.1", "6.12", "sid")
+
+
+def _v3_programs() -> list[list[Op]]:
+    from models.kernel.harness import redist_attr, v3_setup
+    r = "REDIST_REGS"
+    return [
+        # 0: before CTRL_INIT
+        v3_setup(init=False) + [
+            Op.get(0, DIST, 0x008),                          # 1 GICD_IIDR
+            Op.get(0, DIST, 0x00C),                          # 2 GICD_TYPER2
+            Op.get(0, DIST, 0x000),                          # 3 GICD_CTLR
+            Op.ctrl(0, "SAVE_PENDING_TABLES"),               # 4
+        ],
+        # 1: after CTRL_INIT, 2 vCPUs
+        v3_setup() + [
+            Op.get(0, DIST, 0x008),                          # 1 GICD_IIDR
+            Op.get(0, r, redist_attr(0, 0x0)),               # 2 GICR_CTLR
+            Op.get(0, r, redist_attr(0, 0x8)),               # 3 GICR_TYPER vCPU 0
+            Op.get(0, r, redist_attr(1, 0x8)),               # 4 GICR_TYPER vCPU 1 (the last)
+            Op.set(0, DIST, 0x008, 0x4B00343B),              # 5 IIDR Revision 3
+            Op.set(0, DIST, 0x008, 0x4B00243B),              # 6 IIDR Revision 2
+            Op.get(0, DIST, 0x008),                          # 7
+            Op.get(0, r, redist_attr(0, 0x0)),               # 8 GICR_CTLR at Revision 2
+            Op.set(0, DIST, 0x00C, 0x100),                   # 9 GICD_TYPER2.nASSGIcap
+        ],
+    ]
+
+
+@pytest.fixture(scope="module")
+def v3_boots():
+    if not shutil.which(harness.QEMU):
+        pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")
+    return {}
+
+
+def _v3_boot(boots: dict, label: str):
+    if label not in boots:
+        if label not in {k.label for k in harness.list_kernels()}:
+            pytest.skip(f"kernel {label} is not cached (models/kernel/install-parts.sh)")
+        try:
+            boots[label] = harness.run_batch(label, 3, _v3_programs())
+        except KernelOracleError as e:
+            pytest.fail(f"kernel oracle ({label}): {e}", pytrace=False)
+    res = boots[label]
+    for i, prog in enumerate(_v3_programs()):
+        setup = len(prog) - (4 if i == 0 else 9)
+        assert all(r.ok for r in res[i][:setup]), (label, res[i][:setup])
+    return [res[0][-4:], res[1][-9:]]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("label", V3_KERNELS)
+def test_kernel_v3_iidr_revision_and_gicr_typer_last(v3_boots, label):
+    """GICD_IIDR Revision 2 on 5.10 (Revision 3 refused), 3 from 6.1 (KVM_VGIC_IMP_REV_3:
+    GICR_CTLR.{IR,CES} read as set; Revision 2 may be restored, and hides them);
+    GICR_TYPER.Last reported to userspace from 6.1 (5.10 has 23bde34771f1 'Drop the
+    reporting of GICR_TYPER.Last for userspace'; 28e9d4bce3be restored it in 5.13)."""
+    _, after = _v3_boot(v3_boots, label)
+    iidr, ctlr, typer0, typer1, set3, set2, iidr2, ctlr2, typer2 = after
+    assert typer0.value == 0x0  # vCPU 0: processor 0, not the last
+    if label == "5.10":
+        assert iidr.value == 0x4B00243B and ctlr.value == 0x0
+        assert typer1.value == 0x100  # processor 1, no Last bit
+        assert set3.errno == "EINVAL"
+    else:
+        assert iidr.value == 0x4B00343B and ctlr.value == 0x6  # CES | IR
+        assert typer1.value == 0x110  # processor 1, Last
+        assert set3.text == "ok"
+    assert set2.text == "ok" and iidr2.value == 0x4B00243B and ctlr2.value == 0x0
+    assert typer2.errno == ("EBUSY" if label == "sid" else "EINVAL")
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("label", V3_KERNELS)
+def test_kernel_v3_before_ctrl_init(v3_boots, label):
+    """Before CTRL_INIT every GICv3 register access is EBUSY up to 6.12; the newer kernel
+    (reg_allowed_pre_init() in vgic-kvm-device.c) lets GICD_IIDR and GICD_TYPER2 through.
+    SAVE_PENDING_TABLES before INIT succeeds on 5.10 only (ENXIO from 6.1)."""
+    before, _ = _v3_boot(v3_boots, label)
+    iidr, typer2, ctlr, save = before
+    assert ctlr.errno == "EBUSY"
+    if label == "sid":
+        assert iidr.value == 0x4B00343B and typer2.value == 0x0
+    else:
+        assert iidr.errno == "EBUSY" and typer2.errno == "EBUSY"
+    assert save.text == ("ok" if label == "5.10" else "ENXIO")

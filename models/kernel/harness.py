@@ -20,7 +20,10 @@ The parts live in a cache outside the repository (``$XDG_CACHE_HOME/gicproof``, 
 ``install_parts()`` fills the cache (``install-parts.sh`` installs the host tools first);
 ``run_batch()`` runs programs; ``list_kernels()`` says what is cached. The command line
 (``python -m models.kernel.harness``) does the same: ``--install``, ``--list``,
-``--probe``. Standard library only.
+``--probe``; ``--probe-v3`` runs the GICv3/ITS battery of ``probes_v3.py`` on every cached
+kernel. GICv3 attributes are built with ``redist_attr``, ``sysreg_attr``,
+``level_info_attr`` (the vCPU's MPIDR from ``vcpu_mpidr``) and a VM with ``v3_setup``.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -92,6 +95,19 @@ EXPECTED_CONSTANTS = {
     "KVM_DEV_TYPE_ARM_VGIC_V2": 5,
     "KVM_DEV_TYPE_ARM_VGIC_V3": 7,
     "KVM_DEV_TYPE_ARM_VGIC_ITS": 8,
+    # GICv3 attribute encodings (the helpers below build attributes with them)
+    "KVM_DEV_ARM_VGIC_V3_MPIDR_MASK": 0xFFFFFFFF << 32,
+    "KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK": 0xFFFF,
+    "KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT": 10,
+    "KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK": 0xFFFFFC00,
+    "KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK": 0x3FF,
+    "VGIC_LEVEL_INFO_LINE_LEVEL": 0,
+    "KVM_VGIC_ITS_ADDR_TYPE": 4,
+    "KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION": 5,
+    "KVM_DEV_ARM_ITS_SAVE_TABLES": 1,
+    "KVM_DEV_ARM_ITS_RESTORE_TABLES": 2,
+    "KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES": 3,
+    "KVM_DEV_ARM_ITS_CTRL_RESET": 4,
 }
 CPUID_SHIFT = EXPECTED_CONSTANTS["KVM_DEV_ARM_VGIC_CPUID_SHIFT"]
 
@@ -100,6 +116,7 @@ V2_DIST_BASE = 0x08000000
 V2_CPU_BASE = 0x08010000
 V3_DIST_BASE = 0x08000000
 V3_REDIST_BASE = 0x080A0000
+V3_ITS_BASE = 0x08080000
 
 DEFAULT_TIMEOUT = 180.0
 READY = "gicproof-guest ready"
@@ -186,10 +203,180 @@ class Op:
     def set_reg(vcpu: int, reg_id: int, value: int) -> Op:
         return Op("set_reg", (vcpu, reg_id, value))
 
+    @staticmethod
+    def run(vcpu: int) -> Op:
+        return Op("run", (vcpu,))
+
+    @staticmethod
+    def mem(gpa: int, size: int) -> Op:
+        return Op("mem", (gpa, size))
+
+    @staticmethod
+    def peek(gpa: int) -> Op:
+        return Op("peek", (gpa,))
+
+    @staticmethod
+    def poke(gpa: int, value: int) -> Op:
+        return Op("poke", (gpa, value))
+
 
 def v2_attr(cpu: int, offset: int) -> int:
     """A GICv2 DIST_REGS/CPU_REGS attribute: the vCPU index in bits 39:32."""
     return (cpu << CPUID_SHIFT) | offset
+
+
+# ---------------------------------------------------------------------------------------
+# GICv3 attribute encodings (Documentation/virt/kvm/devices/arm-vgic-v3.rst and
+# arm-vgic-its.rst). A GICv3 names a vCPU by its MPIDR, not its index: REDIST_REGS,
+# CPU_SYSREGS and LEVEL_INFO carry the vCPU's affinity packed as Aff3:Aff2:Aff1:Aff0
+# (8 bits each) in attr bits 63:32 (KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT/_MASK); the
+# distributor ignores those bits.
+
+V3_MPIDR_SHIFT = EXPECTED_CONSTANTS["KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT"]
+SYSREG_INSTR_MASK = EXPECTED_CONSTANTS["KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK"]
+LEVEL_INFO_SHIFT = EXPECTED_CONSTANTS["KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT"]
+LEVEL_INFO_INTID_MASK = EXPECTED_CONSTANTS["KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK"]
+VGIC_LEVEL_INFO_LINE_LEVEL = EXPECTED_CONSTANTS["VGIC_LEVEL_INFO_LINE_LEVEL"]
+GICR_SGI_FRAME = 0x10000  # a redistributor's SGI_base frame follows RD_base (64 KiB)
+
+
+def vcpu_mpidr(index: int) -> int:
+    """The MPIDR_EL1 KVM gives the vCPU with this index (vcpu_id) at reset: Aff0 = bits
+    3:0 of the index, Aff1 = bits 11:4, Aff2 = bits 19:12, Aff3 = 0, bit 31 (RES1) set.
+    Source: reset_mpidr() in arch/arm64/kvm/sys_regs.c (5.10 to 6.12; later kernels
+    compute the same value in a helper), which caps Aff0 at 16 vCPUs because an
+    ICC_SGI1R_EL1 target list addresses 16 CPUs per Aff0 group. The runner's ``vcpus N``
+    creates indices 0.. in order, so a program's vCPU i has ``vcpu_mpidr(i)``."""
+    if not 0 <= index < 1 << 20:
+        raise ValueError(f"vCPU index {index} out of range")
+    return (index & 0xF) | ((index >> 4) & 0xFF) << 8 | ((index >> 12) & 0xFF) << 16 | 1 << 31
+
+
+def mpidr_affinity(mpidr: int) -> int:
+    """An MPIDR's affinity packed as the attribute field wants it: Aff3:Aff2:Aff1:Aff0,
+    8 bits each (Aff3 is MPIDR bits 39:32, Aff2..Aff0 bits 23:0)."""
+    return ((mpidr >> 32) & 0xFF) << 24 | (mpidr & 0xFFFFFF)
+
+
+def v3_mpidr_attr(vcpu: int, low: int) -> int:
+    """``low`` with vCPU ``vcpu``'s packed affinity in bits 63:32."""
+    if not 0 <= low <= 0xFFFFFFFF:
+        raise ValueError(f"attribute low word {low:#x} does not fit in 32 bits")
+    return mpidr_affinity(vcpu_mpidr(vcpu)) << V3_MPIDR_SHIFT | low
+
+
+def redist_attr(vcpu: int, offset: int) -> int:
+    """A REDIST_REGS attribute: vCPU ``vcpu``'s redistributor, ``offset`` from its RD_base
+    (the SGI frame's registers at GICR_SGI_FRAME + offset, e.g. GICR_ISPENDR0 = 0x10200)."""
+    return v3_mpidr_attr(vcpu, offset)
+
+
+def dist_attr(offset: int) -> int:
+    """A GICv3 DIST_REGS attribute: the offset alone (the MPIDR field is ignored)."""
+    if not 0 <= offset <= 0xFFFFFFFF:
+        raise ValueError(f"offset {offset:#x} does not fit in 32 bits")
+    return offset
+
+
+def sysreg_instr(op0: int, op1: int, crn: int, crm: int, op2: int) -> int:
+    """The CPU_SYSREGS instr field: Op0 in bits 15:14, Op1 13:11, CRn 10:7, CRm 6:3,
+    Op2 2:0 (the A64 system-register encoding)."""
+    for name, v, bits in (("op0", op0, 2), ("op1", op1, 3), ("CRn", crn, 4), ("CRm", crm, 4),
+                          ("op2", op2, 3)):
+        if not 0 <= v < 1 << bits:
+            raise ValueError(f"{name}={v} does not fit in {bits} bits")
+    return op0 << 14 | op1 << 11 | crn << 7 | crm << 3 | op2
+
+
+# The ICC_*_EL1 registers KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS offers (gic_v3_icc_reg_descs in
+# arch/arm64/kvm/vgic-sys-reg-v3.c), as (op0, op1, CRn, CRm, op2) from the Arm ARM.
+# ICC_AP0R1..3 and ICC_AP1R1..3 exist only with 6 or 7 priority bits.
+ICC_SYSREGS = {
+    "ICC_PMR_EL1": (3, 0, 4, 6, 0),
+    "ICC_BPR0_EL1": (3, 0, 12, 8, 3),
+    **{f"ICC_AP0R{n}_EL1": (3, 0, 12, 8, 4 + n) for n in range(4)},
+    **{f"ICC_AP1R{n}_EL1": (3, 0, 12, 9, n) for n in range(4)},
+    "ICC_BPR1_EL1": (3, 0, 12, 12, 3),
+    "ICC_CTLR_EL1": (3, 0, 12, 12, 4),
+    "ICC_SRE_EL1": (3, 0, 12, 12, 5),
+    "ICC_IGRPEN0_EL1": (3, 0, 12, 12, 6),
+    "ICC_IGRPEN1_EL1": (3, 0, 12, 12, 7),
+    # not in KVM's table (for probing refusals)
+    "ICC_RPR_EL1": (3, 0, 12, 11, 3),
+    "ICC_HPPIR1_EL1": (3, 0, 12, 12, 2),
+}
+
+
+def sysreg_attr(vcpu: int, reg: str | int) -> int:
+    """A CPU_SYSREGS attribute: vCPU ``vcpu``'s CPU interface, register ``reg`` (a name
+    of ICC_SYSREGS or an instr value)."""
+    instr = sysreg_instr(*ICC_SYSREGS[reg]) if isinstance(reg, str) else reg
+    if not 0 <= instr <= SYSREG_INSTR_MASK:
+        raise ValueError(f"instr {instr:#x} does not fit in 16 bits")
+    return v3_mpidr_attr(vcpu, instr)
+
+
+def level_info_attr(vcpu: int, intid_base: int, info: int = VGIC_LEVEL_INFO_LINE_LEVEL) -> int:
+    """A LEVEL_INFO attribute: the 32 line levels from ``intid_base`` (a multiple of 32;
+    PPIs are per vCPU, SPIs ignore the MPIDR), info in bits 31:10 (VGIC_LEVEL_INFO_LINE_LEVEL
+    = 0 is the only one), the vINTID in bits 9:0."""
+    if not 0 <= intid_base <= LEVEL_INFO_INTID_MASK:
+        raise ValueError(f"vINTID {intid_base} does not fit in 10 bits")
+    if not 0 <= info < 1 << 22:
+        raise ValueError(f"info {info} does not fit in 22 bits")
+    return v3_mpidr_attr(vcpu, info << LEVEL_INFO_SHIFT | intid_base)
+
+
+def redist_region(index: int, base: int, count: int, flags: int = 0) -> int:
+    """A KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION value: count in bits 63:52, base address
+    bits 51:16, flags 15:12, index 11:0."""
+    if base & 0xFFFF or base >> 52 or not 0 < count < 1 << 12 or not 0 <= index < 1 << 12:
+        raise ValueError("bad redistributor region (base 64 KiB aligned below 2^52, "
+                         "0 < count < 4096, index < 4096)")
+    return count << 52 | base | (flags & 0xF) << 12 | index
+
+
+# Register offsets (GICv3/GICv4 architecture specification, IHI 0069).
+GICD = {"CTLR": 0x0, "TYPER": 0x4, "IIDR": 0x8, "TYPER2": 0xC, "STATUSR": 0x10,
+        "IGROUPR": 0x80, "ISENABLER": 0x100, "ICENABLER": 0x180, "ISPENDR": 0x200,
+        "ICPENDR": 0x280, "ISACTIVER": 0x300, "ICACTIVER": 0x380, "IPRIORITYR": 0x400,
+        "ICFGR": 0xC00, "IGRPMODR": 0xD00, "IROUTER": 0x6000, "PIDR2": 0xFFE8}
+GICR = {"CTLR": 0x0, "IIDR": 0x4, "TYPER": 0x8, "STATUSR": 0x10, "WAKER": 0x14,
+        "PROPBASER": 0x70, "PENDBASER": 0x78, "PIDR2": 0xFFE8,
+        # SGI_base frame
+        "IGROUPR0": GICR_SGI_FRAME + 0x80, "ISENABLER0": GICR_SGI_FRAME + 0x100,
+        "ICENABLER0": GICR_SGI_FRAME + 0x180, "ISPENDR0": GICR_SGI_FRAME + 0x200,
+        "ICPENDR0": GICR_SGI_FRAME + 0x280, "ISACTIVER0": GICR_SGI_FRAME + 0x300,
+        "ICACTIVER0": GICR_SGI_FRAME + 0x380, "IPRIORITYR": GICR_SGI_FRAME + 0x400,
+        "ICFGR0": GICR_SGI_FRAME + 0xC00, "ICFGR1": GICR_SGI_FRAME + 0xC04,
+        "IGRPMODR0": GICR_SGI_FRAME + 0xD00}
+# ITS registers: ITS_REGS accesses are always 64-bit (kvm_device_attr.addr -> __u64).
+GITS = {"CTLR": 0x0, "IIDR": 0x4, "TYPER": 0x8, "CBASER": 0x80, "CWRITER": 0x88,
+        "CREADR": 0x90, **{f"BASER{n}": 0x100 + 8 * n for n in range(8)}}
+
+
+def v3_setup(vcpus: int = 2, nr_irqs: int = 128, init: bool = True, its: bool = False,
+             its_init: bool | None = None, redist_region_attr: bool = False) -> list[Op]:
+    """A VM with ``vcpus`` vCPUs (created, then KVM_ARM_VCPU_INIT) and a vgic-v3 as device
+    0 at QEMU's virt addresses: KVM_VGIC_V3_ADDR_TYPE_DIST, then KVM_VGIC_V3_ADDR_TYPE_REDIST
+    (or, with ``redist_region_attr``, one KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION holding every
+    vCPU's redistributor), NR_IRQS, and KVM_DEV_ARM_VGIC_CTRL_INIT when ``init``. This is
+    ``gic_setup(3, ...)`` plus the options. With ``its`` an ITS is device 1, created after
+    the GIC's INIT as QEMU does (kvm_arm_its_realize after kvm_arm_gicv3_realize), placed
+    at V3_ITS_BASE, and initialised (its own CTRL_INIT) when ``its_init`` (default:
+    ``init``)."""
+    ops = gic_setup(3, vcpus, nr_irqs, init)
+    if redist_region_attr:
+        i = next(n for n, op in enumerate(ops)
+                 if op.name == "set64" and op.args[2] == EXPECTED_CONSTANTS["KVM_VGIC_V3_ADDR_TYPE_REDIST"])
+        ops[i] = Op.set(0, "ADDR", EXPECTED_CONSTANTS["KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION"],
+                        redist_region(0, V3_REDIST_BASE, vcpus), 64)
+    if its:
+        ops += [Op.device("its"),
+                Op.set(1, "ADDR", EXPECTED_CONSTANTS["KVM_VGIC_ITS_ADDR_TYPE"], V3_ITS_BASE, 64)]
+        if init if its_init is None else its_init:
+            ops.append(Op.ctrl(1, "INIT"))
+    return ops
 
 
 @dataclass(frozen=True)
@@ -931,6 +1118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--probe", action="store_true", help="boot and print what KVM offers")
     ap.add_argument("--measure", action="store_true", help="boot and run the first measurement")
     ap.add_argument("--script", help="boot and run this runner script (- for stdin)")
+    ap.add_argument("--probe-v3", action="store_true",
+                    help="run the GICv3/ITS probe battery (models/kernel/probes_v3.py) with "
+                    "gic-version=3 on --kernel (comma-separated; default every cached kernel) "
+                    "and print a table, kernels side by side")
+    ap.add_argument("--markdown", help="with --probe-v3: also write the table as Markdown here")
     ap.add_argument("--append", default="", help="extra kernel command line")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     ap.add_argument("--repeat", type=int, default=1, help="boot N times, report the median")
@@ -942,6 +1134,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.list:
             for k in list_kernels():
                 print(k.describe())
+        if args.probe_v3:
+            from models.kernel import probes_v3
+            labels = (args.kernel.split(",") if args.kernel
+                      else [k.label for k in list_kernels()])
+            if not labels:
+                raise KernelOracleError("no kernels cached; run models/kernel/install-parts.sh")
+            gic = args.gic if args.gic != 2 else 3
+            try:
+                v3runs = probes_v3.run_battery(labels, gic, max(args.timeout, 600.0), args.append)
+            except Exception as e:  # run as __main__, this module's class is not probes_v3's
+                if type(e).__name__ == "KernelOracleError":
+                    raise KernelOracleError(str(e)) from e
+                raise
+            print(f"qemu: {qemu_version()}; gic-version={gic}")
+            print(probes_v3.format_table(v3runs))
+            if args.markdown:
+                Path(args.markdown).write_text(probes_v3.format_markdown(v3runs))
+            return 0
         if args.probe or args.measure or args.script:
             if not args.kernel:
                 ap.error("--kernel is required to boot")

@@ -39,6 +39,15 @@
  *   get_reg VCPU ID           KVM_GET_ONE_REG (8, 16 bytes... as the ID's size field says;
  *                             at most 64 bits printed; larger registers print as hex bytes)
  *   set_reg VCPU ID VAL       KVM_SET_ONE_REG (registers of at most 64 bits)
+ *   run VCPU                  KVM_RUN with kvm_run.immediate_exit = 1: the kernel does its
+ *                             first-run initialisation (vgic resources mapped, timer
+ *                             interrupts mapped to hardware) and returns EINTR without
+ *                             entering the guest
+ *   mem GPA SIZE              back guest-physical [GPA, GPA+SIZE) with zeroed anonymous
+ *                             memory (KVM_SET_USER_MEMORY_REGION, the next free slot), so
+ *                             that table saves/restores (ITS, LPI pending tables) have RAM
+ *   peek GPA                  read the 64-bit little-endian word at GPA (from a `mem` region)
+ *   poke GPA VAL              write the 64-bit word VAL at GPA (in a `mem` region)
  *   end                       close every fd (as the next `program` would)
  *
  * Output, on standard output, one line per operation:
@@ -65,6 +74,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +89,7 @@
 #define MAX_VCPUS 512
 #define MAX_DEVICES 16
 #define MAX_FIELDS 16
+#define MAX_MEM 8
 
 static int kvm_fd = -1;
 static int vm_fd = -1;
@@ -86,6 +97,11 @@ static int vcpu_fd[MAX_VCPUS];
 static int nr_vcpus;
 static int dev_fd[MAX_DEVICES];
 static int nr_devices;
+static struct {
+	uint64_t gpa, size;
+	void *host;
+} mem[MAX_MEM];
+static int nr_mem;
 
 static long program_id;
 static long op_no;
@@ -205,6 +221,7 @@ static void print_constants(void)
 	C(KVM_GET_REG_LIST);
 	C(KVM_GET_ONE_REG);
 	C(KVM_SET_ONE_REG);
+	C(KVM_SET_USER_MEMORY_REGION);
 	C(KVM_REG_SIZE_MASK);
 	C(KVM_REG_SIZE_SHIFT);
 	C(KVM_CAP_IRQCHIP);
@@ -275,6 +292,9 @@ static void close_all(void)
 		close(vcpu_fd[i]);
 	if (vm_fd >= 0)
 		close(vm_fd);
+	for (int i = 0; i < nr_mem; i++)
+		munmap(mem[i].host, mem[i].size);
+	nr_mem = 0;
 	nr_devices = 0;
 	nr_vcpus = 0;
 	vm_fd = -1;
@@ -506,6 +526,104 @@ static void op_one_reg(int argc, char **argv)
 	}
 }
 
+/* The host address of guest-physical [gpa, gpa+8) in a `mem` region, or NULL. */
+static uint64_t *mem_word(uint64_t gpa)
+{
+	for (int i = 0; i < nr_mem; i++)
+		if (gpa >= mem[i].gpa && gpa - mem[i].gpa + 8 <= mem[i].size && !(gpa & 7))
+			return (uint64_t *)((char *)mem[i].host + (gpa - mem[i].gpa));
+	return NULL;
+}
+
+static void op_mem(int argc, char **argv)
+{
+	struct kvm_userspace_memory_region region;
+	uint64_t gpa, size, val;
+	uint64_t *w;
+	void *host;
+	long r;
+
+	if (!strcmp(argv[0], "mem")) {
+		NEED(3);
+		NUM(1, gpa);
+		NUM(2, size);
+		if (nr_mem == MAX_MEM || vm_fd < 0) {
+			result("!%s", vm_fd < 0 ? "no vm" : "too many mem regions");
+			return;
+		}
+		host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (host == MAP_FAILED) {
+			result("!mmap of %" PRIu64 " bytes failed", size);
+			return;
+		}
+		memset(&region, 0, sizeof(region));
+		region.slot = (uint32_t)nr_mem;
+		region.guest_phys_addr = gpa;
+		region.memory_size = size;
+		region.userspace_addr = (uint64_t)(uintptr_t)host;
+		r = do_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+		if (r < 0) {
+			munmap(host, size);
+		} else {
+			mem[nr_mem].gpa = gpa;
+			mem[nr_mem].size = size;
+			mem[nr_mem].host = host;
+			nr_mem++;
+		}
+		result_rc(r);
+		return;
+	}
+	if (!strcmp(argv[0], "peek")) {
+		NEED(2);
+		NUM(1, gpa);
+		w = mem_word(gpa);
+		if (!w) {
+			result("!no mem word at 0x%" PRIx64, gpa);
+			return;
+		}
+		result("0x%" PRIx64, *w);
+		return;
+	}
+	NEED(3);
+	NUM(1, gpa);
+	NUM(2, val);
+	w = mem_word(gpa);
+	if (!w) {
+		result("!no mem word at 0x%" PRIx64, gpa);
+		return;
+	}
+	*w = val;
+	result("ok");
+}
+
+static void op_run(int argc, char **argv)
+{
+	struct kvm_run *run;
+	long size;
+	int fd;
+	long r;
+
+	NEED(2);
+	if (vcpu_index(argv[1], &fd)) {
+		result("!no vcpu '%s'", argv[1]);
+		return;
+	}
+	size = do_ioctl(get_kvm(), KVM_GET_VCPU_MMAP_SIZE, NULL);
+	if (size < 0) {
+		result_errno(size);
+		return;
+	}
+	run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (run == MAP_FAILED) {
+		result("!mmap of the kvm_run area failed");
+		return;
+	}
+	run->immediate_exit = 1;
+	r = do_ioctl(fd, KVM_RUN, NULL);
+	munmap(run, (size_t)size);
+	result_rc(r);
+}
+
 static void run_op(int argc, char **argv)
 {
 	const char *op = argv[0];
@@ -639,6 +757,10 @@ static void run_op(int argc, char **argv)
 		op_reg_list(argc, argv);
 	} else if (!strcmp(op, "get_reg") || !strcmp(op, "set_reg")) {
 		op_one_reg(argc, argv);
+	} else if (!strcmp(op, "run")) {
+		op_run(argc, argv);
+	} else if (!strcmp(op, "mem") || !strcmp(op, "peek") || !strcmp(op, "poke")) {
+		op_mem(argc, argv);
 	} else if (!strcmp(op, "end")) {
 		NEED(1);
 		close_all();
