@@ -250,6 +250,8 @@ def run(executor: Executor, files: list[Path], budget: solver.Budget,
                 progress(f"{count}/{total} obligations done (last: {t.label})")
         return callback
 
+    if progress is not None:
+        progress(f"0/{total} obligations done")
     futures = []
     for t in tasks:
         fut = executor.submit(t.fn, *t.args)
