@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+from collections.abc import Sequence as Seq
 from pathlib import Path
+from typing import TypeVar
 
 from spec.devices import DEVICES, SEQUENCES_DIR
 from spec.gicv2 import GICV2
@@ -10,6 +14,28 @@ from spec.sequence import Sequence, load
 
 GICV2_DIR = SEQUENCES_DIR / "gicv2"
 GOLDEN = Path(__file__).parent / "golden"
+
+
+T = TypeVar("T")
+
+
+def deep() -> bool:
+    """GICPROOF_HYPOTHESIS=deep: the long search (nightly or by hand). The default run,
+    sized for a 2-core machine, tests representatives where a test is parametrised over
+    every kernel revision or every shipped file; deep tests all of them."""
+    return os.environ.get("GICPROOF_HYPOTHESIS") == "deep"
+
+
+def representatives(items: Seq[T], keep: Iterable[T]) -> list[T]:
+    """Every one of ``items`` in the deep profile; by default only those in ``keep`` (in
+    the order of ``items``). ``keep`` is chosen by the test, deliberately: the oldest and
+    newest, and every item where a semantic boundary matters to that test. Each of ``keep``
+    must be one of ``items``: a renamed file or a dropped revision fails the collection
+    instead of silently shrinking the test."""
+    keep = list(keep)
+    missing = [k for k in keep if k not in items]
+    assert not missing, f"representatives not among the items: {missing}"
+    return list(items) if deep() else [x for x in items if x in keep]
 
 
 def shipped(name: str) -> Sequence:
@@ -46,4 +72,5 @@ def write_variant(tmp_path: Path, base: str, edit, name: str = "variant.toml") -
     return p
 
 
-__all__ = ["GICV2", "DEVICES", "GICV2_DIR", "GOLDEN", "shipped", "write_variant", "no_held_lines"]
+__all__ = ["GICV2", "DEVICES", "GICV2_DIR", "GOLDEN", "shipped", "write_variant", "no_held_lines", "deep",
+           "representatives"]
