@@ -38,6 +38,33 @@ def representatives(items: Seq[T], keep: Iterable[T]) -> list[T]:
     return list(items) if deep() else [x for x in items if x in keep]
 
 
+def _derive_graph(device: str, kernel: str, cpus: int):
+    from proofs.graph import build_graph
+
+    return build_graph(DEVICES[device], kernel, "any", cpus)
+
+
+def prebuild_graphs(wanted: Iterable[tuple[str, int]], device: str = "gicv2") -> None:
+    """Derive the ordering graphs (kernel, CPUs) that tests will ask ``graph_for`` for, in
+    parallel through gicproof's own executor (as ``check --jobs`` does), and put them in
+    ``graph_for``'s cache. The graphs are the same (each proof has its own Z3 context);
+    the cores are not idle while one graph is derived after another."""
+    from proofs import check
+    from proofs.executor import default_jobs, make_executor
+    from proofs.solver import DEFAULT_BUDGET
+
+    def key(kernel: str, cpus: int) -> tuple:
+        return (device, kernel, "any", cpus, DEFAULT_BUDGET, "")
+
+    todo = [(k, c) for k, c in dict.fromkeys(wanted) if key(k, c) not in check._GRAPHS]
+    if not todo:
+        return
+    with make_executor(min(default_jobs(), len(todo))) as ex:
+        futures = [(k, c, ex.submit(_derive_graph, device, k, c)) for k, c in todo]
+        for k, c, fut in futures:
+            check._GRAPHS[key(k, c)] = fut.result()
+
+
 def shipped(name: str) -> Sequence:
     return load(GICV2_DIR / name, DEVICES)
 
@@ -73,4 +100,4 @@ def write_variant(tmp_path: Path, base: str, edit, name: str = "variant.toml") -
 
 
 __all__ = ["GICV2", "DEVICES", "GICV2_DIR", "GOLDEN", "shipped", "write_variant", "no_held_lines", "deep",
-           "representatives"]
+           "representatives", "prebuild_graphs"]
