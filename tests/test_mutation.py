@@ -2,8 +2,9 @@
 get the same losses from the solver as from concrete simulation, the device invariant
 must hold on every reachable state, and the comparison must be able to fail.
 
-The default run takes a deterministic sample of mutants (two per operator);
-GICPROOF_HYPOTHESIS=deep runs every mutant (bench/mutate.py prints the same with counts).
+The default run takes a deterministic sample of mutants (one per operator, about 2 s
+each); GICPROOF_HYPOTHESIS=deep runs every mutant, 3580 of them (bench/mutate.py prints the
+same with counts).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def _sample() -> list:
     out = []
     for op in OPERATORS:
         group = [m for m in muts if m.operator == op]
-        out.extend(rng.sample(group, min(2, len(group))))
+        # the first of the two the sample used to take, so the random stream is unchanged
+        out.extend(rng.sample(group, min(2, len(group)))[:1])
     return out
 
 
