@@ -100,7 +100,7 @@ def rlimit_usage(seq: object) -> int:
     from proofs.cli import main as cli_main
 
     with contextlib.redirect_stdout(io.StringIO()):
-        cli_main(["check", "--json"])
+        cli_main(["check", "--json", "--jobs", "1"])  # in this process: solver.USAGE counts its queries
     check = dict(solver.USAGE)
     solver.USAGE.update(max_rlimit=0, queries=0)
     t0 = time.perf_counter()

@@ -61,6 +61,7 @@ def command_lines(tmp: Path) -> list[list[str]]:
         ["prove", QEMU, "--timeout", ""], ["prove", QEMU, "--timeout", huge], ["prove", QEMU, "extra"],
         ["prove", QEMU, "--json", "--bogus"],
         ["check", "--timeout", "nan"], ["check", "--timeout=-inf"], ["check", "extra"],
+        ["check", "--jobs", "0"], ["check", "--jobs", "x"], ["check", "--jobs=-1"], ["check", "--jobs", ""],
         ["graph"], ["graph", "gicv5"], ["graph", ""], ["graph", "gicv2", "--kernel", "9.9"],
         ["graph", "gicv2", "--versus", "1.0"], ["graph", "gicv2", "--host", "alien"],
         ["graph", "gicv2", "--cpus", "9"], ["graph", "gicv2", "--cpus", "0"], ["graph", "gicv2", "--format", "pdf"],

@@ -1,6 +1,6 @@
 """The ``gicproof`` command line.
 
-    gicproof check [--json] [--rlimit N] [--timeout S]
+    gicproof check [--json] [--jobs N] [--rlimit N] [--timeout S]
     gicproof prove FILE [--kernel X.Y] [--destination fresh|any] [--cpus N] [--irqs M]
                         [--encoding classes|full] [--rlimit N] [--timeout S] [--json]
                         [--on-kernel K]
@@ -30,30 +30,17 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 from models.kernel import harness
-from models.machine import MissingSaved
-from proofs import on_kernel, solver
-from proofs.clearset import ClearSetResult, pairs, prove_clear_then_set
+from proofs import check, on_kernel, solver
+from proofs.check import graph_for, run_sequence
 from proofs.conform import conform, resolve_kernel
-from proofs.graph import OrderingGraph, build_graph, check_sequence
+from proofs.executor import default_jobs, make_executor, stop
+from proofs.graph import check_sequence
 from proofs.graph_report import graph_json, render_dot, render_image, render_text
-from proofs.invariant import InvariantResult, prove_invariant
-from proofs.invariant import render as render_invariant
-from proofs.invariant import result_json as invariant_json
-from proofs.replay import replay
-from proofs.report import (
-    JSON_VERSION,
-    SequenceReport,
-    clearset_json,
-    render_clearset,
-    render_sequence,
-    sequence_json,
-)
-from proofs.roundtrip import UNKNOWN, prove_roundtrip
+from proofs.report import JSON_VERSION, render_sequence, sequence_json
 from spec.devices import DEVICES, SEQUENCES_DIR, shipped_sequences
-from spec.sequence import Sequence, SequenceError, load, printable
+from spec.sequence import SequenceError, load, printable
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN, EXIT_BUG = 0, 1, 2, 3, 4
 EXIT_KERNEL_DISAGREES = 5  # prove --on-kernel: the real kernel answered otherwise than the model
@@ -78,49 +65,6 @@ class Progress:
             sys.stderr.flush()
 
 
-def run_sequence(seq: Sequence, kernel: str | None = None, destination: str | None = None,
-                 cpus: int | None = None, irqs: int | None = None, encoding: str = "classes",
-                 budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None,
-                 assume: tuple[str, ...] = (), host: str | None = None) -> SequenceReport:
-    """Prove one sequence's round trip and replay every witness. ``assume``: assumptions
-    added to the file's (then the expectation is not compared: it was computed without
-    them). ``kernel`` and ``host`` override the file's (the destination's; a file's
-    ``source_kernel`` / ``source_host`` stay)."""
-    spec = DEVICES[seq.device]
-    extra = tuple(a for a in assume if a not in seq.assume)
-    applies = kernel is None and destination is None and not extra and host is None
-    if kernel is not None:
-        seq = dataclasses.replace(seq, kernel=kernel)
-    if host is not None:
-        seq = dataclasses.replace(seq, host=host)
-    if extra:
-        seq = dataclasses.replace(seq, assume=seq.assume + extra)
-    dest = destination or seq.destination
-    try:
-        result = prove_roundtrip(spec, seq, dest, cpus, irqs, encoding, budget, progress)
-    except MissingSaved as e:
-        raise SequenceError(seq.path, e.step.line, str(e).split(": ", 1)[1]) from None
-    replays = [replay(spec, seq, w, dest) for w in result.witnesses]
-    return SequenceReport(seq, spec, seq.kernel, dest, result, replays, applies)
-
-
-_GRAPHS: dict[tuple[str, str, str, int, solver.Budget, str], OrderingGraph] = {}
-
-
-def graph_for(device: str, kernel: str, destination: str = "any", cpus: int = 2,
-              budget: solver.Budget = solver.DEFAULT_BUDGET, progress: Any = None,
-              host: str = "") -> OrderingGraph:
-    key = (device, kernel, destination, cpus, budget, host)
-    if key not in _GRAPHS:
-        _GRAPHS[key] = build_graph(DEVICES[device], kernel, destination, cpus, budget, progress, host)
-    return _GRAPHS[key]
-
-
-def violations(og: OrderingGraph, seq: Sequence) -> list[str]:
-    chk = check_sequence(og, DEVICES[seq.device], seq)
-    return sorted(f"{e.before} -> {e.after}" for _, _, e in chk.violated)
-
-
 def _positive(text: str) -> int:
     try:
         v = int(text, 0)
@@ -128,6 +72,19 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if v <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
+    return v
+
+
+def _jobs(text: str) -> int:
+    """How many obligations ``check`` runs at once: a whole number, 1 or more."""
+    try:
+        v = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of parallel jobs (1 or more), "
+                                         f"got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 job (1 runs the obligations one after "
+                                         f"another), got {v}")
     return v
 
 
@@ -219,96 +176,44 @@ def cmd_check(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr.isatty() and not args.json)
     t0 = time.perf_counter()
     files = shipped_sequences()
-    seq_reports: list[SequenceReport] = []
-    for f in files:
-        seq = load(f, DEVICES)
-        progress(f"{_short(f)}")
-        seq_reports.append(run_sequence(seq, budget=_budget(args),
-                                        progress=lambda m, _f=f: progress(f"{_short(_f)}: {m}")))
-    graph_rows: list[tuple[str, ...]] = [("sequence", "kernel", "graph", "violated edges", "expected", "")]
-    graph_bad = 0
-    graph_unknown = 0
-    graph_results = []
-    for r in seq_reports:
-        progress(f"ordering graph {r.seq.device} {r.kernel}")
-        og = graph_for(r.seq.device, r.kernel, r.destination, budget=_budget(args), host=r.seq.host)
-        got = violations(og, r.seq)
-        want = sorted(r.seq.violates)
-        # an unresolved pair is unknown; a cycle (no valid order) or other violations fail
-        graph_ok = got == want and not og.unresolved and og.cycle is None
-        if og.unresolved and og.cycle is None:
-            graph_unknown += 1
-        else:
-            graph_bad += not graph_ok
-        graph_results.append({"obligation": "ordering-graph-check", "file": r.seq.path, "kernel": r.kernel,
-                              "violated": got, "expected": want, "matches": graph_ok})
-        graph_rows.append((_short(Path(r.seq.path)), r.kernel, f"{len(og.edges)} edges",
-                           ", ".join(got) or "none", "as expected" if got == want else ", ".join(want) or "none",
-                           "ok" if graph_ok else ("UNKNOWN" if og.unresolved and og.cycle is None else "MISMATCH")))
-    inv_reports: list[InvariantResult] = []
-    for spec in DEVICES.values():
-        for kernel in spec.versions:
-            progress(f"invariant {spec.name} {kernel}")
-            inv_reports.append(prove_invariant(spec, kernel, _budget(args)))
-    cs_reports: list[ClearSetResult] = []
-    for spec in DEVICES.values():
-        for kernel in spec.versions:
-            for set_reg, clear_reg in pairs(spec):
-                progress(f"clear-then-set {spec.name} {kernel} {clear_reg.name}/{set_reg.name}")
-                cs_reports.append(prove_clear_then_set(spec, kernel, set_reg, clear_reg, _budget(args)))
+    for f in files:  # bad input is found here, before any job starts
+        load(f, DEVICES)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    executor = make_executor(jobs)
+    try:
+        out = check.run(executor, files, _budget(args), progress, args.only)
+    except BaseException:
+        stop(executor)  # Ctrl-C or a job's exception: do not wait for the other jobs
+        raise
+    executor.shutdown()
     progress.done()
     seconds = time.perf_counter() - t0
-    unknown = sum(r.verdict == UNKNOWN for r in seq_reports) + sum(r.verdict == UNKNOWN for r in cs_reports) \
-        + sum(r.verdict == UNKNOWN for r in inv_reports)
-    bad = sum(r.matches is False and r.verdict != UNKNOWN for r in seq_reports) + \
-        sum((not r.matches) and r.verdict != UNKNOWN for r in cs_reports) + graph_bad + \
-        sum((not r.matches) and r.verdict != UNKNOWN for r in inv_reports)
-    unknown += graph_unknown
-    total = len(seq_reports) + len(cs_reports) + len(graph_results) + len(inv_reports)
+    outcomes = out.all()
+    unknown = sum(o.unknown for o in outcomes)
+    bad = sum(o.bad for o in outcomes)
+    total = len(outcomes)
     code = EXIT_FAIL if bad else (EXIT_UNKNOWN if unknown else EXIT_OK)
     if args.json:
         print(json.dumps({
             "gicproof": JSON_VERSION, "command": "check",
-            "results": [invariant_json(r) for r in inv_reports] + [sequence_json(r) for r in seq_reports]
-            + [clearset_json(r) for r in cs_reports] + graph_results,
+            "results": [o.json for o in outcomes],
             "summary": {"total": total, "as_expected": total - bad - unknown, "not_as_expected": bad,
                         "unknown": unknown, "seconds": round(seconds, 2)},
             "exit": code}, indent=2))
         return code
-    print(f"gicproof check: {len(inv_reports)} invariant obligations, {len(seq_reports)} shipped sequences "
-          f"(round trip and ordering graph), {len(cs_reports)} clear-then-set obligations\n")
-    inv_rows: list[tuple[str, ...]] = [("obligation", "kernel", "verdict", "actions", "")]
-    for ir in inv_reports:
-        ok = "ok" if ir.matches else ("UNKNOWN" if ir.verdict == UNKNOWN else "MISMATCH")
-        inv_rows.append((f"{ir.device} invariant (reset + every action)", ir.kernel, ir.verdict, str(ir.actions), ok))
-    print(_table(inv_rows))
+    print(f"gicproof check: {len(out.invariants)} invariant obligations, {len(out.sequences)} shipped sequences "
+          f"(round trip and ordering graph), {len(out.clear_set)} clear-then-set obligations\n")
+    print(_table([("obligation", "kernel", "verdict", "actions", "")] + [o.row for o in out.invariants]))
     print()
-    rows: list[tuple[str, ...]] = [("sequence", "kernel", "dest", "expected", "verdict", "covers", "")]
-    for r in seq_reports:
-        exp = r.seq.expect + (f" ({len(r.seq.lost)} losses)" if r.seq.lost else "")
-        ok = "ok" if r.matches else ("UNKNOWN" if r.verdict == UNKNOWN else "MISMATCH")
-        kernel = r.kernel + (f" (from {r.seq.source_kernel})" if r.seq.source_kernel else "")
-        covers = "all sizes" if r.result.covers.startswith("all configurations") else r.result.covers
-        rows.append((_short(Path(r.seq.path)), kernel, r.destination, exp, r.verdict, covers, ok))
-    print(_table(rows))
+    print(_table([("sequence", "kernel", "dest", "expected", "verdict", "covers", "")]
+                 + [o.row for o in out.sequences]))
     print()
-    cs_rows: list[tuple[str, ...]] = [("obligation", "kernel", "verdict", "set alone", "")]
-    for cs in cs_reports:
-        ok = "ok" if cs.matches else ("UNKNOWN" if cs.verdict == UNKNOWN else "MISMATCH")
-        cs_rows.append((f"{cs.device} clear-then-set {cs.clear_reg} -> {cs.set_reg} ({cs.field})", cs.kernel,
-                        cs.verdict, "witness (replayed)" if cs.set_alone_shown else "no witness", ok))
-    print(_table(cs_rows))
+    print(_table([("obligation", "kernel", "verdict", "set alone", "")] + [o.row for o in out.clear_set]))
     print()
-    print(_table(graph_rows))
-    for ir in inv_reports:
-        if not ir.matches:
-            print("\n" + render_invariant(ir))
-    for r in seq_reports:
-        if not r.matches:
-            print("\n" + render_sequence(r))
-    for cs in cs_reports:
-        if not cs.matches:
-            print("\n" + render_clearset(cs))
+    print(_table([("sequence", "kernel", "graph", "violated edges", "expected", "")] + [o.row for o in out.graphs]))
+    for o in out.invariants + out.sequences + out.clear_set:
+        if o.detail:
+            print("\n" + o.detail)
     print(f"\nsummary: {total} checked, {total - bad - unknown} as expected, {bad} not as expected, "
           f"{unknown} unknown ({seconds:.1f} s)")
     return code
@@ -430,10 +335,6 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _short(p: Path) -> str:
-    return f"{p.parent.name}/{p.name}"
-
-
 def _table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
@@ -534,10 +435,18 @@ def parser() -> argparse.ArgumentParser:
                "5 (prove --on-kernel) a real kernel disagreed with the model.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     c = sub.add_parser("check", help="check every shipped sequence and obligation against its expectation",
-                       description="Run every shipped sequence's round trip and every clear-then-set "
-                                   "obligation; print the verdicts against the expectations. Exit 0 only "
-                                   "if every verdict matches.")
+                       description="Run every shipped sequence's round trip and ordering-graph check, "
+                                   "every invariant and every clear-then-set obligation; print the "
+                                   "verdicts against the expectations. Exit 0 only if every verdict "
+                                   "matches. The obligations run in parallel (--jobs); the output is "
+                                   "in a fixed order whatever the number of jobs.")
     c.add_argument("--json", action="store_true", help="print the results as JSON (see README)")
+    c.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                   help="run up to N obligations at once, each in a worker process (default: one per "
+                        f"core, here {default_jobs()}); 1 runs them one after another in this process. "
+                        "The output is the same for any N, apart from the times")
+    # for tests: only the obligations whose progress label contains TEXT (a subset is not a check)
+    c.add_argument("--only", metavar="TEXT", help=argparse.SUPPRESS)
     _budget_options(c)
     c.set_defaults(func=cmd_check)
     pr = sub.add_parser("prove", help="prove one sequence file and print the report",

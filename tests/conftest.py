@@ -1,7 +1,9 @@
 """Test configuration.
 
-Hypothesis profiles: "default" is sized so the whole suite runs in a few minutes on a
-2-core machine; GICPROOF_HYPOTHESIS=deep selects a much longer search (nightly/manual).
+Hypothesis profiles: "default" is sized so the whole suite runs in about five minutes on
+a 2-core machine; GICPROOF_HYPOTHESIS=deep selects a much longer search (nightly/manual),
+and makes the tests that take representatives by default (``helpers.representatives``:
+some kernel revisions, some shipped files) take all of them (``helpers.deep``).
 Golden reports: ``pytest --regen-golden`` (or GICPROOF_REGEN_GOLDEN=1) rewrites them.
 """
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+from collections.abc import Sequence as Seq
 from pathlib import Path
+from typing import TypeVar
 
 from spec.devices import DEVICES, SEQUENCES_DIR
 from spec.gicv2 import GICV2
@@ -10,6 +14,55 @@ from spec.sequence import Sequence, load
 
 GICV2_DIR = SEQUENCES_DIR / "gicv2"
 GOLDEN = Path(__file__).parent / "golden"
+
+
+T = TypeVar("T")
+
+
+def deep() -> bool:
+    """GICPROOF_HYPOTHESIS=deep: the long search (nightly or by hand). The default run,
+    sized for a 2-core machine, tests representatives where a test is parametrised over
+    every kernel revision or every shipped file; deep tests all of them."""
+    return os.environ.get("GICPROOF_HYPOTHESIS") == "deep"
+
+
+def representatives(items: Seq[T], keep: Iterable[T]) -> list[T]:
+    """Every one of ``items`` in the deep profile; by default only those in ``keep`` (in
+    the order of ``items``). ``keep`` is chosen by the test, deliberately: the oldest and
+    newest, and every item where a semantic boundary matters to that test. Each of ``keep``
+    must be one of ``items``: a renamed file or a dropped revision fails the collection
+    instead of silently shrinking the test."""
+    keep = list(keep)
+    missing = [k for k in keep if k not in items]
+    assert not missing, f"representatives not among the items: {missing}"
+    return list(items) if deep() else [x for x in items if x in keep]
+
+
+def _derive_graph(device: str, kernel: str, cpus: int):
+    from proofs.graph import build_graph
+
+    return build_graph(DEVICES[device], kernel, "any", cpus)
+
+
+def prebuild_graphs(wanted: Iterable[tuple[str, int]], device: str = "gicv2") -> None:
+    """Derive the ordering graphs (kernel, CPUs) that tests will ask ``graph_for`` for, in
+    parallel through gicproof's own executor (as ``check --jobs`` does), and put them in
+    ``graph_for``'s cache. The graphs are the same (each proof has its own Z3 context);
+    the cores are not idle while one graph is derived after another."""
+    from proofs import check
+    from proofs.executor import default_jobs, make_executor
+    from proofs.solver import DEFAULT_BUDGET
+
+    def key(kernel: str, cpus: int) -> tuple:
+        return (device, kernel, "any", cpus, DEFAULT_BUDGET, "")
+
+    todo = [(k, c) for k, c in dict.fromkeys(wanted) if key(k, c) not in check._GRAPHS]
+    if not todo:
+        return
+    with make_executor(min(default_jobs(), len(todo))) as ex:
+        futures = [(k, c, ex.submit(_derive_graph, device, k, c)) for k, c in todo]
+        for k, c, fut in futures:
+            check._GRAPHS[key(k, c)] = fut.result()
 
 
 def shipped(name: str) -> Sequence:
@@ -46,4 +99,5 @@ def write_variant(tmp_path: Path, base: str, edit, name: str = "variant.toml") -
     return p
 
 
-__all__ = ["GICV2", "DEVICES", "GICV2_DIR", "GOLDEN", "shipped", "write_variant", "no_held_lines"]
+__all__ = ["GICV2", "DEVICES", "GICV2_DIR", "GOLDEN", "shipped", "write_variant", "no_held_lines", "deep",
+           "representatives", "prebuild_graphs"]

@@ -19,12 +19,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "proofs.cli", *args], capture_output=True, text=True, timeout=300)
 
 
-def bad(tmp_path, text: str) -> tuple[int, str]:
+def bad(tmp_path, capsys, text: str) -> tuple[int, str]:
+    """``gicproof prove`` on a bad file, in this process (``main`` is what the console
+    script runs; test_missing_file_is_bad_input and test_malformed.py go through a real
+    subprocess): about half a second less per case than starting Python and Z3 again."""
     p = tmp_path / "bad.toml"
     p.write_text(text)
-    r = run_cli("prove", str(p))
-    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
-    return r.returncode, r.stderr
+    code = main(["prove", str(p)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "Traceback" not in out
+    return code, err
 
 
 GOOD_HEAD = 'name = "t"\ndevice = "gicv2"\nkernel = "6.12"\nexpect = "proved"\n'
@@ -50,8 +54,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("what,text,line,needle", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_names_file_line_and_what_is_valid(tmp_path, what, text, line, needle):
-    code, err = bad(tmp_path, text)
+def test_bad_input_names_file_line_and_what_is_valid(tmp_path, capsys, what, text, line, needle):
+    code, err = bad(tmp_path, capsys, text)
     assert code == 2, err
     assert f"bad.toml:{line}:" in err, err
     assert needle in err, err
@@ -103,12 +107,29 @@ def test_prove_json_shape(capsys):
 
 
 def test_check_runs_everything_and_exits_zero(capsys):
+    """The whole shipped suite, every obligation (with as many jobs as cores). This is also
+    where every shipped file's round trip and every revision's invariant are checked with
+    the assertions of test_roundtrip.py::test_shipped_sequence_matches_its_expectation and
+    test_invariant.py::test_gicv2_invariant_is_inductive, which by default take
+    representatives."""
     assert main(["check", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     s = doc["summary"]
     assert s["not_as_expected"] == 0 and s["unknown"] == 0 and s["total"] == s["as_expected"]
     obligations = {r["obligation"] for r in doc["results"]}
     assert obligations == {"invariant", "round-trip", "clear-then-set", "ordering-graph-check"}
+    from spec.devices import DEVICES, shipped_sequences
+
+    rts = [r for r in doc["results"] if r["obligation"] == "round-trip"]
+    assert [r["file"] for r in rts] == [str(f) for f in shipped_sequences()]
+    for r in rts:
+        assert r["matches"] is True and r["covers"].startswith("all configurations"), r["file"]
+        assert all(c["confirmed"] for c in r["counterexamples"]), r["file"]
+    invs = [r for r in doc["results"] if r["obligation"] == "invariant"]
+    assert [r["kernel"] for r in invs] == list(DEVICES["gicv2"].versions)
+    for r in invs:
+        assert r["verdict"] == "PROVED" and not r["breaks"] and not r["reset_failures"], r["kernel"]
+        assert r["actions"] > 1000  # every register, both accessors, every bank, every event
 
 
 def test_describe_prints_the_table(capsys):
@@ -116,3 +137,77 @@ def test_describe_prints_the_table(capsys):
     out = capsys.readouterr().out
     assert "GICD_ISPENDR" in out and "uaccess_write_v2_group" in out and "running_priority" in out
     assert main(["describe", "gicv5"]) == 2
+
+
+def _untimed(results: list[dict]) -> list[dict]:
+    """The JSON results without their timings (the only part that may differ between runs)."""
+    def strip(v):
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k != "seconds"}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+    return strip(results)
+
+
+def test_check_jobs_1_and_2_give_the_same_results(capsys):
+    """One end-to-end run each way on a subset (the hidden --only): everything labelled
+    3.18, i.e. the 3.18 sequence's round trip and ordering graph and revision 3.18's
+    invariant and four clear-then-set obligations, one job of each kind. --jobs 2 runs
+    them in worker processes (so the outcomes cross a process boundary), --jobs 1 in this
+    process; the JSON results must be equal, in the same order, apart from the times.
+    Every obligation is run by test_check_runs_everything_and_exits_zero, and
+    bench/check_jobs.py compares the whole suite's results at both job counts."""
+    docs = []
+    for jobs in ("1", "2"):
+        assert main(["check", "--json", "--jobs", jobs, "--only", "3.18"]) == 0
+        docs.append(json.loads(capsys.readouterr().out))
+    one, two = docs
+    assert one["results"] and _untimed(one["results"]) == _untimed(two["results"])
+    kinds = [r["obligation"] for r in one["results"]]
+    # the JSON's order: invariants, round trips, clear-then-set, ordering-graph checks
+    assert kinds == ["invariant", "round-trip"] + ["clear-then-set"] * 4 + ["ordering-graph-check"], kinds
+    assert {k: v for k, v in one["summary"].items() if k != "seconds"} == \
+        {k: v for k, v in two["summary"].items() if k != "seconds"} == \
+        {"total": 7, "as_expected": 7, "not_as_expected": 0, "unknown": 0}
+    # the tables show the same verdicts (in this process the graph is cached: a cheap run)
+    assert main(["check", "--jobs", "1", "--only", "3.18"]) == 0
+    text = capsys.readouterr().out
+    rt = one["results"][1]
+    assert any(line.startswith("gicv2/" + rt["file"].rsplit("/", 1)[1]) and rt["verdict"] in line
+               and line.endswith("ok") for line in text.splitlines()), text
+    assert "summary: 7 checked, 7 as expected, 0 not as expected, 0 unknown" in text
+
+
+def test_check_jobs_bad_values_exit_2(capsys):
+    for bad_value, needle in (("0", "at least 1 job"), ("-2", "at least 1 job"), ("x", "whole number"),
+                              ("", "whole number"), ("1.5", "whole number")):
+        assert main(["check", "--jobs", bad_value]) == 2
+        err = capsys.readouterr().err
+        assert "--jobs" in err and needle in err and "Traceback" not in err, err
+
+
+def test_serial_executor_keeps_job_exceptions_in_the_future():
+    from proofs.executor import SerialExecutor, make_executor
+
+    ex = make_executor(1)
+    assert isinstance(ex, SerialExecutor)
+    ok = ex.submit(divmod, 7, 2)
+    assert ok.done() and ok.result() == (3, 1)
+    failed = ex.submit(divmod, 1, 0)
+    assert failed.done() and isinstance(failed.exception(), ZeroDivisionError)
+    with pytest.raises(ValueError):
+        make_executor(0)
+
+
+def test_a_job_sends_bad_input_back_as_data(tmp_path):
+    """SequenceError does not survive pickling: a job returns its fields, and run() raises
+    it again in the parent (exit 2 with file and line, as without jobs)."""
+    import pickle
+
+    from proofs.check import job_round_trip
+    from proofs.solver import DEFAULT_BUDGET
+
+    o = pickle.loads(pickle.dumps(job_round_trip(str(tmp_path / "nope.toml"), DEFAULT_BUDGET)))
+    assert o.error is not None and o.error[0].endswith("nope.toml") and "cannot read" in o.error[2]
+

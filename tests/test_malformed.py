@@ -21,6 +21,7 @@ from pathlib import Path
 
 import malformed_gen as g
 import pytest
+from helpers import deep
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,9 +68,11 @@ def test_malformed_files_are_rejected_cleanly(rnd: random.Random) -> None:
     prove_bytes(g.malformed(rnd))
 
 
-@settings(max_examples=max(8, _N // 4))
+@settings(max_examples=_N // 4 if deep() else 8)
 @given(rnd=st.randoms(use_true_random=False))
 def test_random_valid_files_load_and_prove(rnd: random.Random) -> None:
+    """Default: 8 generated files (each proved, about a second); deep: a quarter of the deep
+    profile's examples (500)."""
     code, _ = prove_bytes(g.valid(rnd).encode(), must_accept=True)
     assert code in (0, 1)
 

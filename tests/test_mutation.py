@@ -2,17 +2,17 @@
 get the same losses from the solver as from concrete simulation, the device invariant
 must hold on every reachable state, and the comparison must be able to fail.
 
-The default run takes a deterministic sample of mutants (two per operator);
-GICPROOF_HYPOTHESIS=deep runs every mutant (bench/mutate.py prints the same with counts).
+The default run takes a deterministic sample of mutants (one per operator, about 2 s
+each); GICPROOF_HYPOTHESIS=deep runs every mutant, 3580 of them (bench/mutate.py prints the
+same with counts).
 """
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
-from helpers import GICV2, shipped
+from helpers import GICV2, deep, representatives, shipped
 from mutants import (
     OPERATORS,
     all_mutants,
@@ -28,7 +28,7 @@ from mutants import (
 from models.machine import Config
 from models.reachable import apply_action, describe_path, new_machine
 
-DEEP = os.environ.get("GICPROOF_HYPOTHESIS") == "deep"
+DEEP = deep()
 SOURCES = 40 if DEEP else 12
 
 
@@ -40,7 +40,8 @@ def _sample() -> list:
     out = []
     for op in OPERATORS:
         group = [m for m in muts if m.operator == op]
-        out.extend(rng.sample(group, min(2, len(group))))
+        # the first of the two the sample used to take, so the random stream is unchanged
+        out.extend(rng.sample(group, min(2, len(group)))[:1])
     return out
 
 
@@ -69,10 +70,21 @@ def test_mutant_symbolic_and_concrete_agree(mutant, pools):
     assert not r.disagreements, "the tool missed losses:\n" + "\n".join(d.describe() for d in r.disagreements)
 
 
-@pytest.mark.parametrize("kernel", list(GICV2.versions))
+# Default: the oldest revision (3.18, the original VGIC), 4.7 (the rewritten VGIC, with its
+# soft_pending shadow), 4.11 (the single pending latch), 4.17 (active_source recorded for
+# SGIs), 4.19 (interrupt groups, behind the GICD_IIDR gate) and the newest (7.1, every later
+# change in userspace accessors included): the revisions where the state the invariant
+# constrains changes shape. Deep adds the other six (4.1, 4.12, 4.16, 5.3, 5.7, 5.19),
+# which change userspace accessors only; the invariant itself is proved inductive at every
+# revision by `gicproof check` (tests/test_cli.py::test_check_runs_everything_and_exits_zero).
+REACHABLE_KERNELS = representatives(list(GICV2.versions), ["3.18", "4.7", "4.11", "4.17", "4.19", "7.1"])
+
+
+@pytest.mark.parametrize("kernel", REACHABLE_KERNELS)
 def test_reachable_states_satisfy_invariant(kernel):
     """Breadth-first over guest and userspace actions on tiny machines: every reachable
-    state must satisfy the invariant the proofs assume."""
+    state must satisfy the invariant the proofs assume (at REACHABLE_KERNELS: six
+    representative revisions by default, all twelve when deep)."""
     prios = None if DEEP else (0x00, 0xF8)
     breaks = []
     for cfg in exhaustive_configs():

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import representatives
 
 from models.kernel import harness
 from models.kernel.harness import BatchResult, KernelInfo, Op, Result
@@ -103,12 +104,33 @@ def test_the_builder_reaches_a_buildable_source_exactly():
     assert state_differences(GICV2, r.source, m.state) == []
 
 
+def _without_lines(steps):
+    return None if steps is None else tuple(dataclasses.replace(s, line=0, steps=_without_lines(s.steps))
+                                            for s in steps)
+
+
+def _distinct_programs() -> list[str]:
+    """One shipped file per distinct save/restore program (_report runs every file at the
+    test's release, so files that differ only in their kernel, comments or line numbers,
+    e.g. the five qemu-current-*.toml, prove and build exactly the same programs): 5 of 15."""
+    out: list[tuple[tuple, str]] = []
+    for f in sorted(SEQS.glob("*.toml")):
+        s = load(f, DEVICES)
+        key = (_without_lines(s.save), _without_lines(s.restore), s.host, s.source_host, s.destination,
+               s.cpus, s.irqs, s.assume)
+        if all(k != key for k, _ in out):
+            out.append((key, f.name))
+    return [name for _, name in out]
+
+
 @pytest.mark.parametrize("release", ["5.10.223", RELEASE])
 def test_the_model_as_kernel_never_disagrees(release):
     """With the model standing in for the kernel, every shipped counterexample is confirmed
     or classified, and nothing disagrees: the programs and the judging agree with the
-    engine the proofs use."""
-    reports = [_report(f.name, release) for f in sorted(SEQS.glob("*.toml"))]
+    engine the proofs use. By default one file per distinct program (every program the
+    shipped files make, at both releases); GICPROOF_HYPOTHESIS=deep runs all 15 files."""
+    names = sorted(f.name for f in SEQS.glob("*.toml"))
+    reports = [_report(name, release) for name in representatives(names, _distinct_programs())]
     boots: list[int] = []
     info, run = _model_kernel(release, boots)
     out = confirm(reports, info, run=run)
