@@ -34,7 +34,14 @@ import dataclasses
 from dataclasses import dataclass
 
 from spec.algebra import Ops, Value, bool_and, mask, subset
-from spec.behaviours import read_const, read_field, read_raz, write_field, write_one_to_set, write_wi
+from spec.behaviours import (
+    read_const,
+    read_field,
+    read_raz,
+    write_field,
+    write_one_to_set,
+    write_wi,
+)
 from spec.device import (
     ARCHITECTURAL,
     ENVIRONMENT,
@@ -1019,5 +1026,12 @@ GICV3 = DeviceSpec(
     if scope == "irq" and "hw_mapped" in f else ops.const(1, 1),
     clear_set_assumption_reason="no interrupt mapped to hardware (the kernel ignores userspace active "
     "writes to a mapped interrupt: vgic_hw_irq_change_active; the round trip reports that loss)",
+    order_assumption=lambda ops, scope, f: ops.eq(f["cbpr"], ops.const(0, 1)) if scope == "cpu"
+    else ops.const(1, 1),
+    order_assumption_reason=(
+        "orders are compared on sources whose CPU interfaces have ICC_CTLR_EL1.CBPR clear: with "
+        "CBPR set, a userspace ICC_BPR1_EL1 read returns min(BPR0 + 1, 7), not the stored BPR1, and "
+        "a write is ignored (get_gic_bpr1 / set_gic_bpr1), so no order restores the stored value, "
+        "which would make every order look as bad as any other"),
     doc=__doc__ or "",
 ).validate()

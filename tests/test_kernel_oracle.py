@@ -459,3 +459,33 @@ def test_kernel_v3_before_ctrl_init(v3_boots, label):
     else:
         assert iidr.errno == "EBUSY" and typer2.errno == "EBUSY"
     assert save.text == ("ok" if label == "5.10" else "ENXIO")
+
+
+@pytest.mark.kernel
+def test_qemu_gicv3_irouter_stride_loses_the_upper_spis_on_a_real_kernel():
+    """QEMU's kvm_arm_gicv3_get/put walk GICD_IROUTER at 'GICD_IROUTER + (sizeof(uint32_t) * i)'
+    and '+ 4' (4 bytes per interrupt; the register has 8), so with 64 interrupts they reach
+    the routes of SPIs 32..(64/2 - 1) only, and SPI 33 upward keeps the destination's route.
+    The model says so (spec/sequences/gicv3/qemu-current-7.1-fresh.toml, mpidr@spi); here
+    the real kernel: a source VM routes SPIs 32 and 33 to vCPU 1, QEMU's reads are replayed
+    on it, its words written at the same offsets into a fresh VM, and the routes read back."""
+    if not shutil.which(harness.QEMU):
+        pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")
+    from spec.gicv3 import GICV3
+
+    irqs = 64
+    offsets = [w for i in range(32, irqs) for w in (0x6000 + 4 * i, 0x6000 + 4 * i + 4)]
+    # the model's own strided walk reaches the same words
+    reg = GICV3.register("GICD_IROUTER")
+    model_words = {reg.offset + 4 * w for r, w in GICV3.strided_words(reg, 4, irqs) if r is reg}
+    assert model_words == {o for o in offsets if o >= 0x6100}
+    setup = harness.v3_setup(vcpus=2, nr_irqs=irqs)
+    source = setup + [Op.set(0, DIST, 0x6100, 1), Op.set(0, DIST, 0x6108, 1)] + \
+        [Op.get(0, DIST, o) for o in offsets]
+    res = harness.run_batch(KERNEL, 3, [source])[0]
+    saved = [r.value for r in res[len(setup) + 2:]]
+    assert all(v is not None for v in saved), [str(r) for r in res]
+    dest = setup + [Op.set(0, DIST, o, v) for o, v in zip(offsets, saved, strict=True)] + \
+        [Op.get(0, DIST, 0x6100), Op.get(0, DIST, 0x6108)]
+    back = harness.run_batch(KERNEL, 3, [dest])[0]
+    assert [r.value for r in back[-2:]] == [1, 0]   # SPI 32 keeps vCPU 1, SPI 33 falls back to vCPU 0
