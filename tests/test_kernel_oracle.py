@@ -465,7 +465,7 @@ def test_kernel_v3_before_ctrl_init(v3_boots, label):
 def test_qemu_gicv3_irouter_stride_loses_the_upper_spis_on_a_real_kernel():
     """QEMU's kvm_arm_gicv3_get/put walk GICD_IROUTER at 'GICD_IROUTER + (sizeof(uint32_t) * i)'
     and '+ 4' (4 bytes per interrupt; the register has 8), so with 64 interrupts they reach
-    the routes of SPIs 32..(64/2 - 1) only, and SPI 33 upward keeps the destination's route.
+    the routes of SPIs 32..64/2 only, and SPI 33 upward keeps the destination's route.
     The model says so (spec/sequences/gicv3/qemu-current-7.1-fresh.toml, mpidr@spi); here
     the real kernel: a source VM routes SPIs 32 and 33 to vCPU 1, QEMU's reads are replayed
     on it, its words written at the same offsets into a fresh VM, and the routes read back."""
