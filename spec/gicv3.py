@@ -56,7 +56,7 @@ from spec.device import (
     Register,
     StateField,
 )
-from spec.gicv2 import Boundary, parse_release
+from spec.gicv2 import Boundary, _irq_field_is_zero, parse_release
 
 DOC3 = "Documentation/virt/kvm/devices/arm-vgic-v3.rst"
 MMIO3 = "arch/arm64/kvm/vgic/vgic-mmio-v3.c"
@@ -989,9 +989,7 @@ OPERATIONS = (
 
 
 NO_MAPPED_DESTINATION = Assumption(
-    "no-mapped-destination",
-    lambda ops, scope, f: ops.eq(f["hw_mapped"], ops.const(0, 1)) if scope == "irq" and "hw_mapped" in f
-    else ops.const(1, 1),
+    "no-mapped-destination", _irq_field_is_zero("hw_mapped", 1),
     "the destination's vCPUs have not run before the restore, so no timer PPI is mapped to hardware "
     "there: the kernel ignores userspace writes to a mapped interrupt's active state",
     f"{MMIO}: vgic_hw_irq_change_active 'if (is_uaccess) return;'", side="destination")
@@ -1026,8 +1024,7 @@ GICV3 = DeviceSpec(
     default_host=DEFAULT_HOST,
     with_host=with_host,
     environment_coverage=environment_coverage,
-    clear_set_assumption=lambda ops, scope, f: ops.eq(f["hw_mapped"], ops.const(0, 1))
-    if scope == "irq" and "hw_mapped" in f else ops.const(1, 1),
+    clear_set_assumption=_irq_field_is_zero("hw_mapped", 1),
     clear_set_assumption_reason="no interrupt mapped to hardware (the kernel ignores userspace active "
     "writes to a mapped interrupt: vgic_hw_irq_change_active; the round trip reports that loss)",
     order_assumption=lambda ops, scope, f: ops.eq(f["cbpr"], ops.const(0, 1)) if scope == "cpu"
