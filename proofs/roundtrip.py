@@ -240,12 +240,13 @@ def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | N
         cfgs = [Config(n, m) for n in cpu_range]
         covers = f"exactly {', '.join(map(str, cpu_range))} CPU(s) x {m} interrupts (every interrupt symbolic)"
         return cfgs, covers
-    reps = tuple(i for i in representatives(spec, seq.save, seq.restore, max(spec.irq_counts)) if i < m)
+    # a strided walk's reach depends on the count: its classes are each count's own, also
+    # when one count is asked for
+    strided = any(s.stride is not None for s in _steps(seq))
+    reps = tuple(i for i in representatives(spec, seq.save, seq.restore, m if strided else max(spec.irq_counts))
+                 if i < m)
     if len(counts) > 1 and size_dependent(spec, seq.save, seq.restore):
         # every interrupt count, each with the representatives that exist in it
-        # every interrupt count, each with the representatives that exist in it (a
-        # strided walk's reach depends on the count: its classes are the count's own)
-        strided = any(s.stride is not None for s in _steps(seq))
         per_count = {count: (tuple(representatives(spec, seq.save, seq.restore, count)) if strided
                              else tuple(i for i in reps if i < count)) for count in counts}
         cfgs = [Config(n, count, per_count[count]) for n in cpu_range for count in counts]

@@ -141,14 +141,22 @@ def test_check_runs_everything_and_exits_zero(capsys):
 
 
 def test_check_gicv3_headline(capsys):
-    """QEMU's current GICv3 put/get, incoming migration, proved at every size: the routes of
-    the upper half of the SPIs are lost to the 4-byte IROUTER stride, among the rest the
-    file explains; its ordering graph shows no violated edge."""
-    assert main(["check", "--json", "--only", "qemu-current-7.1-fresh"]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    rts = [r for r in doc["results"] if r["obligation"] == "round-trip"]
-    assert len(rts) == 1 and rts[0]["matches"] and rts[0]["covers"].startswith("all configurations")
-    assert "mpidr@spi" in rts[0]["labels"]
+    """QEMU's current GICv3 put/get, incoming migration: the routes of the SPIs above
+    num_irq/2 are lost to the 4-byte IROUTER stride, among the rest the file explains. By
+    default at 2 CPUs x 128 interrupts (10 s); with GICPROOF_HYPOTHESIS=deep the file's
+    every size and its ordering graph through check (a minute; CI's check runs it too)."""
+    from tests.helpers import deep
+
+    path = "spec/sequences/gicv3/qemu-current-7.1-fresh.toml"
+    if deep():
+        assert main(["check", "--json", "--only", "qemu-current-7.1-fresh"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        rts = [r for r in doc["results"] if r["obligation"] == "round-trip"]
+        assert len(rts) == 1 and rts[0]["covers"].startswith("all configurations")
+    else:
+        main(["prove", path, "--json", "--cpus", "2", "--irqs", "128"])
+        rts = json.loads(capsys.readouterr().out)["results"]
+    assert rts[0]["matches"] and "mpidr@spi" in rts[0]["labels"]
     assert all(c["confirmed"] for c in rts[0]["counterexamples"])
 
 
