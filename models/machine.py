@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spec.algebra import Ops, Value, mask
-from spec.device import ENVIRONMENT, AccessContext, DeviceSpec, Effect, Register
+from spec.device import (
+    ENVIRONMENT,
+    RESTORE_MEMORY,
+    SAVE_MEMORY,
+    AccessContext,
+    DeviceSpec,
+    Effect,
+    Register,
+)
 from spec.sequence import Step, ValueSpec
 
 SPI_BANK = -1
@@ -138,6 +146,8 @@ class Machine:
         conds += [self.spec.invariant(ops, self.ctx(c), "cpu", f) for c, f in enumerate(self.state.cpu)]
         for (bank, intid), f in self.state.irq.items():
             conds.append(self.spec.invariant(ops, self.ctx(max(bank, 0), intid), "irq", f))
+        if self.spec.cross_invariant is not None:
+            conds += [c for _, c in self.spec.cross_invariant(ops, self.ctx(0), self.state.glob, self.state.cpu)]
         out = ops.const(1, 1)
         for c in conds:
             out = ops.and_(out, c)
@@ -204,9 +214,36 @@ class Machine:
 
     def operation(self, name: str, vcpu: int = 0) -> tuple[Value, str]:
         op = self.spec.operation(name)
-        eff = op.fn(self.ops, self.ctx(vcpu), self.state.glob)
+        if op.kind != "device":
+            raise ValueError(f"{name} is a memory step: run_save / run_restore perform it")
+        if op.cpus:
+            eff = op.fn(self.ops, self.ctx(vcpu), self.state.glob, self.state.cpu)
+        else:
+            eff = op.fn(self.ops, self.ctx(vcpu), self.state.glob)
         self._apply(self.state.glob, eff)
         return (eff.error if eff.error is not None else self.ops.const(0, 1)), eff.errno
+
+    # -- guest memory ----------------------------------------------------------------------
+    def memory(self) -> dict[tuple[str, Any, str], Value]:
+        """Every field held in guest memory, as (scope, key, field) -> value."""
+        mem = {f.name for f in self.spec.fields if f.memory}
+        out: dict[tuple[str, Any, str], Value] = {}
+        for name in mem:
+            if name in self.state.glob:
+                out[("global", None, name)] = self.state.glob[name]
+        for c, fields in enumerate(self.state.cpu):
+            for name in mem & fields.keys():
+                out[("cpu", c, name)] = fields[name]
+        for key, fields in self.state.irq.items():
+            for name in mem & fields.keys():
+                out[("irq", key, name)] = fields[name]
+        return out
+
+    def load_memory(self, image: dict[tuple[str, Any, str], Value]) -> None:
+        for (scope, key, name), v in image.items():
+            target = self.state.glob if scope == "global" else (
+                self.state.cpu[key] if scope == "cpu" else self.state.irq[key])
+            target[name] = v
 
     # -- word-level helpers for concrete callers (guest fuzzing, reports) ----------------
     def read_word(self, reg: Register, word: int, vcpu: int, user: bool = True) -> int:
@@ -338,7 +375,10 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
 
 
 def ideal_save_steps(spec: DeviceSpec) -> tuple[Step, ...]:
-    """The device's ideal save (DESIGN.md): read every register of the table."""
+    """The device's ideal save (DESIGN.md): read every register of the table (a device
+    with tables in guest memory says its own: flush them, save the memory, then read)."""
+    if spec.ideal_save is not None:
+        return tuple(spec.ideal_save)
     return tuple(Step(0, "read", r.name) for r in spec.registers)
 
 
@@ -397,7 +437,7 @@ def run_save_checked(machine: Machine, steps: Iterable[Step]) -> SaveResult:
     result = SaveResult(saved, ops.const(0, 1))
     for acc in expand(machine.spec, steps, machine.config):
         if acc.action == "op":
-            err, errno = machine.operation(acc.step.target, acc.vcpu)
+            err, errno = _memory_or_operation(machine, acc, saved, "save")
         elif (pre := access_error(machine, acc)) is not None:
             err, errno = pre
         else:
@@ -408,6 +448,8 @@ def run_save_checked(machine: Machine, steps: Iterable[Step]) -> SaveResult:
                 err, errno = _compare(machine, acc, got, step_value(machine, acc, saved)), "save-side check failed (the VMM refuses to save)"
             else:
                 err, errno = ops.const(0, 1), ""
+        if acc.action == "op" and acc.step.on_error == "continue":
+            err = ops.const(0, 1)  # failed, changed nothing, and the VMM went on
         result.outcomes.append(StepOutcome(acc, err, errno))
         result.failed = ops.or_(result.failed, err)
         if not ops.symbolic and err:
@@ -433,10 +475,35 @@ def _compare(machine: Machine, acc: Access, got: Word, want: Word) -> Value:
     return ops.not_(same, 1)
 
 
+MEMORY_KEY: SavedKey = ("<guest memory>", 0, SPI_BANK)  # the RAM image in the stream
+
+
+def _memory_or_operation(machine: Machine, acc: Access, saved: dict[SavedKey, Word],
+                         side: str) -> tuple[Value, str]:
+    """An operation step: the engine's memory steps, or the device's operation. Saving
+    memory puts the guest's RAM into the stream; restoring it on the save side is
+    meaningless, and restoring it on the destination needs it saved."""
+    op = machine.spec.operation(acc.step.target)
+    ok = machine.ops.const(0, 1)
+    if op.kind == SAVE_MEMORY:
+        saved[MEMORY_KEY] = machine.memory()
+        return ok, ""
+    if op.kind == RESTORE_MEMORY:
+        if side == "save":
+            raise MissingSaved(acc.step, "guest memory", "restore_memory is a destination step")
+        if MEMORY_KEY not in saved:
+            raise MissingSaved(acc.step, "guest memory")
+        machine.load_memory(saved[MEMORY_KEY])
+        return ok, ""
+    return machine.operation(acc.step.target, acc.vcpu)
+
+
 class MissingSaved(Exception):
-    def __init__(self, step: Step, register: str):
-        super().__init__(f"line {step.line}: the restore writes the saved value of {register}, "
-                         "but the save does not read it")
+    def __init__(self, step: Step, register: str, why: str = ""):
+        if register == "guest memory" and not why:
+            why = "the restore loads the saved guest memory, but the save has no save_memory step"
+        super().__init__(f"line {step.line}: " + (why or f"the restore writes the saved value of {register}, "
+                                                   "but the save does not read it"))
         self.step = step
 
 
@@ -544,7 +611,7 @@ def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, W
     result = RestoreResult(failed)
     for acc in accesses if accesses is not None else expand(machine.spec, steps, machine.config):
         if acc.action == "op":
-            err, errno = machine.operation(acc.step.target, acc.vcpu)
+            err, errno = _memory_or_operation(machine, acc, saved, "restore")
         elif (pre := access_error(machine, acc)) is not None:
             err, errno = pre
         elif acc.action == "check":
@@ -555,6 +622,8 @@ def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, W
         else:
             assert acc.register is not None
             err, errno = machine.write(acc.register, acc.word, acc.vcpu, step_value(machine, acc, saved))
+        if acc.action == "op" and acc.step.on_error == "continue":
+            err = ops.const(0, 1)  # failed, changed nothing, and the VMM went on
         result.outcomes.append(StepOutcome(acc, err, errno))
         failed = ops.or_(failed, err)
         if observe is not None:

@@ -49,6 +49,10 @@ class StateField:
     # its source drives on both sides); False: the destination has its own (a mapping to
     # hardware, made when the destination's vCPUs first run)
     carried: bool = True
+    # held in guest RAM (a table the guest or KVM keeps there: the LPI configuration and
+    # pending tables, the ITS tables): no register views it; the VMM moves it with the
+    # memory steps (``save_memory`` / ``restore_memory``), and operations read or write it
+    memory: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,15 +205,33 @@ class Register:
         return ((intid - self.first_irq) % self.irqs_per_word) * self.bits_per_irq
 
 
+# The engine's own operations, for every device with fields held in guest memory
+# (``StateField.memory``): the VMM reads the guest's RAM into the migration stream, and
+# writes the stream's RAM into the destination's (QEMU's RAM migration, whose last pass
+# runs after the VM has stopped and the devices' flushes have written their tables).
+SAVE_MEMORY = "save_memory"
+RESTORE_MEMORY = "restore_memory"
+
+
 @dataclass(frozen=True)
 class Operation:
-    """A lifecycle step or ioctl (``KVM_DEV_ARM_VGIC_CTRL_INIT``, ``create_vcpus``...):
-    ``fn(ops, ctx, device_fields) -> Effect`` on the global fields."""
+    """A lifecycle step or ioctl (``KVM_DEV_ARM_VGIC_CTRL_INIT``,
+    ``KVM_DEV_ARM_ITS_RESTORE_TABLES``...): ``fn(ops, ctx, device_fields) -> Effect`` on
+    the global fields, or, with ``cpus``, ``fn(ops, ctx, device_fields, cpu_fields)``
+    where ``cpu_fields`` is the list of every CPU's field map (read-only: an operation
+    that reads each redistributor's GICR_PENDBASER). ``views``: the fields it moves (an
+    architectural field no register views must be moved by some operation, as the ITS
+    tables are by SAVE_TABLES and RESTORE_TABLES)."""
 
     name: str
     fn: Callable[..., Any]
     source: str
     rule: str = ""
+    views: tuple[str, ...] = ()
+    cpus: bool = False
+    # "device": fn acts on the device; SAVE_MEMORY / RESTORE_MEMORY: the engine's memory
+    # steps (fn unused)
+    kind: str = "device"
 
 
 @dataclass(frozen=True)
@@ -276,6 +298,12 @@ class DeviceSpec:
     order_assumption: Callable[..., Value] | None = None
     order_assumption_reason: str = ""
     doc: str = ""
+    # conjuncts that relate scopes (an LPI and the redistributor it targets):
+    # ``(ops, ctx, global_fields, cpu_fields_list) -> [(name, cond)]``, part of the invariant
+    cross_invariant: Callable[..., list[tuple[str, Value]]] | None = None
+    # the device's ideal save when a file has no [[save]] (default: read every register):
+    # a device with tables in guest memory flushes them and saves the memory first
+    ideal_save: tuple[Any, ...] | None = None
 
     # -- lookups ---------------------------------------------------------------------
     def register(self, name: str) -> Register:
@@ -413,11 +441,55 @@ class DeviceSpec:
             for a, b in zip(rows, rows[1:], strict=False):
                 if a.offset + a.size > b.offset:
                     raise SpecError(f"{self.name}: {a.name} overlaps {b.name}")
-        viewed = {v for r in self.registers for v in r.views}
+        viewed = {v for r in self.registers for v in r.views} | {v for o in self.operations for v in o.views}
+        for o in self.operations:
+            for v in o.views:
+                if v not in names:
+                    raise SpecError(f"{self.name}: operation {o.name} moves unknown field {v}")
+            if o.kind not in ("device", SAVE_MEMORY, RESTORE_MEMORY):
+                raise SpecError(f"{self.name}: operation {o.name}: bad kind {o.kind}")
+        memory = [f for f in self.fields if f.memory]
         for f in self.fields:
-            if f.classification == ARCHITECTURAL and f.name not in viewed:
-                raise SpecError(f"{self.name}: architectural field {f.name} is viewed by no register")
+            if f.classification == ARCHITECTURAL and f.name not in viewed and not f.memory:
+                raise SpecError(f"{self.name}: architectural field {f.name} is viewed by no register "
+                                "and moved by no operation")
+        if memory and {SAVE_MEMORY, RESTORE_MEMORY} - {o.kind for o in self.operations}:
+            raise SpecError(f"{self.name}: fields in guest memory need the memory steps "
+                            "(spec.device.memory_operations)")
         if self.default_kernel not in self.versions:
             raise SpecError(f"{self.name}: default kernel {self.default_kernel} not modelled")
         return self
 
+
+
+def memory_operations(source: str) -> tuple[Operation, Operation]:
+    """The memory steps, for a device with fields in guest memory (``source``: where the
+    VMM's RAM migration is described)."""
+
+    def none(ops: Any, ctx: Any, f: Any) -> Effect:
+        return Effect({})
+
+    return (Operation(SAVE_MEMORY, none, source, "the VMM reads the guest's RAM into the migration "
+                      "stream (every field held in guest memory, as it is at this step)", kind=SAVE_MEMORY),
+            Operation(RESTORE_MEMORY, none, source, "the VMM writes the stream's RAM into the "
+                      "destination's guest memory", kind=RESTORE_MEMORY))
+
+
+def compose(base: DeviceSpec, *, name: str, title: str, fields: tuple[StateField, ...] = (),
+            registers: tuple[Register, ...] = (), replace_registers: tuple[Register, ...] = (),
+            operations: tuple[Operation, ...] = (), doc: str = "", **changes: Any) -> DeviceSpec:
+    """A device made of ``base`` and another device's table (a GICv3 and its ITS): the
+    fields, rows and operations of both, with ``replace_registers`` taking the place of
+    ``base``'s rows of the same names (a row whose behaviour the second device changes:
+    GICR_CTLR.EnableLPIs exists only with an ITS). The composed table checks itself like
+    any other. ``changes``: any other DeviceSpec attribute (reset, invariant, ...)."""
+    import dataclasses
+
+    replaced = {r.name: r for r in replace_registers}
+    unknown = set(replaced) - {r.name for r in base.registers}
+    if unknown:
+        raise SpecError(f"{name}: replaces rows {sorted(unknown)} that {base.name} does not have")
+    rows = tuple(replaced.get(r.name, r) for r in base.registers) + tuple(registers)
+    return dataclasses.replace(base, name=name, title=title, fields=base.fields + tuple(fields),
+                               registers=rows, operations=base.operations + tuple(operations),
+                               doc=doc or base.doc, **changes).validate()

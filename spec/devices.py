@@ -8,8 +8,9 @@ from pathlib import Path
 from spec.device import DeviceSpec
 from spec.gicv2 import GICV2
 from spec.gicv3 import GICV3
+from spec.gicv3_its import GICV3_ITS
 
-DEVICES: dict[str, DeviceSpec] = {GICV2.name: GICV2, GICV3.name: GICV3}
+DEVICES: dict[str, DeviceSpec] = {GICV2.name: GICV2, GICV3.name: GICV3, GICV3_ITS.name: GICV3_ITS}
 
 SEQUENCES_DIR = Path(__file__).parent / "sequences"
 

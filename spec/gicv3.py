@@ -121,6 +121,17 @@ BOUNDARIES = (
              "a0e6ae45af17 'KVM: arm64: vgic: Fix IIDR revision field extracted from wrong value'",
              "believed v7.1; 6.1.175 and 6.12.88 (Debian changelogs); present in 6.1.176 and 6.12.107",
              (((6, 1), 175), ((6, 12), 88))),
+    Boundary("its_clears_unmapped", "with an ITS: MAPD with V=0 writes a zero DTE into the device table and "
+             "DISCARD a zero ITE into the ITT (vgic_its_cmd_handle_mapd: 'if (!valid) return "
+             "vgic_its_write_entry_lock(its, gpa, 0, ...)'; vgic_its_cmd_handle_discard); before it an unmapped "
+             "entry stays in guest memory as KVM_DEV_ARM_ITS_SAVE_TABLES last wrote it, and "
+             "KVM_DEV_ARM_ITS_RESTORE_TABLES brings it back", (6, 13),
+             "7602ffd1d5e8 'KVM: arm64: vgic-its: Clear DTE when MAPD unmaps a device', e9649129d33d 'KVM: "
+             "arm64: vgic-its: Clear ITE when DISCARD frees an ITE'",
+             "believed v6.13; Debian's 6.1 changelog lists both under the 6.1.120 stable update; present in "
+             "6.1.176, 6.12.107 and 7.1.8, absent from 5.10.223 (read in each); later 5.10 stable releases "
+             "were not checked (the model takes every 5.10 release as without it)",
+             (((6, 1), 120), ((6, 12), 1))),
 )
 
 OLDEST = (5, 10)
@@ -140,6 +151,9 @@ class GicV3Semantics:
     # the interface the rewritten-VGIC guest events (models.guest) look at
     vgic: str = "rewritten"
     active_source: bool = False
+    # with an ITS: unmapping a device (MAPD V=0) or an event (DISCARD) clears its entry in
+    # guest memory (6.13, stable 6.1.120)
+    its_clears_unmapped: bool = False
 
     @property
     def host_info(self) -> HostKind:
@@ -155,7 +169,8 @@ class GicV3Semantics:
         return GICD_TYPER2_NASSGICAP if self.host_info.v41 else 0
 
     def flags(self) -> tuple:
-        return (self.iidr_write, self.iidr_revision, self.typer2_write, self.typer_last_uaccess)
+        return (self.iidr_write, self.iidr_revision, self.typer2_write, self.typer_last_uaccess,
+                self.its_clears_unmapped)
 
 
 @dataclass(frozen=True)
@@ -209,10 +224,11 @@ def _base(kernel: str) -> GicV3Semantics:
         "the 5.10 GICv3 userspace interface (5.10.223 sources)"
     return GicV3Semantics(kernel=kernel, iidr_write=iidr_write, iidr_revision=rev,
                           typer2_write="nassgicap" if has["typer2_nassgicap"] else "equal",
-                          typer_last_uaccess=has["typer_last"], revision="", source=source)
+                          typer_last_uaccess=has["typer_last"], revision="", source=source,
+                          its_clears_unmapped=has["its_clears_unmapped"])
 
 
-REVISIONS = ("5.10", "5.13", "5.19", "6.17", "7.1")
+REVISIONS = ("5.10", "5.13", "5.19", "6.13", "6.17", "7.1")
 _FLAGS = {name: _base(name).flags() for name in REVISIONS}
 
 
@@ -715,9 +731,13 @@ def _base_rw(name: str, field: str, sanitise, scope_note: str) -> tuple[Accessor
 
     def wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
         # '/* Storing a value with LPIs already enabled is undefined */ if
-        # (vgic_lpis_enabled(vcpu)) return;' never holds without an ITS
+        # (vgic_lpis_enabled(vcpu)) return;' (5.10: 'if (vgic_cpu->lpis_enabled) return;'):
+        # only a VM with an ITS has the EnableLPIs field (spec/gicv3_its.py)
         old = f[field] if field in f else ctx.device[field]
-        return Effect({field: sanitise(ops, update_half(ops, old, ctx.half, d))})
+        new = sanitise(ops, update_half(ops, old, ctx.half, d))
+        if "enable_lpis" in f:
+            new = ops.ite(f["enable_lpis"], old, new)
+        return Effect({field: new})
 
     return (Accessor(f"vgic_mmio_read_{name}", "read", rd, f"{MMIO3}: vgic_mmio_read_{name}",
                      f"one half of {scope_note}"),

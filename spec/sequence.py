@@ -31,7 +31,7 @@ TOP_KEYS = {
     "source_kernel", "source_host", "save", "restore", "lost", "violates", "cpus", "irqs", "assume",
 }
 STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", "and", "or", "shift",
-             "vcpu", "group", "stride"}
+             "vcpu", "group", "stride", "on_error"}
 VALUE_WORDS = ("saved", "ones", "zeros", "reset")
 EXPECTS = ("proved", "counterexample", "refused")
 DESTINATIONS = ("fresh", "any")
@@ -97,6 +97,10 @@ class Step:
     # two words are taken at (the register's offset for interrupt 0) + stride * i and + 4,
     # whatever register word is there (QEMU's kvm_arm_gicv3_put/get use 4 for GICD_IROUTER)
     stride: int | None = None
+    # an operation whose failure the VMM reports and goes on from ("continue"), as QEMU's
+    # vm_change_state handlers do with KVM_DEV_ARM_ITS_SAVE_TABLES ('if (err)
+    # error_report_err(err)'): the step changes nothing and the run does not stop
+    on_error: str = "stop"
 
     @property
     def unmapped(self) -> bool:
@@ -699,9 +703,13 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             if target not in operations:
                 err(f"unknown operation '{target}' for {dev_name}: {_suggest(target, operations)}", action)
             for key in raw:
-                if key != "op":
+                if key not in ("op", "on_error"):
                     err(f"key '{key}' does not apply to an op step", key)
-            return Step(line, "op", target)
+            on_error = raw.get("on_error", "stop")
+            if on_error not in ("stop", "continue"):
+                err(f"on_error must be \"stop\" (the VMM aborts: the default) or \"continue\" (the VMM "
+                    f"reports the error and goes on), not {_show(on_error)}", "on_error")
+            return Step(line, "op", target, on_error=on_error)
         if offset is None and target not in registers:
             err(f"unknown register '{target}' for {dev_name}: {_suggest(target, registers)}", action)
         reg = spec.register(target) if target else None

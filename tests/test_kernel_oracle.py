@@ -489,3 +489,49 @@ def test_qemu_gicv3_irouter_stride_loses_the_upper_spis_on_a_real_kernel():
         [Op.get(0, DIST, 0x6100), Op.get(0, DIST, 0x6108)]
     back = harness.run_batch(KERNEL, 3, [dest])[0]
     assert [r.value for r in back[-2:]] == [1, 0]   # SPI 32 keeps vCPU 1, SPI 33 falls back to vCPU 0
+
+
+def _its_tables_program(memory_first: bool) -> tuple[list[Op], int]:
+    """A VM with a GICv3 and an ITS whose tables (one collection on vCPU 1, one device with
+    one event translated to LPI 8192, which is pending) are written into guest RAM before or
+    after KVM_DEV_ARM_ITS_RESTORE_TABLES; then the table images are zeroed and
+    KVM_DEV_ARM_ITS_SAVE_TABLES writes back whatever the ITS holds. Returns the program and
+    the index of its first peek."""
+    from models.kernel.probes_v3 import BASER_CT, BASER_DT, CBASER, ITS_CT, ITS_DT, PENDBASE, PROPBASE, RAM, RAM_SIZE
+
+    itt = RAM + 0x70000
+    cte = 1 << 63 | 1 << 16 | 0                    # Valid, RDBase = vCPU 1, ICID 0
+    dte = 1 << 63 | (itt >> 8) << 5 | 1            # Valid, ITT address, 2 EventID bits
+    ite = 8192 << 16 | 0                           # pINTID 8192, ICID 0
+    memory = [Op.poke(ITS_CT, cte), Op.poke(ITS_DT, dte), Op.poke(itt, ite),
+              Op.poke(PROPBASE, 0xA1), Op.poke(PENDBASE + 8192 // 8, 1)]
+    r, it = "REDIST_REGS", "ITS_REGS"
+    regs = [Op.set(0, r, harness.redist_attr(0, 0x70), PROPBASE | 1 << 10 | 3 << 7 | 15, 64),
+            Op.set(0, r, harness.redist_attr(1, 0x78), PENDBASE | 1 << 10 | 3 << 7, 64),
+            Op.set(1, it, 0x80, CBASER, 64), Op.set(1, it, 0x100, BASER_DT, 64), Op.set(1, it, 0x108, BASER_CT, 64)]
+    restore = [Op.ctrl(1, "ITS_RESTORE_TABLES")]
+    body = regs + (memory + restore if memory_first else restore + memory)
+    prog = harness.v3_setup(vcpus=2, nr_irqs=64, its=True) + [Op.mem(RAM, RAM_SIZE)] + body + \
+        [Op.poke(ITS_CT, 0), Op.poke(ITS_DT, 0), Op.ctrl(1, "ITS_SAVE_TABLES"),
+         Op.peek(ITS_CT), Op.peek(ITS_DT), Op.peek(PENDBASE + 8192 // 8)]
+    return prog, len(prog) - 3
+
+
+@pytest.mark.kernel
+def test_its_tables_restored_before_guest_memory_are_lost_on_a_real_kernel():
+    """spec/sequences/gicv3-its/memory-after-its-tables-7.1.toml: KVM_DEV_ARM_ITS_RESTORE_TABLES
+    reads the tables from guest memory, so with the memory restored after it the mappings and
+    the LPI's pending state are lost (cte_valid, dte_valid, ite_valid, lpi_pending: 1->0), and
+    with the memory first they come back (kernel-documented-order-7.1.toml). On the real
+    kernel: the ITS saves back the collection and device entries only when it restored them,
+    and consumes the pending bit ('clear consumed data', vgic_v3_lpi_sync_pending_status)."""
+    if not shutil.which(harness.QEMU):
+        pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")
+    good, at = _its_tables_program(memory_first=True)
+    bad, at_bad = _its_tables_program(memory_first=False)
+    res_good, res_bad = harness.run_batch(KERNEL, 3, [good, bad])
+    assert all(r.ok for r in res_good[:at]) and all(r.ok for r in res_bad[:at_bad]), \
+        ([str(r) for r in res_good], [str(r) for r in res_bad])
+    cte, dte = 1 << 63 | 1 << 16, 1 << 63 | ((0x40000000 + 0x70000) >> 8) << 5 | 1
+    assert [r.value for r in res_good[at:]] == [cte, dte, 0]      # mapped, and the pending bit consumed
+    assert [r.value for r in res_bad[at_bad:]] == [0, 0, 1]       # nothing mapped, nothing consumed
