@@ -7,7 +7,7 @@
     gicproof graph DEVICE [--kernel X.Y] [--host KIND] [--sequence FILE] [--format text|dot|svg|png]
                           [-o FILE] [--versus X.Y] [--destination fresh|any] [--cpus N] [--json]
     gicproof describe DEVICE [--kernel X.Y]
-    gicproof conform DEVICE --kernel K [--programs N] [--seed S] [--lifecycle P] [--gic 2] [--json]
+    gicproof conform DEVICE --kernel K [--programs N] [--seed S] [--lifecycle P] [--gic N] [--json]
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
 3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay),
@@ -357,15 +357,24 @@ def _unwritable(output: str) -> str:
     return ""
 
 
+CONFORM_GIC = {"gicv2": 2, "gicv3": 3}  # the devices with a model of the kernel, and their QEMU host
+
+
 def cmd_conform(args: argparse.Namespace) -> int:
     if args.device not in DEVICES:
         return _input_error(f"unknown device {args.device!r}: one of {', '.join(DEVICES)}")
-    if args.device != "gicv2":
-        return _input_error(f"conform: only gicv2 has a model of the kernel (not {args.device})")
-    if args.gic != 2:
-        return _input_error(f"--gic {args.gic}: only a GICv2 host (--gic 2) is modelled; a vgic-v2 "
-                            "on a GICv3 host needs the host's GICv2 compatibility, which QEMU's "
-                            "emulated GICv3 does not have")
+    if args.device not in CONFORM_GIC:
+        return _input_error(f"conform: only {' and '.join(CONFORM_GIC)} have a model of the kernel "
+                            f"(not {args.device})")
+    gic = CONFORM_GIC[args.device]
+    if args.gic is not None and args.gic != gic:
+        if args.device == "gicv2":
+            return _input_error(f"--gic {args.gic}: only a GICv2 host (--gic 2) is modelled for gicv2; a "
+                                "vgic-v2 on a GICv3 host needs the host's GICv2 compatibility, which "
+                                "QEMU's emulated GICv3 does not have")
+        return _input_error(f"--gic {args.gic}: only a GICv3 host (--gic 3) is modelled for gicv3; a "
+                            "GICv2 host cannot run a vgic-v3, and a GICv4 host (QEMU gic-version=4) "
+                            "is not modelled")
     missing = harness.missing_host_tools()
     if missing:
         return _input_error(f"the real-kernel oracle needs the Debian packages {' '.join(missing)}: "
@@ -381,7 +390,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr.isatty() and not args.json)
     try:
         rep = conform(args.kernel, programs=args.programs, seed=args.seed, progress=progress,
-                      lifecycle=args.lifecycle)
+                      lifecycle=args.lifecycle, device=args.device)
     except harness.KernelOracleError as e:
         progress.done()
         print(f"gicproof: the kernel could not be booted: {printable(str(e))}", file=sys.stderr)
@@ -514,7 +523,8 @@ def parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 no disagreement, 1 a disagreement, 2 bad input (unknown device "
                "or kernel, QEMU or the cross tools missing: models/kernel/install-parts.sh), 3 the "
                "kernel could not be booted.")
-    co.add_argument("device", help="gicv2")
+    co.add_argument("device", help="gicv2 (a vgic-v2 on QEMU's GICv2) or gicv3 (a vgic-v3 on QEMU's "
+                    "GICv3, no ITS)")
     co.add_argument("--kernel", required=True, metavar="K",
                     help="a cached kernel: 5.10, 6.1, 6.12, sid, or its exact release "
                          "(python -m models.kernel.harness --list); the model takes the semantics "
@@ -526,8 +536,9 @@ def parser() -> argparse.ArgumentParser:
                     help="the proportion of lifecycle programs (vCPUs, device, NR_IRQS, addresses, "
                          "INIT, accesses and lines before INIT, in random order), 0 to 1; the "
                          "rest run after the standard setup (default 0.5)")
-    co.add_argument("--gic", type=int, default=2, metavar="2",
-                    help="QEMU's host GIC version; only 2 (a GICv2 host) is modelled")
+    co.add_argument("--gic", type=int, default=None, metavar="N",
+                    help="QEMU's host GIC version: 2 for gicv2, 3 for gicv3 (the default; the only "
+                         "host modelled for each)")
     co.add_argument("--json", action="store_true", help="print the result as JSON")
     co.set_defaults(func=cmd_conform)
     return p

@@ -27,8 +27,20 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from models.kernel import harness
-from models.kernel.harness import V2_CPU_BASE, V2_DIST_BASE, BatchResult, KernelInfo, Op, v2_attr
-from models.kernel.model import GROUP_NAMES, KernelModel, release_of, setup_prefix
+from models.kernel.harness import (
+    V2_CPU_BASE,
+    V2_DIST_BASE,
+    V3_DIST_BASE,
+    V3_REDIST_BASE,
+    BatchResult,
+    KernelInfo,
+    Op,
+    v2_attr,
+    v3_mpidr_attr,
+)
+from models.kernel.model import GROUP_NAMES, KernelModel, kernel_model, release_of, setup_prefix
+from spec import gicv3
+from spec import lifecycle as lifecycle_table
 from spec.gicv2 import CPUIF, DIST, GICV2, IIDR_REVISION_SHIFT, IMPLEMENTER_ARM, PRODUCT_ID_KVM
 
 T = TypeVar("T")
@@ -69,29 +81,31 @@ class Program:
     irqs: int
     body: tuple[Op, ...]
     lifecycle: bool = False
+    gic: int = 2  # the device: 2 a vgic-v2 on a GICv2 host, 3 a vgic-v3 on a GICv3 host
 
     def ops(self) -> list[Op]:
         if self.lifecycle:
             return list(self.body)
-        return setup_prefix(self.vcpus, self.irqs) + list(self.body)
+        return setup_prefix(self.vcpus, self.irqs, self.gic) + list(self.body)
 
     @property
     def prefix_len(self) -> int:
-        return 0 if self.lifecycle else len(setup_prefix(self.vcpus, self.irqs))
+        return 0 if self.lifecycle else len(setup_prefix(self.vcpus, self.irqs, self.gic))
 
     def valid(self) -> bool:
         """A runnable script whose every line the kernel answers: a lifecycle program
         starts with ``vm`` and uses device 0 only after creating it (the first
-        ``device v2`` always succeeds: a GICv2 host has at most 8 vCPUs)."""
+        ``device v2`` or ``device v3`` always succeeds); a KVM_RUN is its last operation."""
         if not self.lifecycle:
             return True
         if not self.body or self.body[0].name != "vm":
             return False
         created = False
-        for op in self.body[1:]:
-            if op.name == "vm":
+        kind = f"v{self.gic}"
+        for i, op in enumerate(self.body[1:], 1):
+            if op.name == "vm" or (op.name == "run" and i != len(self.body) - 1):
                 return False
-            if op.name == "device" and op.args[0] == "v2":
+            if op.name == "device" and op.args[0] == kind:
                 created = True
             elif op.name in DEVICE_OPS and not created:
                 return False
@@ -100,6 +114,7 @@ class Program:
 
 DEVICE_OPS = ("set32", "set64", "get32", "get64", "has", "ctrl")
 REGISTER_GROUPS = ("DIST_REGS", "CPU_REGS")
+V3_REGISTER_GROUPS = ("DIST_REGS", "REDIST_REGS", "CPU_SYSREGS", "LEVEL_INFO")
 
 
 def is_lifecycle_op(op: Op) -> bool:
@@ -107,7 +122,7 @@ def is_lifecycle_op(op: Op) -> bool:
     if op.name == "irq":
         return False
     if op.name in ("get32", "set32", "get64", "set64"):
-        return op.args[1] not in REGISTER_GROUPS
+        return op.args[1] not in REGISTER_GROUPS + V3_REGISTER_GROUPS
     return True
 
 
@@ -309,16 +324,258 @@ def generate_lifecycle(ch: Chooser, max_events: int = 16) -> Program:
     return Program(0, 0, tuple(body), lifecycle=True)
 
 
+# ---------------------------------------------------------------------------------------
+# GICv3: programs from the gicv3 device table (GICD, GICR RD and SGI frames, the ICC
+# system registers at their KVM encodings, LEVEL_INFO) and SPI lines, on a vgic-v3 on
+# QEMU's GICv3 (gic-version=3).
+
+V3_GROUP_NAMES = {gicv3.DIST: "DIST_REGS", gicv3.REDIST: "REDIST_REGS", gicv3.SYSREGS: "CPU_SYSREGS",
+                  gicv3.LEVEL: "LEVEL_INFO"}
+# Offsets of each frame where the device table has no row: holes of the kernel's tables
+# (read as zero, writes ignored) and kernel regions the table leaves out (ITARGETSR,
+# IGRPMODR, NSACR, INVLPIR/INVALLR/SYNCR, the ID registers: PIDR2 reads 0x3b), plus words
+# past the frame.
+V3_UNMAPPED = {
+    gicv3.DIST: (0x014, 0x040, 0x07C, 0x800, 0x820, 0xD00, 0xD80, 0xE00, 0xF00, 0x6000, 0x60F8, 0x8000,
+                 0xFFD0, 0xFFE8, 0xFFFC, 0x10000, 0x1FFE8),
+    gicv3.REDIST: (0x018, 0x040, 0x0A0, 0x0B0, 0x0C0, 0x100, 0xFFD0, 0xFFE8, 0x10000, 0x10D00, 0x10E00,
+                   0x10F00, 0x11000, 0x20000, 0x2FFE8),
+}
+# CPU_SYSREGS encodings KVM does not offer: ICC_RPR_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1,
+# ICH_AP0R0_EL2 (hidden without nested virtualisation), and two that name nothing.
+V3_UNKNOWN_SYSREGS = (gicv3.sysreg(3, 0, 12, 11, 3), gicv3.sysreg(3, 0, 12, 12, 2), gicv3.sysreg(3, 0, 12, 12, 0),
+                      gicv3.sysreg(3, 4, 12, 8, 0), 0x0, 0xFFFF)
+V3_ICC_CTLR = 0x8C00  # PRIbits 4 (5 bits), IDbits 1, A3V: what every oracle kernel reads
+
+
+def _v3_value(ch: Chooser, reg_name: str, rev_hint: int) -> int:
+    kind = ch.integer(0, 9)
+    if reg_name == "GICD_IIDR" and kind < 6:
+        rev = _pick(ch, (0, 1, 2, 2, 3, 3, 4, rev_hint))
+        return (gicv3.PRODUCT_ID_KVM << 24) | (rev << 12) | gicv3.IMPLEMENTER_ARM
+    if reg_name == "GICD_TYPER2" and kind < 6:
+        return _pick(ch, (0, 0, 0x100, 0x9F))
+    if reg_name == "ICC_CTLR_EL1" and kind < 7:
+        v = V3_ICC_CTLR & ~0x700 | (ch.integer(0, 7) << 8) if ch.integer(0, 1) else V3_ICC_CTLR
+        return v | _pick(ch, (0, 1, 2, 3, 0x40, 1 << 14, 1 << 15, 0x800))
+    if reg_name == "ICC_SRE_EL1" and kind < 6:
+        return _pick(ch, (0, 1, 7, 0xF))
+    v = _value(ch, "", rev_hint)
+    if reg_name.startswith("ICC_") and kind == 9:
+        v |= ch.integer(1, 0xFFFFFFFF) << 32  # a 64-bit value
+    return v
+
+
+def _v3_vcpu_attr(ch: Chooser, vcpus: int, low: int) -> int:
+    """An attribute naming a vCPU by its packed MPIDR: mostly one that exists, sometimes
+    one beyond the VM (EINVAL), sometimes with Aff3 set (no vCPU has it)."""
+    kind = ch.integer(0, 19)
+    if kind == 0 or vcpus == 0:
+        return v3_mpidr_attr(ch.integer(vcpus, 17), low)
+    if kind == 1:
+        return (1 << 56) | v3_mpidr_attr(ch.integer(0, vcpus - 1), low)
+    return v3_mpidr_attr(ch.integer(0, vcpus - 1), low)
+
+
+def _v3_access(ch: Chooser, group: str, vcpus: int, low: int, value: int | None) -> list[Op]:
+    grp = V3_GROUP_NAMES[group]
+    if group == gicv3.DIST:
+        attr = low if ch.integer(0, 3) else v3_mpidr_attr(ch.integer(0, 20), low)  # the MPIDR is ignored
+    else:
+        attr = _v3_vcpu_attr(ch, vcpus, low)
+    bits = (64 if ch.integer(0, 3) else 32) if group == gicv3.SYSREGS else (32 if ch.integer(0, 9) else 64)
+    if value is None:
+        return [Op.get(0, grp, attr, bits)]
+    if bits == 32:
+        value &= 0xFFFFFFFF
+    out = [Op.set(0, grp, attr, value, bits)]
+    if ch.integer(0, 1):
+        out.append(Op.get(0, grp, attr, bits))  # read after write
+    return out
+
+
+def _v3_event(ch: Chooser, vcpus: int, irqs: int, hot: int, rev_hint: int) -> list[Op]:
+    """One register access (with the read after a write, sometimes), one SPI line, or an
+    access where the table has no register."""
+    regs = gicv3.GICV3.registers
+    irq_regs = [r for r in regs if r.scope == "irq"]
+    kind = ch.integer(0, 19)
+    if kind < 14:
+        reg = _pick(ch, regs) if ch.integer(0, 1) else _pick(ch, irq_regs)
+        if reg.scope == "irq" and reg.word_irqs(0).start <= hot < reg.word_irqs(reg.words - 1).stop \
+                and ch.integer(0, 1):
+            word = reg.word_of(hot)
+        elif reg.scope == "irq":
+            covered = [w for w in range(reg.words) if reg.word_irqs(w).start < irqs]
+            word = _pick(ch, covered) if covered and ch.integer(0, 4) else ch.integer(0, reg.words - 1)
+        else:
+            word = ch.integer(0, reg.words - 1)
+        low = reg.offset + reg.unit * word
+        value = None if kind < 6 else _v3_value(ch, reg.name, rev_hint)
+        if value is not None and reg.scope == "irq" and reg.bits_per_irq < 64 and hot in reg.word_irqs(word) \
+                and ch.integer(0, 1):
+            sl = ch.integer(0, (1 << reg.bits_per_irq) - 1) << reg.slice_shift(hot)
+            value = sl if ch.integer(0, 1) else value | sl
+        return _v3_access(ch, reg.group, vcpus, low, value)
+    if kind < 18:
+        pick = ch.integer(0, 9)
+        num = hot if pick < 7 else ch.integer(28, irqs + 3) if pick < 9 else _pick(ch, (0, 1020, 8192))
+        return [Op.irq("SPI", ch.integer(0, max(0, vcpus - 1)), num, _pick(ch, (0, 1, 1, 1, 2)))]
+    group = _pick(ch, (gicv3.DIST, gicv3.REDIST, gicv3.SYSREGS, gicv3.LEVEL))
+    if group in V3_UNMAPPED:
+        if ch.integer(0, 2):
+            low = _pick(ch, V3_UNMAPPED[group])
+        else:
+            reg = _pick(ch, [r for r in regs if r.group == group])
+            low = reg.offset + ch.integer(1, 3)  # unaligned
+    elif group == gicv3.SYSREGS:
+        low = _pick(ch, V3_UNKNOWN_SYSREGS)
+    else:
+        low = _pick(ch, (1, 33, 31, 1 << 10 | 32, 0xFFFFFC00))  # unaligned vINTIDs, info != 0
+    value = None if ch.integer(0, 1) else _v3_value(ch, "", rev_hint)
+    return _v3_access(ch, group, vcpus, low, value)
+
+
+def _v3_sweep(hot: int) -> list[Op]:
+    """The hot SPI's state through every distributor per-interrupt register and its line level."""
+    out = [Op.get(0, "DIST_REGS", reg.offset + 4 * reg.word_of(hot))
+           for reg in gicv3.GICV3.registers if reg.scope == "irq" and reg.group == gicv3.DIST
+           and reg.word_irqs(0).start <= hot < reg.word_irqs(reg.words - 1).stop]
+    return out + [Op.get(0, "LEVEL_INFO", v3_mpidr_attr(0, hot & ~31))]
+
+
+def generate_v3(ch: Chooser, max_ops: int = 32) -> Program:
+    """One random GICv3 register program, after the standard setup (gic_setup(3))."""
+    vcpus = _pick(ch, (1, 2, 2, 3, 4, 8))
+    irqs = _pick(ch, SMALL_IRQS) if ch.integer(0, 4) else _pick(ch, gicv3.GICV3.irq_counts)
+    rev_hint = ch.integer(0, 15)
+    hot = ch.integer(32, irqs - 1)
+    body: list[Op] = []
+    n = ch.integer(1, max_ops)
+    while len(body) < n:
+        body.extend(_v3_event(ch, vcpus, irqs, hot, rev_hint))
+    if ch.integer(0, 1):
+        body.extend(_v3_sweep(hot))
+    return Program(vcpus, irqs, tuple(body), gic=3)
+
+
+# Addresses for the lifecycle: valid, unaligned, beyond the 40-bit IPA space, wrapping
+# around, and a redistributor region that fits 4 vCPUs below the top of the IPA space. The
+# distributor and the redistributor region never overlap (see spec/lifecycle.py GICV3).
+V3_ADDRESSES = {
+    lifecycle_table.ADDR_V3_DIST: (V3_DIST_BASE, V3_DIST_BASE, 0x10000000, 0x08000800, 1 << 40, 1 << 48,
+                             0xFFFFFFFFFFFF0000),
+    lifecycle_table.ADDR_V3_REDIST: (V3_REDIST_BASE, V3_REDIST_BASE, 0x0, 0x080A8000, 1 << 40,
+                               (1 << 40) - 0x80000, 0xFFFFFFFFFFFE0000),
+}
+V3_ADDR_TYPES = (2, 2, 2, 3, 3, 3, 0, 1, 4, 6)
+
+
+def _v3_lifecycle_steps(ch: Chooser, total_vcpus: int, irqs: int) -> list[list[Op]]:
+    steps: list[list[Op]] = []
+    left = total_vcpus
+    for _ in range(ch.integer(1, 3)):
+        n = ch.integer(0, left) if left else 0
+        steps.append([Op.vcpus(n)])
+        left -= n
+    if left:
+        steps.append([Op.vcpus(left)])
+    for _ in range(ch.integer(0, 2)):
+        steps.append([Op.vcpu_init()])
+    for _ in range(ch.integer(0, 2)):
+        value = irqs if ch.integer(0, 2) else _pick(ch, BAD_NR_IRQS + tuple(gicv3.GICV3.irq_counts))
+        steps.append([Op.set(0, "NR_IRQS", 0, value)])
+    if ch.integer(0, 2) == 0:
+        steps.append([Op.get(0, "NR_IRQS", 0)])
+    for _ in range(ch.integer(0, 4)):
+        t = _pick(ch, V3_ADDR_TYPES)
+        if ch.integer(0, 3):
+            steps.append([Op.set(0, "ADDR", t, _pick(ch, V3_ADDRESSES.get(t, ADDRESSES)), 64)])
+        else:
+            steps.append([Op.get(0, "ADDR", _pick(ch, (2, 3, 5, 5, 0, 4)), _pick(ch, (32, 64)))])
+    for _ in range(_pick(ch, (0, 1, 1, 1, 2, 2))):
+        steps.append([Op.ctrl(0, "INIT")])
+    if ch.integer(0, 3) == 0:
+        steps.append([_pick(ch, (Op.ctrl(0, "SAVE_PENDING_TABLES"), Op.ctrl(0, "SAVE_PENDING_TABLES"),
+                                 Op.ctrl(0, 1), Op.ctrl(0, 99), Op.get(0, "CTRL", 0),
+                                 Op.set(0, "CTRL", 3, 0), Op.set(0, "CPU_REGS", 0, 0),
+                                 Op.get(0, "ITS_REGS", 0, 64), Op.get(0, "LEVEL_INFO", v3_mpidr_attr(0, 32))))])
+    for _ in range(ch.integer(0, 3)):  # KVM_HAS_DEVICE_ATTR
+        grp = _pick(ch, ("DIST_REGS", "DIST_REGS", "REDIST_REGS", "REDIST_REGS", "CPU_SYSREGS", "ADDR",
+                         "NR_IRQS", "CTRL", "LEVEL_INFO", "CPU_REGS", "ITS_REGS"))
+        if grp in ("DIST_REGS", "REDIST_REGS", "CPU_SYSREGS"):
+            group = next(g for g, n in V3_GROUP_NAMES.items() if n == grp)
+            if ch.integer(0, 3) == 0 and group in V3_UNMAPPED:
+                low = _pick(ch, V3_UNMAPPED[group])
+            elif ch.integer(0, 3) == 0 and group == gicv3.SYSREGS:
+                low = _pick(ch, V3_UNKNOWN_SYSREGS)
+            else:
+                reg = _pick(ch, [r for r in gicv3.GICV3.registers if r.group == group])
+                low = reg.offset + reg.unit * ch.integer(0, reg.words - 1) + \
+                    (_pick(ch, (0, 0, 0, 2)) if reg.unit == 4 else 0)
+            attr = v3_mpidr_attr(ch.integer(0, max(total_vcpus, 1)), low)
+        elif grp == "LEVEL_INFO":
+            attr = v3_mpidr_attr(0, _pick(ch, (0, 32, 1 << 10)))
+        else:
+            attr = ch.integer(0, 6)
+        steps.append([Op.has(0, grp, attr)])
+    if ch.integer(0, 3) == 0:
+        steps.append([Op.irq("SPI", 0, _pick(ch, (0, 16, 31, 1020, 8192, irqs, 40)), _pick(ch, (0, 1, 2)))])
+    if ch.integer(0, 4) == 0:
+        steps.append([Op.test_device(_pick(ch, ("v2", "v3", "its")))])
+    if ch.integer(0, 5) == 0:
+        steps.append([Op.device(_pick(ch, ("v2", "v3")))])  # a second device (no ITS: out of scope)
+    return steps
+
+
+def generate_lifecycle_v3(ch: Chooser, max_events: int = 16) -> Program:
+    """One random GICv3 lifecycle program: vCPU batches, KVM_ARM_VCPU_INIT, the device,
+    NR_IRQS, the distributor and redistributor addresses (and reads, REDIST_REGION's
+    too), CTRL_INIT, SAVE_PENDING_TABLES, KVM_HAS_DEVICE_ATTR, register accesses and SPI
+    lines in random order, and sometimes a KVM_RUN of vCPU 0 at the end."""
+    total = _pick(ch, (0, 1, 1, 2, 2, 3, 4, 5, 8, 9))
+    irqs = _pick(ch, SMALL_IRQS + (256, 256)) if ch.integer(0, 3) else _pick(ch, gicv3.GICV3.irq_counts)
+    hot = ch.integer(32, max(irqs, 256) - 1)
+    rev_hint = ch.integer(0, 15)
+    events = _v3_lifecycle_steps(ch, total, irqs)
+    run_last = ch.integer(0, 2) == 0
+    if run_last and ch.integer(0, 1):
+        # what KVM_RUN's first-run checks look at, so that it gets past them sometimes
+        events += [[Op.vcpu_init()], [Op.set(0, "ADDR", 2, V3_DIST_BASE, 64)],
+                   [Op.set(0, "ADDR", 3, _pick(ch, (V3_REDIST_BASE, (1 << 40) - 0x80000)), 64)]]
+    for _ in range(ch.integer(0, max_events)):
+        events.append(_v3_event(ch, _pick(ch, (1, 1, min(max(total, 1), 9))), irqs, hot, rev_hint))
+    events = _shuffle(ch, events)
+    if ch.integer(0, 9):
+        at = ch.integer(0, max(0, len(events) // 3))
+        events.insert(at, [Op.device("v3")])
+    body: list[Op] = [Op.vm()]
+    created = False
+    for ev in events:
+        for op in ev:
+            if op.name == "device" and op.args[0] == "v3":
+                created = True
+            if op.name in DEVICE_OPS and not created:
+                continue
+            body.append(op)
+    if created and ch.integer(0, 2) == 0:
+        body.extend(_v3_sweep(hot if hot < irqs else 32))
+    if run_last:
+        body.append(Op.run(0))  # KVM_RUN last: its failure destroys (5.10) or kills (6.1) the VM
+    return Program(0, 0, tuple(body), lifecycle=True, gic=3)
+
+
 LIFECYCLE_SHARE = 0.5  # the default proportion of lifecycle programs in a batch
 
 
-def generate_batch(count: int, seed: int, lifecycle: float = LIFECYCLE_SHARE) -> list[Program]:
-    """``count`` programs, a proportion ``lifecycle`` of them lifecycle programs (the
-    rest register programs after the standard setup, which cover the register semantics
-    more densely)."""
+def generate_batch(count: int, seed: int, lifecycle: float = LIFECYCLE_SHARE,
+                   device: str = "gicv2") -> list[Program]:
+    """``count`` programs for ``device`` ('gicv2' or 'gicv3'), a proportion ``lifecycle``
+    of them lifecycle programs (the rest register programs after the standard setup,
+    which cover the register semantics more densely)."""
     ch = RandomChooser(random.Random(seed))
-    return [generate_lifecycle(ch) if ch.integer(0, 999) < lifecycle * 1000 else generate(ch)
-            for _ in range(count)]
+    life, reg = (generate_lifecycle_v3, generate_v3) if device == "gicv3" else (generate_lifecycle, generate)
+    return [life(ch) if ch.integer(0, 999) < lifecycle * 1000 else reg(ch) for _ in range(count)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -416,9 +673,9 @@ def candidates(p: Program) -> list[Program]:
     if not p.lifecycle:
         for vcpus in sorted({1, p.vcpus - 1} - {p.vcpus}):
             if vcpus >= 1:
-                out.append(Program(vcpus, p.irqs, p.body))
+                out.append(dataclasses.replace(p, vcpus=vcpus))
         if p.irqs != 64:
-            out.append(Program(p.vcpus, 64, p.body))
+            out.append(dataclasses.replace(p, irqs=64))
     for i, op in enumerate(body):
         for simpler in _simpler_value(op):
             out.append(dataclasses.replace(p, body=tuple(body[:i] + [simpler] + body[i + 1:])))
@@ -501,6 +758,7 @@ class ConformReport:
     ioctl_seconds: float = 0.0
     model_seconds: float = 0.0
     wall_seconds: float = 0.0
+    device: str = "gicv2"
 
     @property
     def ops_per_second(self) -> float:
@@ -513,8 +771,8 @@ class ConformReport:
     def render(self) -> str:
         k = self.kernel
         lines = [
-            f"gicproof conform gicv2 --kernel {k.label}: Debian {k.package} {k.version}, "
-            f"uname -r {self.uname_r}",
+            f"gicproof conform {self.device} --kernel {k.label}: Debian {k.package} {k.version}, "
+            f"uname -r {self.uname_r} (QEMU gic-version={3 if self.device == 'gicv3' else 2})",
             f"model: semantics of {self.release} (revision {self.semantics})",
             f"programs run: {self.programs} (seed {self.seed}; {self.lifecycle_programs} lifecycle "
             f"programs, {self.programs - self.lifecycle_programs} after the standard setup)",
@@ -536,7 +794,7 @@ class ConformReport:
 
     def json(self) -> dict[str, Any]:
         k = self.kernel
-        return {"obligation": "conform", "device": "gicv2", "kernel": k.label, "release": self.release,
+        return {"obligation": "conform", "device": self.device, "kernel": k.label, "release": self.release,
                 "debian_version": k.version, "uname_r": self.uname_r, "semantics": self.semantics,
                 "seed": self.seed, "programs": self.programs, "operations": self.operations,
                 "lifecycle_programs": self.lifecycle_programs,
@@ -560,20 +818,23 @@ def resolve_kernel(name: str) -> KernelInfo:
 def conform(kernel: str | KernelInfo, programs: int = 300, seed: int = 0, max_shown: int = 5,
             run: Runner | None = None, model: KernelModel | None = None,
             progress: Callable[[str], None] | None = None,
-            batch: list[Program] | None = None, lifecycle: float = LIFECYCLE_SHARE) -> ConformReport:
-    """Run ``programs`` generated programs (or ``batch``; a proportion ``lifecycle`` of
-    them lifecycle programs) on ``kernel`` (a cached kernel's label or release) and on the
-    model; shrink up to ``max_shown`` disagreements.
+            batch: list[Program] | None = None, lifecycle: float = LIFECYCLE_SHARE,
+            device: str = "gicv2") -> ConformReport:
+    """Run ``programs`` generated programs for ``device`` ('gicv2': a vgic-v2 on QEMU's
+    GICv2; 'gicv3': a vgic-v3 on QEMU's GICv3) (or ``batch``; a proportion ``lifecycle``
+    of them lifecycle programs) on ``kernel`` (a cached kernel's label or release) and on
+    the model; shrink up to ``max_shown`` disagreements.
     ``run`` and ``model`` replace the boot and the model (tests plant bugs with them).
     Raises harness.KernelOracleError when the kernel cannot be found or booted."""
     t0 = time.perf_counter()
     k = kernel if isinstance(kernel, KernelInfo) else resolve_kernel(kernel)
     release = release_of(k)
-    model = model or KernelModel(release)
+    model = model or kernel_model(device, release)
+    gic = 3 if device == "gicv3" else 2
     if run is None:
         def run(progs: list[list[Op]]) -> BatchResult:
-            return harness.run_batch(k.label, 2, progs)
-    progs = batch if batch is not None else generate_batch(programs, seed, lifecycle)
+            return harness.run_batch(k.label, gic, progs)
+    progs = batch if batch is not None else generate_batch(programs, seed, lifecycle, device)
     t1 = time.perf_counter()
     expected = [model.run(p.ops()) for p in progs]
     model_s = time.perf_counter() - t1
@@ -594,7 +855,7 @@ def conform(kernel: str | KernelInfo, programs: int = 300, seed: int = 0, max_sh
         lifecycle_programs=sum(1 for p in progs if p.lifecycle), lifecycle_operations=lifecycle_ops,
         boots=1, boot_seconds=res.boot_seconds, run_seconds=max(1e-9, res.total_seconds - res.boot_seconds),
         total_seconds=res.total_seconds, ioctls=res.ioctls, ioctl_seconds=res.ioctl_ns / 1e9,
-        model_seconds=model_s)
+        model_seconds=model_s, device=device)
     if found:
         shown = _distinct(found)[:max_shown]
         rep.boots += shrink(shown, model, run, progress=progress)

@@ -782,8 +782,11 @@ def _read_icc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
 def _write_icc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     """set_gic_ctlr: 'if (host_pri_bits > vgic_v3_cpu->num_pri_bits) return -EINVAL;
     vgic_v3_cpu->num_pri_bits = host_pri_bits;' then the same for IDbits, then SEIS and A3V
-    must equal the host's, then CBPR and EOImode are stored. A write that lowers PRIbits and
-    then fails keeps the lower PRIbits (Effect.kept)."""
+    must equal the host's, then CBPR and EOImode are stored. A write that lowers PRIbits
+    (or IDbits, once PRIbits passed) and then fails keeps the lower value (Effect.kept):
+    'vgic_v3_cpu->num_id_bits = host_id_bits;' comes before the SEIS and A3V checks too
+    (5.10.223 access_gic_ctlr, 7.1.8 set_gic_ctlr; found by gicproof conform gicv3: a
+    write of 0 reads back IDbits 0 after its EINVAL on every oracle kernel)."""
     pri = ops.extract(d, 10, 8)
     ids = ops.extract(d, 13, 11)
     pri_bad = ops.not_(_ule_var(ops, pri, f["pri_bits"], 3), 1)
@@ -794,7 +797,8 @@ def _write_icc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value)
     later = ops.or_(id_bad, ops.or_(seis_bad, a3v_bad))
     return Effect({"pri_bits": pri, "id_bits": ids, "cbpr": ops.extract(d, 0, 0), "eoimode": ops.extract(d, 1, 1)},
                   error=ops.or_(pri_bad, later), errno="EINVAL",
-                  kept={"pri_bits": ops.ite(pri_bad, f["pri_bits"], pri)})
+                  kept={"pri_bits": ops.ite(pri_bad, f["pri_bits"], pri),
+                        "id_bits": ops.ite(ops.or_(pri_bad, id_bad), f["id_bits"], ids)})
 
 
 def _ule_var(ops: Ops, a: Value, b: Value, width: int) -> Value:

@@ -57,15 +57,23 @@ from models.kernel.harness import (
     CPUID_SHIFT,
     EXPECTED_CONSTANTS,
     GROUPS,
+    LEVEL_INFO_INTID_MASK,
+    LEVEL_INFO_SHIFT,
+    SYSREG_INSTR_MASK,
     V2_CPU_BASE,
     V2_DIST_BASE,
+    VGIC_LEVEL_INFO_LINE_LEVEL,
     KernelInfo,
     Op,
+    mpidr_affinity,
+    vcpu_mpidr,
 )
 from models.machine import Config, Machine, make_state
-from spec import lifecycle
+from spec import gicv3, lifecycle
 from spec.device import DeviceSpec, Register
 from spec.gicv2 import CPUIF, DIST, GICV2, semantics_for
+from spec.gicv3 import GICV3
+from spec.lifecycle import State as LifecycleState
 
 CPUID_MASK = 0xFF  # KVM_DEV_ARM_VGIC_CPUID_MASK >> KVM_DEV_ARM_VGIC_CPUID_SHIFT
 OFFSET_MASK = EXPECTED_CONSTANTS["KVM_DEV_ARM_VGIC_OFFSET_MASK"]
@@ -99,10 +107,10 @@ def register_at(group: str, offset: int, spec: DeviceSpec = GICV2) -> tuple[Regi
     return spec.register_at(group, offset)
 
 
-def setup_prefix(vcpus: int, nr_irqs: int) -> list[Op]:
-    """The standard setup prefix (``harness.gic_setup(2, vcpus, nr_irqs)``)."""
+def setup_prefix(vcpus: int, nr_irqs: int, gic: int = 2) -> list[Op]:
+    """The standard setup prefix (``harness.gic_setup(gic, vcpus, nr_irqs)``)."""
     from models.kernel.harness import gic_setup
-    return gic_setup(2, vcpus, nr_irqs)
+    return gic_setup(gic, vcpus, nr_irqs)
 
 
 def _int(a: str | int) -> int:
@@ -307,5 +315,319 @@ class KernelModel:
         return "ok"
 
 
-__all__ = ["GROUP_NAMES", "KernelModel", "OutOfScope", "V2_CPU_BASE", "V2_DIST_BASE",
+# =======================================================================================
+# GICv3: the vgic-v3 on a GICv3 host (QEMU gic-version=3), no ITS.
+
+V3_GROUPS = {"DIST_REGS": gicv3.DIST, "REDIST_REGS": gicv3.REDIST, "CPU_SYSREGS": gicv3.SYSREGS,
+             "LEVEL_INFO": gicv3.LEVEL}
+GICD_PIDR2 = 0xFFE8  # vgic_mmio_read_v3_idregs: 'case GICD_PIDR2: return 0x3b;' (GICR_PIDR2 too)
+PIDR2_GICV3 = 0x3B
+IDREGS = (0xFFD0, 0x10000)  # GICD_IDREGS / GICR_IDREGS, REGISTER_DESC_WITH_LENGTH(..., 48)
+# The kernel's GICv3 register regions, in the order of vgic_v3_dist_registers and
+# vgic_v3_rd_registers (vgic-mmio-v3.c), as (offset, length, bits per interrupt). Order
+# matters: vgic_find_mmio_region (vgic-mmio.c) bsearch()es the array with match_region,
+# and vgic_v3_rd_registers is not sorted (GICR_STATUSR at 0x10 comes before GICR_IIDR at
+# 0x4), so some regions are never found: GICR_STATUSR, which KVM_HAS_DEVICE_ATTR says
+# -ENXIO for on every oracle kernel (found by gicproof conform gicv3). The device table
+# has most regions; the others read as zero and ignore writes (ITARGETSR, IGRPMODR,
+# NSACR, the ID registers but PIDR2, INVLPIR/INVALLR/SYNCR without LPIs), so an access at
+# them looks like one where no region is found.
+def _shared(off: int, bpi: int) -> tuple[tuple[int, int, int], ...]:
+    """REGISTER_DESC_WITH_BITS_PER_IRQ_SHARED: a RAZ/WI region for the private
+    interrupts, then one for the SPIs."""
+    return ((off, bpi * NR_PRIVATE // 8, bpi), (off + bpi * NR_PRIVATE // 8, bpi * (1024 - NR_PRIVATE) // 8, bpi))
+
+
+V3_DIST_REGIONS = ((0x000, 0x10, 0), (0x010, 4, 0),
+                   *(r for off, bpi in ((0x080, 1), (0x100, 1), (0x180, 1), (0x200, 1), (0x280, 1), (0x300, 1),
+                                        (0x380, 1), (0x400, 8), (0x800, 8), (0xC00, 2), (0xD00, 1), (0x6000, 64))
+                     for r in _shared(off, bpi)),
+                   (IDREGS[0], 48, 0))
+_RD_FRAME = ((0x00, 4, 0), (0x10, 4, 0), (0x04, 4, 0), (0x08, 8, 0), (0x14, 4, 0), (0x70, 8, 0), (0x78, 8, 0))
+_SGI_FRAME = tuple((0x10000 + off, n, 0) for off, n in ((0x080, 4), (0x100, 4), (0x180, 4), (0x200, 4), (0x280, 4),
+                                                        (0x300, 4), (0x380, 4), (0x400, 32), (0xC00, 8),
+                                                        (0xD00, 4), (0xE00, 4)))
+# GICR_INVLPIR, GICR_INVALLR, GICR_SYNCR: regions in 6.1.176, 6.12.107 and 7.1.8, not in
+# 5.10.223 (vgic_v3_rd_registers); the commit that added them was not read, the boundary
+# is taken as 6.1 (not pinned).
+V3_RD_LPI_REGIONS = ((0xA0, 8, 0), (0xB0, 8, 0), (0xC0, 4, 0))
+RD_LPI_REGIONS_SINCE = "6.1"
+
+
+def rd_regions(release: str) -> tuple[tuple[int, int, int], ...]:
+    """vgic_v3_rd_registers of ``release``, in the kernel's order."""
+    lpi = V3_RD_LPI_REGIONS if _after(release, RD_LPI_REGIONS_SINCE) else ()
+    return _RD_FRAME + lpi + ((IDREGS[0], 48, 0),) + _SGI_FRAME
+# An unknown CPU_SYSREGS encoding: 5.10.223 vgic_v3_cpu_sysregs_uaccess 'if (!r) return
+# -ENXIO'; 6.1.176 on kvm_sys_reg_get_user / kvm_sys_reg_set_user 'if (!r ||
+# sysreg_hidden(vcpu, r)) return -ENOENT'. Boundary taken as 6.1 (not pinned).
+SYSREG_ENOENT_SINCE = "6.1"
+
+
+def find_region(regions: Sequence[tuple[int, int, int]], offset: int) -> tuple[int, int, int] | None:
+    """lib/bsearch.c's __inline_bsearch with vgic-mmio.c's match_region, over the
+    regions in the kernel's order (an unsorted array hides some regions)."""
+    base, num = 0, len(regions)
+    while num > 0:
+        pivot = base + (num >> 1)
+        start, length, _ = regions[pivot]
+        result = -1 if offset < start else 1 if offset >= start + length else 0
+        if result == 0:
+            return regions[pivot]
+        if result > 0:
+            base = pivot + 1
+            num -= 1
+        num >>= 1
+    return None
+
+
+def _in_regions(regions: Sequence[tuple[int, int, int]], offset: int, nr_irqs: int) -> bool:
+    """vgic_get_mmio_region for a 32-bit userspace access: bsearch finds a region, and
+    check_region passes: aligned, and for a per-interrupt region its INTID is below nr_irqs
+    ('VGIC_ADDR_TO_INTID(addr, region->bits_per_irq) < nr_irqs'; vgic-mmio.h:
+    '(((addr) & VGIC_ADDR_IRQ_MASK(bits)) * 8 >> ilog2(bits))', the mask being the whole
+    register's size, bits * 1024 / 8, minus one)."""
+    if offset & 3:
+        return False
+    found = find_region(regions, offset)
+    if found is None:
+        return False
+    bpi = found[2]
+    return not bpi or (offset & (bpi * 1024 // 8 - 1)) * 8 // bpi < nr_irqs
+
+
+def _after(release: str, boundary: str) -> bool:
+    return lifecycle.release_key(release) >= lifecycle.release_key(boundary)
+
+
+@dataclass
+class RunV3(Run):
+    pre_rev: int | None = None  # a GICD_IIDR revision written before INIT (6.17 on)
+
+
+@dataclass
+class KernelModelV3(KernelModel):
+    """The GICv3 model under one kernel release's semantics, run like the runner: the
+    lifecycle table ``spec.lifecycle.GICV3`` and the register model of ``spec/gicv3.py``
+    (a GICv3 host with 5 priority bits, as QEMU emulates). Besides the table's rules, the
+    runner's operations map as in ``KernelModel``, and:
+
+    * REDIST_REGS, CPU_SYSREGS and LEVEL_INFO name a vCPU by its packed MPIDR in attribute
+      bits 63:32 (vgic_v3_parse_attr: kvm_mpidr_to_vcpu); a vCPU has MPIDR 0 until
+      KVM_ARM_VCPU_INIT (reset_mpidr), so before it MPIDR 0 names vCPU 0 and nothing else
+      names any. DIST_REGS is always vCPU 0.
+    * DIST_REGS and REDIST_REGS values are 32 bits (get_user/put_user of a u32; a 64-bit
+      access reads or writes the low word); CPU_SYSREGS are 64 bits (a 32-bit access gets
+      the low half; the runner zeroes the high half of a 32-bit write).
+    * GICR_TYPER as the lifecycle leaves it: the affinity (upper word) is the vCPU's MPIDR,
+      0 before KVM_ARM_VCPU_INIT; Last only with the redistributor region set
+      (vgic_mmio_vcpu_rdist_is_last: 'if (!rdreg) return false').
+    * ICC_AP{0,1}R1-3 beyond vgic_v3_max_apr_idx() fail with -EINVAL (the device table's
+      model choice reads 0 there: sequences for a host avoid them).
+    * KVM_RUN (``run 0``): the table's ``run``; the generator puts it last.
+    """
+
+    release: str
+    spec: DeviceSpec = GICV3
+    lifecycle: lifecycle.Lifecycle = lifecycle.GICV3
+
+    def __post_init__(self) -> None:
+        self.sem3 = gicv3.semantics_for(self.release)
+        self.semantics = self.sem3  # type: ignore[assignment]  # what Machine and the report take
+
+    def run(self, program: Sequence[Op]) -> list[str]:
+        r = RunV3(self.lifecycle.fresh())
+        return [self.step(r, op) for op in program]
+
+    def _op(self, r: Run, name: str, **args: Any) -> str:
+        hooks = {
+            "init": lambda s, a: self._init(r),
+            "register": lambda s, a: self._register(r, a),
+            "line": lambda s, a: self._line(r, a["intid"], a["level"]),
+            "has_register": lambda s, a: self._has_register_v3(r, a),
+        }
+        return lifecycle.run(self.lifecycle, r.state, name, args, self.release, hooks)
+
+    def _init(self, r: Run) -> str | None:
+        s = r.state
+        if s["vcpus"] and r.machine is None:
+            r.machine = self.fresh(s["vcpus"], s["nr_spis"] + NR_PRIVATE)
+            pre = getattr(r, "pre_rev", None)
+            if pre is not None:  # kvm_vgic_create set it, a pre-INIT write changed it; vgic_init keeps it
+                r.machine.state.glob["implementation_rev"] = r.machine.ops.const(pre, 4)
+        return None
+
+    def vcpu_of(self, s: LifecycleState, group: str, attr: int) -> int | None:
+        """The vCPU an attribute names (vgic_v3_parse_attr), or None."""
+        if group == "DIST_REGS":
+            return 0 if s["vcpus"] else None
+        aff = (attr >> 32) & 0xFFFFFFFF
+        for i in range(s["vcpus"]):
+            if (mpidr_affinity(vcpu_mpidr(i)) if i < s["inited"] else 0) == aff:
+                return i
+        return None
+
+    def step(self, r: Run, op: Op) -> str:
+        if op.name == "run" and r.vm:
+            if _int(op.args[0]) >= r.state["vcpus"]:
+                return f"!no vcpu '{op.args[0] if isinstance(op.args[0], str) else hex(op.args[0])}'"
+            if _int(op.args[0]) != 0:
+                raise OutOfScope(f"{op.line()}: KVM_RUN is modelled on vCPU 0 only")
+            return self._op(r, "run")
+        if op.name == "irq" and op.args[0] not in SPI_TYPES:
+            raise OutOfScope(f"{op.line()}: only SPIs are modelled")
+        return super().step(r, op)
+
+    def attr(self, r: Run, op: Op) -> str:
+        if op.name == "ctrl":
+            attr = _sym(op.args[1], CTRL_ATTRS)
+            return self._ctrl(r, attr)
+        group = _group(op.args[1])
+        if group == "GROUP9":
+            raise OutOfScope(f"{op.line()}: KVM_DEV_ARM_VGIC_GRP_MAINT_IRQ is not modelled")
+        attr = _int(op.args[2]) if group in V3_GROUPS else _sym(
+            op.args[2], CTRL_ATTRS if group == "CTRL" else ADDR_TYPES)
+        if op.name == "has":
+            return self._op(r, "has_attr", group=group, attr=attr, vcpu=self.vcpu_of(r.state, group, attr),
+                            offset=attr & OFFSET_MASK)
+        write = op.name.startswith("set")
+        wide = op.name.endswith("64")
+        value = _int(op.args[3]) if write else None
+        if group in V3_GROUPS:
+            res = self._op(r, "register_access", group=group, attr=attr, value=value, wide=wide,
+                           vcpu=self.vcpu_of(r.state, group, attr), offset=attr & OFFSET_MASK)
+            if res.startswith("0x") and not wide:
+                res = f"0x{int(res, 16) & 0xFFFFFFFF:x}"
+            return res
+        if group == "NR_IRQS":
+            if not write:
+                return self._op(r, "get_nr_irqs")
+            return self._op(r, "set_nr_irqs", value=(value or 0) & 0xFFFFFFFF)
+        if group == "ADDR":
+            if write:
+                if attr == lifecycle.ADDR_V3_REDIST_REGION:
+                    raise OutOfScope(f"{op.line()}: REDIST_REGION is read, not written")
+                return self._op(r, "set_address", type=attr, addr=value)
+            res = self._op(r, "get_address", type=attr)
+            if res.startswith("0x") and not wide:
+                res = f"0x{int(res, 16) & 0xFFFFFFFF:x}"
+            return res
+        if group == "CTRL" and write:
+            return self._ctrl(r, attr)
+        return self._op(r, "attr_other")
+
+    def _ctrl(self, r: Run, attr: int) -> str:
+        if attr == 0:
+            return self._op(r, "KVM_DEV_ARM_VGIC_CTRL_INIT")
+        if attr == CTRL_ATTRS["SAVE_PENDING_TABLES"]:
+            return self._op(r, "save_pending_tables")
+        return self._op(r, "ctrl_other")
+
+    # -- hooks ------------------------------------------------------------------------
+    def _register(self, r: Run, a: Any) -> str:
+        group, vcpu, value = a["group"], a["vcpu"], a["value"]
+        m = r.machine
+        if m is None:
+            if r.state["initialized"]:  # initialised without vCPUs: every access named one
+                raise OutOfScope("a register access on a vGIC without vCPUs")
+            return self._pre_init(r, a["offset"], value)
+        if group in ("DIST_REGS", "REDIST_REGS"):
+            offset = a["offset"]
+            if value is not None:
+                value &= 0xFFFFFFFF  # get_user(u32)
+            regions = V3_DIST_REGIONS if group == "DIST_REGS" else rd_regions(self.release)
+            found = register_at(V3_GROUPS[group], offset, self.spec) \
+                if _in_regions(regions, offset, m.config.irqs) else None
+            if found is None:
+                if value is not None:
+                    return "ok"  # vgic_uaccess: no region, or a RAZ/WI one
+                pidr2 = IDREGS[0] <= offset < IDREGS[1] and offset & 0xFFFF == GICD_PIDR2
+                return f"0x{PIDR2_GICV3 if pidr2 else 0:x}"
+            reg, word = found
+            if reg.name == "GICR_TYPER" and value is None:
+                return f"0x{self._gicr_typer(r, vcpu, word):x}"
+            return self._access(m, reg, word, vcpu, value)
+        if group == "CPU_SYSREGS":
+            instr = a["attr"] & SYSREG_INSTR_MASK
+            found = register_at(gicv3.SYSREGS, instr, self.spec)
+            if found is None:
+                return "ENOENT" if _after(self.release, SYSREG_ENOENT_SINCE) else "ENXIO"
+            reg, word = found
+            m_apr = re.match(r"ICC_AP[01]R(\d)_EL1", reg.name)
+            if m_apr and int(m_apr.group(1)) > self.sem3.host_info.apr_max_idx:
+                return "EINVAL"  # get_gic_ap0r / set_gic_ap0r ('idx > vgic_v3_max_apr_idx(vcpu)')
+            if value is not None and not a["wide"]:
+                value &= 0xFFFFFFFF
+            return self._access(m, reg, word, vcpu, value)
+        # LEVEL_INFO: vgic_v3_attr_regs_access ('info == VGIC_LEVEL_INFO_LINE_LEVEL' else -EINVAL),
+        # vgic_v3_line_level_info_uaccess ('if (intid % 32) return -EINVAL;')
+        low = a["attr"] & 0xFFFFFFFF
+        intid = low & LEVEL_INFO_INTID_MASK
+        if (low >> LEVEL_INFO_SHIFT) != VGIC_LEVEL_INFO_LINE_LEVEL or intid % 32:
+            return "EINVAL"
+        if value is not None:
+            value &= 0xFFFFFFFF
+        reg, word = register_at(gicv3.LEVEL, intid, self.spec)  # type: ignore[misc]
+        return self._access(m, reg, word, vcpu, value)
+
+    @staticmethod
+    def _access(m: Machine, reg: Register, word: int, vcpu: int, value: int | None) -> str:
+        if value is None:
+            return f"0x{m.read_word(reg, word, vcpu, user=True):x}"
+        err, errno = m.write_word(reg, word, vcpu, value, user=True)
+        return errno if int(err) else "ok"
+
+    def _gicr_typer(self, r: Run, vcpu: int, word: int) -> int:
+        """vgic_mmio_read_v3r_typer (5.10: vgic_uaccess_read_v3r_typer, no Last)."""
+        s = r.state
+        if word:
+            return (mpidr_affinity(vcpu_mpidr(vcpu)) & 0xFFFFFF) if vcpu < s["inited"] else 0
+        last = self.sem3.typer_last_uaccess and s["redist"] is not None and vcpu == s["vcpus"] - 1
+        return ((vcpu & 0xFFFF) << 8) | (gicv3.GICR_TYPER_LAST if last else 0)
+
+    def _pre_init(self, r: Run, offset: int, value: int | None) -> str:
+        """GICD_IIDR / GICD_TYPER2 before INIT (6.17 on: reg_allowed_pre_init):
+        vgic_mmio_read_v3_misc and vgic_mmio_uaccess_write_v3_misc. IIDR: the revision
+        kvm_vgic_create set (KVM_VGIC_IMP_REV_LATEST) or one written since; a write may
+        differ in Revision only, to 2 or 3. TYPER2: 0 on a host without direct vSGIs; a
+        different write is -EINVAL before INIT ('(reg ^ val) & ~GICD_TYPER2_nASSGIcap',
+        '!system_supports_direct_sgis() && val'), -EBUSY only after it."""
+        sem = self.sem3
+        rev = r.pre_rev if isinstance(r, RunV3) and r.pre_rev is not None else sem.iidr_revision
+        if offset == lifecycle.GICD_IIDR_OFFSET:
+            iidr = (gicv3.PRODUCT_ID_KVM << 24) | (rev << 12) | gicv3.IMPLEMENTER_ARM
+            if value is None:
+                return f"0x{iidr:x}"
+            value &= 0xFFFFFFFF
+            new = (value >> 12) & 0xF
+            if (value ^ iidr) & ~0xF000 or new not in (2, 3):
+                return "EINVAL"
+            assert isinstance(r, RunV3)
+            r.pre_rev = new
+            return "ok"
+        typer2 = sem.typer2()
+        if value is None:
+            return f"0x{typer2:x}"
+        return "ok" if value & 0xFFFFFFFF == typer2 else "EINVAL"
+
+    def _has_register_v3(self, r: Run, a: Any) -> str | None:
+        group, offset = a["group"], a["offset"]
+        if group == "CPU_SYSREGS":
+            return "ok" if register_at(gicv3.SYSREGS, a["attr"] & SYSREG_INSTR_MASK, self.spec) else "ENXIO"
+        if group not in ("DIST_REGS", "REDIST_REGS"):
+            return None
+        regions = V3_DIST_REGIONS if group == "DIST_REGS" else rd_regions(self.release)
+        return "ok" if _in_regions(regions, offset, r.state["nr_spis"] + NR_PRIVATE) else "ENXIO"
+
+
+def kernel_model(device: str, release: str) -> KernelModel:
+    """The model of the kernel for ``device`` ('gicv2' or 'gicv3') at ``release``."""
+    if device == "gicv3":
+        return KernelModelV3(release)
+    if device == "gicv2":
+        return KernelModel(release)
+    raise ValueError(f"no model of the kernel for {device!r}")
+
+
+__all__ = ["GROUP_NAMES", "KernelModel", "KernelModelV3", "OutOfScope", "kernel_model", "V2_CPU_BASE", "V2_DIST_BASE",
            "register_at", "release_of", "setup_prefix"]
