@@ -210,16 +210,22 @@ def plan(seqs: list[Sequence], budget: solver.Budget) -> list[Task]:
         graph_keys.setdefault((s.device, s.kernel, s.destination, s.host), []).append(i)
     tasks = []
     for (device, kernel, dest, host), idx in graph_keys.items():
+        if "graph" not in DEVICES[device].obligations:
+            continue
         tasks.append(Task("graph", f"ordering graph {device} {kernel} {dest}" + (f" {host}" if host else ""),
                           len(idx), job_ordering_graph,
                           (device, kernel, dest, host, tuple(seqs[i].path for i in idx), budget), tuple(idx)))
     for s in seqs:
         tasks.append(Task("round-trip", f"round trip {short(s.path)}", 1, job_round_trip, (s.path, budget)))
     for spec in DEVICES.values():
+        if "invariant" not in spec.obligations:
+            continue
         for kernel in spec.versions:
             tasks.append(Task("invariant", f"invariant {spec.name} {kernel}", 1, job_invariant,
                               (spec.name, kernel, budget)))
     for spec in DEVICES.values():
+        if "clear-then-set" not in spec.obligations:
+            continue
         for kernel in spec.versions:
             for set_reg, clear_reg in pairs(spec):
                 tasks.append(Task("clear-then-set", f"clear-then-set {spec.name} {kernel} {clear_reg.name}/{set_reg.name}",

@@ -301,6 +301,9 @@ class DeviceSpec:
     # conjuncts that relate scopes (an LPI and the redistributor it targets):
     # ``(ops, ctx, global_fields, cpu_fields_list) -> [(name, cond)]``, part of the invariant
     cross_invariant: Callable[..., list[tuple[str, Value]]] | None = None
+    # the device-wide obligations ``gicproof check`` runs for it (its files' round trips
+    # always run): "invariant", "clear-then-set", "graph"
+    obligations: tuple[str, ...] = ("invariant", "clear-then-set", "graph")
     # the device's ideal save when a file has no [[save]] (default: read every register):
     # a device with tables in guest memory flushes them and saves the memory first
     ideal_save: tuple[Any, ...] | None = None

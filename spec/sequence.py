@@ -699,6 +699,9 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
             return Step(line, "each", target, steps=tuple(out))
         if "steps" in raw:
             err("steps belongs to an each block", "steps")
+        if "on_error" in raw and action != "op":
+            err("on_error applies to an op step (the VMM's reaction to a failing operation); "
+                f"key 'on_error' does not apply to a {action} step", "on_error")
         if action == "op":
             if target not in operations:
                 err(f"unknown operation '{target}' for {dev_name}: {_suggest(target, operations)}", action)

@@ -497,7 +497,17 @@ def _its_tables_program(memory_first: bool) -> tuple[list[Op], int]:
     after KVM_DEV_ARM_ITS_RESTORE_TABLES; then the table images are zeroed and
     KVM_DEV_ARM_ITS_SAVE_TABLES writes back whatever the ITS holds. Returns the program and
     the index of its first peek."""
-    from models.kernel.probes_v3 import BASER_CT, BASER_DT, CBASER, ITS_CT, ITS_DT, PENDBASE, PROPBASE, RAM, RAM_SIZE
+    from models.kernel.probes_v3 import (
+        BASER_CT,
+        BASER_DT,
+        CBASER,
+        ITS_CT,
+        ITS_DT,
+        PENDBASE,
+        PROPBASE,
+        RAM,
+        RAM_SIZE,
+    )
 
     itt = RAM + 0x70000
     cte = 1 << 63 | 1 << 16 | 0                    # Valid, RDBase = vCPU 1, ICID 0
