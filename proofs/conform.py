@@ -291,6 +291,22 @@ def _shuffle(ch: Chooser, items: list[T]) -> list[T]:
     return out
 
 
+def _lifecycle_body(events: list[list[Op]], device: str) -> tuple[list[Op], bool]:
+    """A lifecycle program's body from its shuffled events: the VM, then every operation,
+    except a device operation before device 0 (``device``) is created, which the runner
+    could not even send; and whether the device was created."""
+    body: list[Op] = [Op.vm()]
+    created = False
+    for ev in events:
+        for op in ev:
+            if op.name == "device" and op.args[0] == device:
+                created = True
+            if op.name in DEVICE_OPS and not created:
+                continue
+            body.append(op)
+    return body, created
+
+
 def generate_lifecycle(ch: Chooser, max_events: int = 16) -> Program:
     """One random lifecycle program: the VM, then vCPU batches, KVM_ARM_VCPU_INIT, the
     device (sometimes never, sometimes twice), NR_IRQS (valid and invalid), addresses,
@@ -310,15 +326,7 @@ def generate_lifecycle(ch: Chooser, max_events: int = 16) -> Program:
     if not never:  # the device, early or late
         at = ch.integer(0, max(0, len(events) // 3))
         events.insert(at, [Op.device("v2")])
-    body: list[Op] = [Op.vm()]
-    created = False
-    for ev in events:
-        for op in ev:
-            if op.name == "device" and op.args[0] == "v2":
-                created = True
-            if op.name in DEVICE_OPS and not created:
-                continue  # no device 0 yet: the runner could not even send it
-            body.append(op)
+    body, created = _lifecycle_body(events, "v2")
     if created and ch.integer(0, 2) == 0:
         body.extend(_sweep(hot if hot < irqs else 32))
     return Program(0, 0, tuple(body), lifecycle=True)
@@ -549,15 +557,7 @@ def generate_lifecycle_v3(ch: Chooser, max_events: int = 16) -> Program:
     if ch.integer(0, 9):
         at = ch.integer(0, max(0, len(events) // 3))
         events.insert(at, [Op.device("v3")])
-    body: list[Op] = [Op.vm()]
-    created = False
-    for ev in events:
-        for op in ev:
-            if op.name == "device" and op.args[0] == "v3":
-                created = True
-            if op.name in DEVICE_OPS and not created:
-                continue
-            body.append(op)
+    body, created = _lifecycle_body(events, "v3")
     if created and ch.integer(0, 2) == 0:
         body.extend(_v3_sweep(hot if hot < irqs else 32))
     if run_last:
