@@ -134,7 +134,8 @@ def test_check_runs_everything_and_exits_zero(capsys):
         assert r["covers"].startswith("all configurations") or "(the file's configuration)" in r["covers"], r["file"]
         assert all(c["confirmed"] for c in r["counterexamples"]), r["file"]
     invs = [r for r in doc["results"] if r["obligation"] == "invariant"]
-    assert [r["kernel"] for r in invs] == [k for d in devices for k in DEVICES[d].versions]
+    assert [r["kernel"] for r in invs] == [k for d in devices if "invariant" in DEVICES[d].obligations
+                                           for k in DEVICES[d].versions]
     for r in invs:
         assert r["verdict"] == "PROVED" and not r["breaks"] and not r["reset_failures"], r["kernel"]
         assert r["actions"] > 1000  # every register, both accessors, every bank, every event
@@ -149,7 +150,7 @@ def test_check_gicv3_headline(capsys):
 
     path = "spec/sequences/gicv3/qemu-current-7.1-fresh.toml"
     if deep():
-        assert main(["check", "--json", "--only", "qemu-current-7.1-fresh"]) == 0
+        assert main(["check", "--json", "--only", "gicv3/qemu-current-7.1-fresh"]) == 0
         doc = json.loads(capsys.readouterr().out)
         rts = [r for r in doc["results"] if r["obligation"] == "round-trip"]
         assert len(rts) == 1 and rts[0]["covers"].startswith("all configurations")
