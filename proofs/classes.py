@@ -43,20 +43,24 @@ def _slice(value: int | None, reg: Register, intid: int) -> int | None:
     return (value >> reg.slice_shift(intid)) & ((1 << reg.slice_bits) - 1)
 
 
-_WALKS: dict[tuple, list] = {}
+_WALKS: dict[tuple, dict[int, tuple]] = {}
 
 
 def _strided(spec: DeviceSpec, reg: Register, stride: int, irqs: int, intid: int) -> tuple:
     """The words of ``intid`` a strided walk reaches at interrupt count ``irqs``, with how
     often (a walk with a stride shorter than the register reaches some words twice)."""
     # which of the interrupt's words (its half), not where: two interrupts whose halves
-    # the walk reaches alike behave alike
+    # the walk reaches alike behave alike. The walk is indexed by interrupt once per
+    # (register, stride, count): class_of asks for every interrupt of a count in turn
     key = (id(spec), reg.name, stride, irqs)
     if key not in _WALKS:
-        _WALKS[key] = spec.strided_words(reg, stride, irqs)
-    hits = [(r.name, w - r.word_of(intid)) for r, w in _WALKS[key]
-            if r.scope == "irq" and intid in r.word_irqs(w)]
-    return tuple(sorted((h, hits.count(h)) for h in set(hits)))
+        by_irq: dict[int, list[tuple[str, int]]] = {}
+        for r, w in spec.strided_words(reg, stride, irqs):
+            if r.scope == "irq":
+                for i in r.word_irqs(w):
+                    by_irq.setdefault(i, []).append((r.name, w - r.word_of(i)))
+        _WALKS[key] = {i: tuple(sorted((h, hits.count(h)) for h in set(hits))) for i, hits in by_irq.items()}
+    return _WALKS[key].get(intid, ())
 
 
 def signature(spec: DeviceSpec, steps: list[Step], intid: int, irqs: int = 1024) -> tuple:
