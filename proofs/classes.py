@@ -107,16 +107,31 @@ def size_dependent(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tup
     return False
 
 
+_CLASSES: dict[tuple, tuple[DeviceSpec, dict[int, int]]] = {}
+_CLASSES_KEPT = 64  # the most recent; a mutation test proves hundreds of files in one process
+
+
 def class_of(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Step, ...],
              max_irqs: int) -> dict[int, int]:
     """Each interrupt of ``range(max_irqs)`` mapped to its class's representative (the
     smallest interrupt with the same signature). A save of None is the ideal save (every
-    register, every word): it adds no distinctions."""
+    register, every word): it adds no distinctions.
+
+    Computed once per (device, steps, count) in a process: replay asks for every witness,
+    and the compatibility matrix proves one file for many kernels and hosts, which do not
+    change the classes. The mapping returned is shared: do not change it."""
+    key = (id(spec), save, restore, max_irqs)
+    hit = _CLASSES.get(key)
+    if hit is not None and hit[0] is spec:  # the entry keeps spec alive, so its id is not reused
+        return hit[1]
     steps = _flatten(save) + _flatten(restore)
     seen: dict[tuple, int] = {}
     out: dict[int, int] = {}
     for intid in range(max_irqs):
         out[intid] = seen.setdefault(signature(spec, steps, intid, max_irqs), intid)
+    _CLASSES[key] = (spec, out)
+    if len(_CLASSES) > _CLASSES_KEPT:
+        del _CLASSES[next(iter(_CLASSES))]
     return out
 
 
