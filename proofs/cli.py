@@ -8,6 +8,8 @@
                           [-o FILE] [--versus X.Y] [--destination fresh|any] [--cpus N] [--json]
     gicproof describe DEVICE [--kernel X.Y]
     gicproof conform DEVICE --kernel K [--programs N] [--seed S] [--lifecycle P] [--gic N] [--json]
+    gicproof matrix FILE [--kernels A,B,..] [--hosts X,Y,..] [--cpus N] [--irqs M] [--jobs N]
+                         [--rlimit N] [--timeout S] [--json]
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
 3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay),
@@ -29,10 +31,11 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from models.kernel import harness
-from proofs import check, on_kernel, solver
+from proofs import check, matrix, on_kernel, solver
 from proofs.check import graph_for, run_sequence
 from proofs.conform import conform, resolve_kernel
 from proofs.executor import default_jobs, make_executor, stop
@@ -169,6 +172,57 @@ def cmd_prove(args: argparse.Namespace) -> int:
             if oracle is not None and oracle.note:
                 print(f"note: {oracle.note}")
             print(on.render())
+    return code
+
+
+def _names(option: str, text: str, valid: list[str], check_one: Callable[[str], str]) -> tuple[list[str], str]:
+    """A comma-separated list of names (``--kernels``, ``--hosts``), each checked, in the
+    order given and without repeats; or the error message."""
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        return [], f"{option} {text!r}: give a comma-separated list of names, e.g. {','.join(valid[:2])}"
+    for n in names:
+        if why_not := check_one(n):
+            return [], f"{option}: {why_not}"
+    return list(dict.fromkeys(names)), ""
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    seq = load(args.file, DEVICES)
+    spec = DEVICES[seq.device]
+    kernels = hosts = None
+    if args.kernels is not None:
+        kernels, err = _names("--kernels", args.kernels, list(spec.versions), spec.kernel_error)
+        if err:
+            return _input_error(f"{err} (any release X.Y or X.Y.Z {spec.name} models; its semantic revisions, "
+                                f"the default: {','.join(spec.versions)})")
+    valid_hosts = list(spec.hosts) or [spec.default_host]
+    if args.hosts is not None:
+        hosts, err = _names("--hosts", args.hosts, valid_hosts, lambda h: "" if h in valid_hosts else (
+            f"host '{h}' is not modelled for {spec.name}: valid: {', '.join(valid_hosts)}"))
+        if err:
+            return _input_error(err)
+    if args.cpus is not None and not 1 <= args.cpus <= spec.max_cpus:
+        return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
+    if args.irqs is not None and args.irqs not in spec.irq_counts:
+        return _input_error(f"--irqs {args.irqs}: KVM accepts {min(spec.irq_counts)} to "
+                            f"{max(spec.irq_counts)} interrupts in steps of 32 for {spec.name}")
+    progress = Progress(sys.stderr.isatty() and not args.json)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    executor = make_executor(jobs)
+    try:
+        m = matrix.run(executor, args.file, kernels, hosts, args.cpus, args.irqs, _budget(args), progress)
+    except BaseException:
+        stop(executor)  # Ctrl-C or a job's exception: do not wait for the other cells
+        raise
+    executor.shutdown()
+    progress.done()
+    code = m.exit_code()
+    if args.json:
+        print(json.dumps({"gicproof": JSON_VERSION, "command": "matrix", "results": [matrix.matrix_json(m)],
+                          "exit": code}, indent=2))
+    else:
+        print(matrix.render(m))
     return code
 
 
@@ -541,6 +595,32 @@ def parser() -> argparse.ArgumentParser:
                          "host modelled for each)")
     co.add_argument("--json", action="store_true", help="print the result as JSON")
     co.set_defaults(func=cmd_conform)
+    mx = sub.add_parser(
+        "matrix", help="migrate one sequence file across kernels and host kinds: a verdict per cell",
+        description="Prove one sequence file for every source (kernel on host kind) and every "
+                    "destination, as 'prove' does with the file's source_kernel/source_host set to "
+                    "the row and kernel/host to the column, and print sources x destinations: "
+                    "round trip, refused cleanly at a step (with the kernel's errno), a silent "
+                    "change (the replayed losses), or unknown. Every counterexample is replayed "
+                    "before it is shown.",
+        epilog="Exit status: 0 no cell is a silent change or unknown, 1 a cell is a silent change, "
+               "3 a cell is unknown (and none silent), 2 bad input, 4 a bug in gicproof.")
+    mx.add_argument("file", help="a sequence file (TOML, see README 'Writing a sequence file')")
+    mx.add_argument("--kernels", metavar="A,B,..",
+                    help="the kernel releases of both sides (default: one per semantic revision, "
+                         "as 'gicproof describe DEVICE' lists them)")
+    mx.add_argument("--hosts", metavar="X,Y,..",
+                    help="the host kinds of both sides (default: every host kind the device models)")
+    mx.add_argument("--cpus", type=_positive, metavar="N",
+                    help="prove every cell for exactly N CPUs (default: the file's, else every count)")
+    mx.add_argument("--irqs", type=_positive, metavar="M",
+                    help="prove every cell for exactly M interrupts (default: the file's, else every count)")
+    mx.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                    help="prove up to N cells at once, each in a worker process (default: one per "
+                         f"core, here {default_jobs()}); 1 runs them in this process")
+    _budget_options(mx)
+    mx.add_argument("--json", action="store_true", help="print every cell's full verdict as JSON (see README)")
+    mx.set_defaults(func=cmd_matrix)
     return p
 
 
