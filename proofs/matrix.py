@@ -314,13 +314,14 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def _detail(c: Cell) -> list[str]:
+def _detail(c: Cell, covers: str) -> list[str]:
     """The lines under a cell's verdict (which names every refusal): each replayed loss
-    with its smallest configuration, where, the step it diverged at and the rule's source."""
+    with its smallest configuration, where, the step it diverged at and the rule's source;
+    what the verdict covers when it is not ``covers``, the matrix's."""
     out = []
     for x in c.losses:
         out.append(f"    {x.label}: {x.config}; {x.where}; {x.step}" + (f" ({x.rule_source})" if x.rule_source else ""))
-    if c.kind in (ROUND_TRIP, REFUSED_CELL, SILENT, UNKNOWN_CELL) and c.covers:
+    if c.covers and c.covers != covers:
         out.append(f"    covers: {c.covers}")
     return out
 
@@ -339,8 +340,9 @@ def render(m: Matrix) -> str:
            f"  kernels: {', '.join(kernels)}; hosts: {', '.join(hosts)}; "
            f"{len(m.sources)} sources x {len(m.destinations)} destinations = {len(m.cells)} cells"]
     covers = sorted({c.covers for c in m.cells if c.covers})
-    if len(covers) == 1:
-        out.append(f"  covers: {covers[0]}")
+    common = covers[0] if len(covers) == 1 else ""
+    if common:
+        out.append(f"  covers: {common}")
     index = {(c.source, c.destination): code for c, code in zip(m.cells, cell_codes, strict=True)}
     for host in hosts:
         cols = [d for d in m.destinations if d.host == host]
@@ -365,10 +367,12 @@ def render(m: Matrix) -> str:
     out.append("cells (every counterexample replayed on the concrete model; cells with the same detail together):")
     groups: dict[tuple[str, ...], list[Cell]] = {}
     for c in m.cells:
-        groups.setdefault((c.text, *_detail(c)), []).append(c)
+        groups.setdefault((c.text, *_detail(c, common)), []).append(c)
     for (text, *lines), cells in groups.items():
-        names = ", ".join(f"{c.source.label} -> {c.destination.label}" for c in cells)
-        out.append(f"  {names}:")
+        # a no-break space keeps each "source -> destination" on one line
+        names = ", ".join(f"{c.source.label}\xa0->\xa0{c.destination.label}" for c in cells) + ":"
+        out += [line.replace("\xa0", " ") for line in textwrap.wrap(
+            names, LEGEND_WIDTH, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)]
         out.append(f"    {text}")
         out += lines
     counts = ", ".join(f"{m.count(k)} {k}" for k in KINDS if m.count(k))
