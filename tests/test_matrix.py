@@ -198,7 +198,7 @@ def test_default_sides_are_every_revision_on_every_host_kind():
     v3 = DEVICES["gicv3"]
     sides = matrix.sides(v3, None, None)
     assert sides == [Side(k, h) for k in v3.versions for h in v3.hosts]
-    assert len(sides) == 15
+    assert len(sides) == len(v3.versions) * 3 and "7.1" in v3.versions and "5.10" in v3.versions
     v2 = DEVICES["gicv2"]
     assert matrix.sides(v2, ["6.12"], None) == [Side("6.12", h) for h in v2.hosts]
 
@@ -214,7 +214,7 @@ def test_a_cell_the_device_cannot_model_is_not_run():
 
 BAD = [
     (["--kernels", "7.1,9.9"], "--kernels: kernel 9.9 is newer"),
-    (["--kernels", "7.1,9.9"], "the default: 5.10,5.13,5.19,6.17,7.1"),
+    (["--kernels", "7.1,9.9"], f"the default: {','.join(DEVICES['gicv3'].versions)}"),
     (["--kernels", "7.1,"], "give a comma-separated list"),
     (["--kernels", "4.19"], "--kernels: kernel 4.19 is older"),
     (["--hosts", "gicv3,gicv5"], "--hosts: host 'gicv5' is not modelled for gicv3: valid: gicv3, gicv4.1, gicv3-pri7"),
