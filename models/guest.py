@@ -150,7 +150,7 @@ class Event:
     "sender": a CPU number, "priority": an 8-bit value, "": none)."""
 
     name: str
-    scope: str  # "irq" | "cpu"
+    scope: str  # "irq" | "cpu" | "vm" (fn(ops, ctx, global_fields, cpu_fields, param))
     fn: Callable[..., dict[str, Value]]
     param: str = ""
 
@@ -191,6 +191,8 @@ GICV3_EVENTS = (
 
 def events_for(device: str) -> tuple[Event, ...]:
     """The guest and device events of a device's invariant proof."""
+    if device == "gicv3-its":
+        return GICV3_EVENTS + ITS_EVENTS
     return GICV3_EVENTS if device == "gicv3" else EVENTS
 
 
@@ -296,3 +298,142 @@ def end_of_interrupt(m: Machine, cpu: int, intid: int) -> None:
         return
     _apply(m, event_deactivate, f, m.ctx(max(key[0], 0), intid, user=False))
     _apply(m, event_priority_drop, m.state.cpu[cpu], m.ctx(cpu, user=False))
+
+
+# ---------------------------------------------------------------------------------------
+# The ITS command queue, as the guest drives it (device gicv3-its): each command acts on
+# the representative entries of spec/gicv3_its.py. A guest writes a command into the queue
+# and GITS_CWRITER; vgic_its_process_commands runs it at once while the ITS is enabled
+# (and not at all while it is disabled: the model's commands then do nothing, as the
+# queue is only read on enabling, which the model treats as consuming it). Each command
+# below cites its handler in arch/arm64/kvm/vgic/vgic-its.c (read in 5.10.223 and 7.1.8).
+# Events of scope "vm": fn(ops, ctx, glob, cpus, param) -> updates of the global fields.
+
+
+def _its_on(ops: Ops, g: dict[str, Value]) -> Value:
+    return g["its_enabled"]
+
+
+def _upd(ops: Ops, cond: Value, g: dict[str, Value], new: dict[str, Value]) -> dict[str, Value]:
+    return {k: ops.ite(cond, v, g[k]) for k, v in new.items()}
+
+
+def _target_field(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, name: str) -> Value:
+    out = cpus[0][name]
+    for i in range(1, ctx.cpus):
+        out = ops.ite(ops.eq(g["cte_target"], ops.const(i, 3)), cpus[i][name], out)
+    return out
+
+
+def its_mapd(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, valid: Value) -> dict[str, Value]:
+    """MAPD (vgic_its_cmd_handle_mapd): 'We first free the device' with its ITEs and their
+    LPIs ('if (device) vgic_its_free_device(...)'); with V=1 a new device with an empty ITT;
+    with V=0, from 6.13 (stable 6.1.120), its DTE in guest memory is zeroed
+    ('return vgic_its_write_entry_lock(its, gpa, 0, ...)')."""
+    z = ops.const(0, 1)
+    new = {"dte_valid": valid, "ite_valid": z, "lpi_pending": z}
+    if ctx.semantics.its_clears_unmapped:
+        new["mem_dte"] = ops.ite(valid, g["mem_dte"], z)
+        # model choice: a device mapped again gets a zeroed ITT (Linux's its_create_device
+        # allocates it zeroed), so the old ITE does not come back
+        new["mem_ite"] = z
+    return _upd(ops, _its_on(ops, g), g, new)
+
+
+def its_mapc(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, target: Value) -> dict[str, Value]:
+    """MAPC V=1 (vgic_its_cmd_handle_mapc): 'if (target_addr >= atomic_read(&kvm->online_vcpus))
+    return E_ITS_MAPC_PROCNUM_OOR;' else the collection is mapped (or moved:
+    update_affinity_collection retargets its LPIs). MAPC V=0 is not modelled while an event
+    uses the collection (spec/gicv3_its.py: 'a mapped event's collection is mapped')."""
+    ok = bool_and_(ops, _its_on(ops, g), _below(ops, target, ctx.cpus))
+    return _upd(ops, ok, g, {"cte_valid": ops.const(1, 1), "cte_target": target})
+
+
+def its_unmapc(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """MAPC V=0 on a collection no event uses: vgic_its_free_collection."""
+    ok = bool_and_(ops, _its_on(ops, g), ops.not_(g["ite_valid"], 1))
+    return _upd(ops, ok, g, {"cte_valid": ops.const(0, 1), "cte_target": ops.const(0, 3)})
+
+
+def its_mapti(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """MAPTI (vgic_its_cmd_handle_mapi): needs the device ('E_ITS_MAPTI_UNMAPPED_DEVICE'); an
+    event already mapped is left alone ('if (find_ite(its, device_id, event_id)) return 0;');
+    the new LPI reads its configuration and, on its vCPU, its pending bit from the pending
+    table, clearing it there (vgic_add_lpi -> vgic_v3_lpi_sync_pending_status). Model
+    choice: only into a mapped collection."""
+    ok = bool_and_(ops, _its_on(ops, g), g["dte_valid"], ops.not_(g["ite_valid"], 1), g["cte_valid"])
+    base = _target_field(ops, ctx, g, cpus, "pendbaser")
+    somewhere = ops.not_(ops.eq(ops.extract(base, 51, 12), ops.const(0, 40)), 1)
+    bit = ops.and_(g["mem_pending"], somewhere)
+    return _upd(ops, ok, g, {"ite_valid": ops.const(1, 1), "lpi_pending": bit,
+                             "mem_pending": ops.ite(bit, ops.const(0, 1), g["mem_pending"])})
+
+
+def its_int(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """INT (vgic_its_cmd_handle_int -> vgic_its_trigger_msi): needs the translation and a
+    mapped collection ('E_ITS_INT_UNMAPPED_INTERRUPT'), and LPIs enabled on its vCPU
+    (vgic_its_resolve_lpi: 'if (!vgic_lpis_enabled(vcpu)) return -EBUSY;'); then 'irq->pending_latch
+    = true'."""
+    ok = bool_and_(ops, _its_on(ops, g), g["ite_valid"], g["cte_valid"],
+                   _target_field(ops, ctx, g, cpus, "enable_lpis"))
+    return _upd(ops, ok, g, {"lpi_pending": ops.const(1, 1)})
+
+
+def its_discard(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """DISCARD (vgic_its_cmd_handle_discard): frees the ITE and its LPI (its_free_ite); from
+    6.13 (stable 6.1.120) it zeroes the ITE in guest memory."""
+    z = ops.const(0, 1)
+    new = {"ite_valid": z, "lpi_pending": z}
+    if ctx.semantics.its_clears_unmapped:
+        new["mem_ite"] = z
+    return _upd(ops, bool_and_(ops, _its_on(ops, g), g["ite_valid"]), g, new)
+
+
+def its_sync(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """SYNC (vgic_its_cmd_handle_sync... the emulation has nothing to wait for): no change."""
+    return {}
+
+
+def lpi_taken(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """The guest acknowledges the LPI (ICC_IAR1_EL1): an LPI is edge-triggered and has no
+    active state, so its pending latch is consumed."""
+    return {"lpi_pending": ops.const(0, 1)}
+
+
+def lpi_configure(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, value: Value) -> dict[str, Value]:
+    """The guest writes the LPI's byte of the configuration table (guest memory)."""
+    return {"lpi_prop": value}
+
+
+def bool_and_(ops: Ops, *conds: Value) -> Value:
+    out = ops.const(1, 1)
+    for c in conds:
+        out = ops.and_(out, c)
+    return out
+
+
+def _below(ops: Ops, v: Value, n: int) -> Value:
+    out = ops.const(0, 1)
+    for k in range(n):
+        out = ops.or_(out, ops.eq(v, ops.const(k, 3)))
+    return out
+
+
+ITS_EVENTS = (
+    Event("MAPD", "vm", its_mapd, "valid"),
+    Event("MAPC", "vm", its_mapc, "target"),
+    Event("MAPC V=0", "vm", its_unmapc),
+    Event("MAPTI", "vm", its_mapti),
+    Event("INT", "vm", its_int),
+    Event("DISCARD", "vm", its_discard),
+    Event("SYNC", "vm", its_sync),
+    Event("LPI acknowledge", "vm", lpi_taken),
+    Event("LPI configuration write", "vm", lpi_configure, "byte"),
+)
+
+
+def its_command(m: Machine, name: str, param: object = None) -> None:
+    """Run the ITS command (or LPI event) ``name`` on a concrete machine."""
+    ev = next(e for e in ITS_EVENTS if e.name == name)
+    for k, v in ev.fn(m.ops, m.ctx(0, user=False), m.state.glob, m.state.cpu, param).items():
+        m.state.glob[k] = v

@@ -78,7 +78,8 @@ def interface_nodes(spec: DeviceSpec) -> list[Node]:
         else:
             nodes.append(Node(reg.name, Step(0, "write", reg.name)))
     for op in spec.operations:
-        nodes.append(Node(op.name, Step(0, "op", op.name)))
+        if op.side == "restore":  # not the save side's flushes, not a reset
+            nodes.append(Node(op.name, Step(0, "op", op.name)))
     return nodes
 
 

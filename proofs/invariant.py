@@ -109,8 +109,13 @@ def actions(spec: DeviceSpec, config: Config) -> list[Action]:
                     on = f" on cpu{vcpu}" if banked else ""
                     out.append(Action(f"{who} write {reg.name}{where}{on}", reg, w, vcpu, user))
     for op in spec.operations:
+        if op.kind != "device":
+            continue  # the memory steps move RAM between VMs: no action on one VM's state
         out.append(Action(f"userspace {op.name}", operation=op.name))
     for ev in events_for(spec.name):
+        if ev.scope == "vm":
+            out.append(Action(ev.name, event=ev))
+            continue
         if ev.scope == "cpu":
             out += [Action(f"{ev.name} on cpu{c}", event=ev, key=c) for c in range(config.cpus)]
             continue
@@ -142,6 +147,10 @@ def apply(m: Machine, a: Action, data: Any) -> None:
         m.write(a.register, a.word, a.vcpu, data, a.user)
     elif a.operation:
         m.operation(a.operation)
+    elif a.event is not None and a.event.scope == "vm":
+        # an ITS command: the device's global fields, reading every CPU's
+        for name, v in a.event.fn(m.ops, m.ctx(0, user=False), m.state.glob, m.state.cpu, data).items():
+            m.state.glob[name] = v
     elif a.event is not None:
         ev = a.event
         if ev.scope == "cpu":
@@ -166,8 +175,12 @@ def _data(ops: SymbolicOps, m: Machine, a: Action, n: int) -> Any:
         return ops.var(f"d{n}", reg.width)
     if a.event is not None and a.event.param == "level":
         return ops.var(f"d{n}", 1)
-    if a.event is not None and a.event.param == "priority":
+    if a.event is not None and a.event.param in ("priority", "byte"):
         return ops.var(f"d{n}", 8)
+    if a.event is not None and a.event.param == "valid":
+        return ops.var(f"d{n}", 1)
+    if a.event is not None and a.event.param == "target":
+        return ops.var(f"d{n}", 3)
     return None
 
 
@@ -197,6 +210,9 @@ def conjuncts(m: Machine, since: DeviceState | None = None) -> list[tuple[str, s
         if since is None or glob_changed or changed(f, since.irq[(bank, intid)]):
             where = f"{spec.interrupt_kind(intid).upper()} {intid}" + (f" (cpu{bank})" if bank >= 0 else "")
             out += [(where, n, c) for n, c in fn(ops, m.ctx(max(bank, 0), intid), "irq", f)]
+    if spec.cross_invariant is not None:
+        # conjuncts that relate the device to its CPUs: checked whenever anything changed
+        out += [("distributor", n, c) for n, c in spec.cross_invariant(ops, m.ctx(0), st.glob, st.cpu)]
     return out
 
 

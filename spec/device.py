@@ -232,6 +232,9 @@ class Operation:
     # "device": fn acts on the device; SAVE_MEMORY / RESTORE_MEMORY: the engine's memory
     # steps (fn unused)
     kind: str = "device"
+    # which side of a migration it belongs to: "restore" (a step of the restore interface,
+    # a node of the ordering graph), "save" (a flush before memory is saved), "reset"
+    side: str = "restore"
 
 
 @dataclass(frozen=True)
@@ -451,6 +454,8 @@ class DeviceSpec:
                     raise SpecError(f"{self.name}: operation {o.name} moves unknown field {v}")
             if o.kind not in ("device", SAVE_MEMORY, RESTORE_MEMORY):
                 raise SpecError(f"{self.name}: operation {o.name}: bad kind {o.kind}")
+            if o.side not in ("restore", "save", "reset"):
+                raise SpecError(f"{self.name}: operation {o.name}: bad side {o.side}")
         memory = [f for f in self.fields if f.memory]
         for f in self.fields:
             if f.classification == ARCHITECTURAL and f.name not in viewed and not f.memory:
@@ -473,7 +478,8 @@ def memory_operations(source: str) -> tuple[Operation, Operation]:
         return Effect({})
 
     return (Operation(SAVE_MEMORY, none, source, "the VMM reads the guest's RAM into the migration "
-                      "stream (every field held in guest memory, as it is at this step)", kind=SAVE_MEMORY),
+                      "stream (every field held in guest memory, as it is at this step)", kind=SAVE_MEMORY,
+                      side="save"),
             Operation(RESTORE_MEMORY, none, source, "the VMM writes the stream's RAM into the "
                       "destination's guest memory", kind=RESTORE_MEMORY))
 

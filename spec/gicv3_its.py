@@ -101,8 +101,14 @@ def _cmd_offset_ok(ops: Ops, offset: Value, cbaser: Value) -> Value:
 # model keeps CBASER.Size to 2 bits (1 to 4 pages: every queue size and offset relation the
 # checks distinguish, at a fraction of the cost)
 CMD_OFFSET_MASK = mask(20) & ~mask(5)
-CBASER_MASK = VALID | (mask(3) << 59) | (mask(3) << 53) | (mask(36) << 12) | (mask(2) << 10) | mask(2)
-BASER_MASK = VALID | (mask(3) << 59) | (mask(3) << 53) | (mask(36) << 12) | (mask(2) << 10) | (mask(2) << 8) | mask(8)
+# vgic_sanitise_its_cbaser: '/* Sanitise the physical address to be 64k aligned. */ reg &=
+# ~GENMASK_ULL(15, 12);'
+CBASER_MASK = VALID | (mask(3) << 59) | (mask(3) << 53) | (mask(32) << 16) | (mask(2) << 10) | mask(2)
+# the page size is forced to 64K ('reg = (reg & ~GITS_BASER_PAGE_SIZE_MASK) |
+# GITS_BASER_PAGE_SIZE_64K;'); Indirect (62) is kept for the device table only (the
+# collection table is flat: vgic_mmio_write_its_baser clears it)
+BASER_MASK = VALID | (mask(3) << 59) | (mask(3) << 53) | (mask(36) << 12) | (mask(2) << 10) | mask(8)
+INDIRECT = 1 << 62
 
 
 def _its_sanitise(ops: Ops, v: Value, fixed: int, keep: int) -> Value:
@@ -118,11 +124,12 @@ def _its_sanitise(ops: Ops, v: Value, fixed: int, keep: int) -> Value:
 
 
 def baser_fixed(table_type: int) -> int:
-    return (table_type << 56) | (7 << 48)
+    return (table_type << 56) | (7 << 48) | (2 << 8)
 
 
 def sanitise_baser(ops: Ops, v: Value, table_type: int) -> Value:
-    return _its_sanitise(ops, v, baser_fixed(table_type), BASER_MASK)
+    keep = BASER_MASK | (INDIRECT if table_type == BASER_TYPE_DEVICE else 0)
+    return _its_sanitise(ops, v, baser_fixed(table_type), keep)
 
 
 def sanitise_cbaser(ops: Ops, v: Value) -> Value:
@@ -224,7 +231,8 @@ def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, V
     out = [
         ("PROPBASER sanitised (INITIAL_PROPBASER_VALUE at ITS creation, sanitised on every write)",
          ops.eq(f["propbaser"], gicv3.sanitise_propbaser(ops, f["propbaser"]))),
-        ("CBASER sanitised", ops.eq(cbaser, sanitise_cbaser(ops, cbaser))),
+        # 0 until written (vgic_its_create leaves it zeroed), sanitised by every write
+        ("CBASER is 0 or sanitised", ops.or_(ops.eq(cbaser, c(0, 64)), ops.eq(cbaser, sanitise_cbaser(ops, cbaser)))),
         ("device BASER sanitised", ops.eq(f["its_baser_device"], sanitise_baser(ops, f["its_baser_device"],
                                                                                  BASER_TYPE_DEVICE))),
         ("collection BASER sanitised", ops.eq(f["its_baser_coll"], sanitise_baser(ops, f["its_baser_coll"],
@@ -282,15 +290,20 @@ def invariant(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> 
 
 
 def cross_invariant(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list) -> list[tuple[str, Value]]:
-    """An LPI becomes pending only on a vCPU with LPIs enabled (vgic_its_resolve_lpi: 'if
-    (!vgic_lpis_enabled(vcpu)) return -EBUSY;'), and (model choice: a well-behaved guest,
-    as Linux's its_cpu_init_lpis) a vCPU enables LPIs only once its GICR_PENDBASER points
-    at a pending table."""
-    target_on = cpus[0]["enable_lpis"]
-    for i in range(1, ctx.cpus):
-        target_on = ops.ite(ops.eq(g["cte_target"], ops.const(i, 3)), cpus[i]["enable_lpis"], target_on)
+    """Model choice (a well-behaved guest, as Linux's its_cpu_init_lpis): a vCPU's
+    GICR_PENDBASER points at a pending table before LPIs are enabled on it, and stays so
+    while one of its LPIs may be pending. (An LPI becomes pending only on a vCPU with LPIs
+    enabled, vgic_its_resolve_lpi: 'if (!vgic_lpis_enabled(vcpu)) return -EBUSY;', but it
+    stays pending when they are disabled, vgic_flush_pending_lpis, and MAPC may move it.)"""
+    def at_target(name: str) -> Value:
+        out = cpus[0][name]
+        for i in range(1, ctx.cpus):
+            out = ops.ite(ops.eq(g["cte_target"], ops.const(i, 3)), cpus[i][name], out)
+        return out
+
     tables = [implies(ops, c["enable_lpis"], _nonzero_address(ops, c["pendbaser"])) for c in cpus]
-    return [("a pending LPI's vCPU has LPIs enabled", implies(ops, g["lpi_pending"], target_on)),
+    return [("a pending LPI's vCPU has a pending table",
+             implies(ops, g["lpi_pending"], _nonzero_address(ops, at_target("pendbaser")))),
             ("LPIs are enabled only with a pending table", bool_and(ops, *tables))]
 
 
@@ -595,12 +608,13 @@ OPERATIONS = (
     Operation("KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES", _save_pending_tables,
               f"{DOC3}: KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES 'save all LPI pending bits into guest RAM "
               f"pending tables'; {V3}: vgic_v3_save_pending_tables",
-              "writes each LPI's pending state into its vCPU's pending table", views=("lpi_pending",), cpus=True),
+              "writes each LPI's pending state into its vCPU's pending table", views=("lpi_pending",), cpus=True,
+              side="save"),
     Operation("KVM_DEV_ARM_ITS_SAVE_TABLES", _save_tables,
               f"{DOCITS}: KVM_DEV_ARM_ITS_SAVE_TABLES 'save the ITS table data into guest RAM, at the "
               f"location provisioned by the guest in corresponding registers/table entries'; {ITS}: "
               "vgic_its_save_tables_v0", "writes the device, ITT and collection entries into guest memory",
-              views=("dte_valid", "ite_valid", "cte_valid", "cte_target")),
+              views=("dte_valid", "ite_valid", "cte_valid", "cte_target"), side="save"),
     Operation("KVM_DEV_ARM_ITS_RESTORE_TABLES", _restore_tables,
               f"{DOCITS}: KVM_DEV_ARM_ITS_RESTORE_TABLES 'restore the ITS tables from guest RAM to ITS "
               f"internal structure'; {ITS}: vgic_its_restore_tables_v0",
@@ -608,7 +622,7 @@ OPERATIONS = (
               views=("dte_valid", "ite_valid", "cte_valid", "cte_target", "lpi_pending"), cpus=True),
     Operation("KVM_DEV_ARM_ITS_CTRL_RESET", _ctrl_reset,
               f"{DOCITS}: KVM_DEV_ARM_ITS_CTRL_RESET 'reset the ITS, no additional parameter'; {ITS}: "
-              "vgic_its_reset", "clears the ITS: tables invalid, queue empty, every mapping freed"),
+              "vgic_its_reset", "clears the ITS: tables invalid, queue empty, every mapping freed", side="reset"),
     *memory_operations(QRAM),
 )
 

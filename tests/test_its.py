@@ -165,3 +165,48 @@ def test_bad_new_keys_are_reported_with_the_line(tmp_path: Path, step: str, mess
     with pytest.raises(SequenceError, match=message) as e:
         load(f, DEVICES)
     assert e.value.line >= 5
+
+
+def enabled_its(kernel: str = "7.1") -> Machine:
+    m = machine(kernel)
+    for reg, v in (("GITS_CBASER", CBASER), ("GITS_BASER0", BASER_DT), ("GITS_BASER1", BASER_CT)):
+        write(m, reg, v)
+    write(m, "GICR_PENDBASER", 0x40020000, vcpu=1)
+    write(m, "GICR_CTLR", 1, vcpu=1)
+    write(m, "GITS_CTLR", 1)
+    assert read(m, "GITS_CTLR") & 1
+    return m
+
+
+@pytest.mark.parametrize("kernel, clears", [("5.10", False), ("7.1", True)])
+def test_the_command_queue_maps_triggers_and_unmaps(kernel, clears):
+    from models import guest
+
+    m = enabled_its(kernel)
+    g = m.state.glob
+    guest.its_command(m, "INT")                       # nothing mapped: E_ITS_INT_UNMAPPED_INTERRUPT
+    assert g["lpi_pending"] == 0
+    guest.its_command(m, "MAPD", 1)
+    guest.its_command(m, "MAPC", 5)                   # no vCPU 5: E_ITS_MAPC_PROCNUM_OOR
+    assert g["cte_valid"] == 0
+    guest.its_command(m, "MAPC", 1)
+    guest.its_command(m, "MAPTI")
+    guest.its_command(m, "INT")
+    assert (g["dte_valid"], g["ite_valid"], g["cte_valid"], g["cte_target"], g["lpi_pending"]) == (1, 1, 1, 1, 1)
+    assert m.invariant() == 1
+    m.operation("KVM_DEV_ARM_ITS_SAVE_TABLES")
+    assert (g["mem_dte"], g["mem_ite"]) == (1, 1)
+    guest.its_command(m, "DISCARD")
+    assert (g["ite_valid"], g["lpi_pending"], g["mem_ite"]) == (0, 0, 0 if clears else 1)
+    guest.its_command(m, "MAPD", 0)
+    assert (g["dte_valid"], g["mem_dte"]) == (0, 0 if clears else 1)
+    assert m.invariant() == 1
+
+
+def test_commands_wait_while_the_its_is_disabled():
+    from models import guest
+
+    m = enabled_its()
+    write(m, "GITS_CTLR", 0)
+    guest.its_command(m, "MAPD", 1)
+    assert m.state.glob["dte_valid"] == 0

@@ -545,3 +545,46 @@ def test_its_tables_restored_before_guest_memory_are_lost_on_a_real_kernel():
     cte, dte = 1 << 63 | 1 << 16, 1 << 63 | ((0x40000000 + 0x70000) >> 8) << 5 | 1
     assert [r.value for r in res_good[at:]] == [cte, dte, 0]      # mapped, and the pending bit consumed
     assert [r.value for r in res_bad[at_bad:]] == [0, 0, 1]       # nothing mapped, nothing consumed
+
+
+@pytest.mark.kernel
+def test_a_never_written_gits_cbaser_does_not_round_trip_on_a_real_kernel():
+    """Every spec/sequences/gicv3-its file loses its_cbaser (computed): an ITS whose guest
+    never wrote GITS_CBASER reads 0 (vgic_its_create leaves it zeroed), and writing that 0
+    back stores the sanitised value, inner cacheability nCnB turned into RaWb
+    (vgic_sanitise_its_cbaser -> vgic_sanitise_inner_cacheability), 0x1800000000000000."""
+    if not shutil.which(harness.QEMU):
+        pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")
+    setup = harness.v3_setup(vcpus=1, nr_irqs=64, its=True)
+    prog = setup + [Op.get(1, "ITS_REGS", 0x80, 64), Op.set(1, "ITS_REGS", 0x80, 0, 64),
+                    Op.get(1, "ITS_REGS", 0x80, 64)]
+    res = harness.run_batch(KERNEL, 3, [prog])[0]
+    assert [r.text for r in res[len(setup):]] == ["0x0", "ok", "0x1800000000000000"], [str(r) for r in res]
+
+
+@pytest.mark.kernel
+def test_save_tables_after_the_collection_table_is_invalidated_on_a_real_kernel():
+    """A GITS_BASER1 write with Valid clear frees every collection
+    (vgic_mmio_write_its_baser -> vgic_its_free_collection_list), and vgic_its_free_collection
+    leaves each event of the collection with 'ite->collection = NULL', which
+    vgic_its_save_ite then dereferences ('ite->collection->collection_id'; the 5.10.223,
+    6.1.176, 6.12.107 and 7.1.8 sources). The fuzzed invariant proof of gicv3-its reaches
+    this state (its conjunct "a mapped event's collection is mapped" breaks on a BASER1
+    write). On Debian 5.10.223 and 6.1.176 KVM_DEV_ARM_ITS_SAVE_TABLES then oopses
+    (vgic_its_save_tables_v0 on the console; a guest can clear BASER1 itself, and QEMU saves
+    the tables whenever the VM stops). Debian 6.12.117 and 7.2.13 return 0 and write no ITE.
+    Run with GICPROOF_KERNEL=5.10 to see the oops (the boot fails, reported below)."""
+    if not shutil.which(harness.QEMU):
+        pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")
+    prog, at = _its_tables_program(memory_first=True)
+    itt, dt = 0x40070000, 0x40040000
+    prog = prog[:at - 3] + [Op.set(1, "ITS_REGS", 0x108, 0, 64), Op.poke(itt, 0x1234), Op.poke(dt, 0),
+                            Op.ctrl(1, "ITS_SAVE_TABLES"), Op.peek(itt), Op.peek(dt)]
+    release = harness.find_kernel(KERNEL).version  # the Debian version, e.g. 6.12.117-1
+    try:
+        res = harness.run_batch(KERNEL, 3, [prog], timeout=120)[0]
+    except harness.KernelOracleError as e:
+        assert "vgic_its_save_tables_v0" in str(e), str(e)
+        assert release.startswith(("5.10.", "6.1.")), (release, str(e))  # seen on 5.10.223 and 6.1.176
+        return
+    assert [r.text for r in res[-3:]] == ["ok", "0x0", hex(1 << 63 | (itt >> 8) << 5 | 1)], [str(r) for r in res]
