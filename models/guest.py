@@ -319,10 +319,9 @@ def _upd(ops: Ops, cond: Value, g: dict[str, Value], new: dict[str, Value]) -> d
 
 
 def _target_field(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, name: str) -> Value:
-    out = cpus[0][name]
-    for i in range(1, ctx.cpus):
-        out = ops.ite(ops.eq(g["cte_target"], ops.const(i, 3)), cpus[i][name], out)
-    return out
+    from spec.gicv3_its import at_target
+
+    return at_target(ops, ctx, g["cte_target"], cpus, name)
 
 
 def its_mapd(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, valid: Value) -> dict[str, Value]:

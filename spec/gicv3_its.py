@@ -295,15 +295,9 @@ def cross_invariant(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: lis
     while one of its LPIs may be pending. (An LPI becomes pending only on a vCPU with LPIs
     enabled, vgic_its_resolve_lpi: 'if (!vgic_lpis_enabled(vcpu)) return -EBUSY;', but it
     stays pending when they are disabled, vgic_flush_pending_lpis, and MAPC may move it.)"""
-    def at_target(name: str) -> Value:
-        out = cpus[0][name]
-        for i in range(1, ctx.cpus):
-            out = ops.ite(ops.eq(g["cte_target"], ops.const(i, 3)), cpus[i][name], out)
-        return out
-
     tables = [implies(ops, c["enable_lpis"], _nonzero_address(ops, c["pendbaser"])) for c in cpus]
     return [("a pending LPI's vCPU has a pending table",
-             implies(ops, g["lpi_pending"], _nonzero_address(ops, at_target("pendbaser")))),
+             implies(ops, g["lpi_pending"], _nonzero_address(ops, _target_pendbaser(ops, ctx, g["cte_target"], cpus)))),
             ("LPIs are enabled only with a pending table", bool_and(ops, *tables))]
 
 
@@ -311,12 +305,17 @@ def cross_invariant(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: lis
 # Reading the LPI tables in guest memory (vgic-v3.c, vgic-its.c).
 
 
+def at_target(ops: Ops, ctx: AccessContext, target: Value, cpus: list, name: str) -> Value:
+    """A field of the vCPU a collection targets (an ite over the CPUs)."""
+    out = cpus[0][name]
+    for i in range(1, ctx.cpus):
+        out = ops.ite(ops.eq(target, ops.const(i, 3)), cpus[i][name], out)
+    return out
+
+
 def _target_pendbaser(ops: Ops, ctx: AccessContext, target: Value, cpus: list) -> Value:
     """The GICR_PENDBASER of the vCPU the collection targets."""
-    out = cpus[0]["pendbaser"]
-    for i in range(1, ctx.cpus):
-        out = ops.ite(ops.eq(target, ops.const(i, 3)), cpus[i]["pendbaser"], out)
-    return out
+    return at_target(ops, ctx, target, cpus, "pendbaser")
 
 
 def _pending_read(ops: Ops, glob: Mapping[str, Value], pendbaser: Value) -> Value:
