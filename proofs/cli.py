@@ -42,6 +42,7 @@ from proofs.executor import default_jobs, make_executor, stop
 from proofs.graph import check_sequence
 from proofs.graph_report import graph_json, render_dot, render_image, render_text
 from proofs.report import JSON_VERSION, render_sequence, sequence_json
+from spec.device import DeviceSpec
 from spec.devices import DEVICES, SEQUENCES_DIR, shipped_sequences
 from spec.sequence import SequenceError, load, printable
 
@@ -121,11 +122,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if args.host is not None and args.host not in (spec.hosts or [spec.default_host]):
         return _input_error(f"--host {args.host}: {spec.name} models the host kinds: "
                             f"{', '.join(spec.hosts) or spec.default_host or 'none'}")
-    if args.cpus is not None and not 1 <= args.cpus <= spec.max_cpus:
-        return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
-    if args.irqs is not None and args.irqs not in spec.irq_counts:
-        return _input_error(f"--irqs {args.irqs}: KVM accepts {min(spec.irq_counts)} to "
-                            f"{max(spec.irq_counts)} interrupts in steps of 32 for {spec.name}")
+    if (why_not := _size_error(spec, args.cpus, args.irqs)):
+        return _input_error(why_not)
     progress = Progress(sys.stderr.isatty() and not args.json)
     known = [a.name for a in spec.assumptions]
     for a in args.assume:
@@ -202,11 +200,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             f"host '{h}' is not modelled for {spec.name}: valid: {', '.join(valid_hosts)}"))
         if err:
             return _input_error(err)
-    if args.cpus is not None and not 1 <= args.cpus <= spec.max_cpus:
-        return _input_error(f"--cpus {args.cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs")
-    if args.irqs is not None and args.irqs not in spec.irq_counts:
-        return _input_error(f"--irqs {args.irqs}: KVM accepts {min(spec.irq_counts)} to "
-                            f"{max(spec.irq_counts)} interrupts in steps of 32 for {spec.name}")
+    if (why_not := _size_error(spec, args.cpus, args.irqs)):
+        return _input_error(why_not)
     progress = Progress(sys.stderr.isatty() and not args.json)
     jobs = args.jobs if args.jobs is not None else default_jobs()
     executor = make_executor(jobs)
@@ -467,6 +462,16 @@ def _share(text: str) -> float:
     if not 0 <= v <= 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not from 0 to 1")
     return v
+
+
+def _size_error(spec: DeviceSpec, cpus: int | None, irqs: int | None) -> str:
+    """Why --cpus / --irqs name a size the device does not accept ("" when they do)."""
+    if cpus is not None and not 1 <= cpus <= spec.max_cpus:
+        return f"--cpus {cpus}: {spec.name} supports 1 to {spec.max_cpus} CPUs"
+    if irqs is not None and irqs not in spec.irq_counts:
+        return (f"--irqs {irqs}: KVM accepts {min(spec.irq_counts)} to "
+                f"{max(spec.irq_counts)} interrupts in steps of 32 for {spec.name}")
+    return ""
 
 
 def _input_error(msg: str) -> int:
