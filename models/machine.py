@@ -175,6 +175,21 @@ class Machine:
                     for key, intid in self.word_keys(reg, word, vcpu)}
         return acc.fn(self.ops, self.ctx(vcpu, -1, user, half), self.scope_fields(reg, vcpu))
 
+    def read_error(self, reg: Register, word: int, vcpu: int, user: bool = True) -> tuple[Value, str]:
+        """Whether the kernel refuses this read (1 bit), and its errno: a read accessor with an
+        ``error`` (an ICC_AP1R<n>_EL1 beyond vgic_v3_max_apr_idx()); 0 for every other read."""
+        acc = reg.user_read if user else reg.guest_read
+        ops = self.ops
+        if acc.error is None:
+            return ops.const(0, 1), ""
+        half = reg.word_half(word)
+        if reg.scope == "irq":
+            err = ops.const(0, 1)
+            for key, intid in self.word_keys(reg, word, vcpu):
+                err = ops.or_(err, acc.error(ops, self.ctx(vcpu, intid, user, half), self.state.irq[key]))
+            return err, acc.errno
+        return acc.error(ops, self.ctx(vcpu, -1, user, half), self.scope_fields(reg, vcpu)), acc.errno
+
     def write(self, reg: Register, word: int, vcpu: int, data: Word, user: bool = True) -> tuple[Value, str]:
         """Write ``data``; returns (error condition, errno). A failing write changes nothing."""
         acc = reg.user_write if user else reg.guest_write
@@ -428,14 +443,15 @@ class SaveResult:
     stopped_at: Access | None = None  # concrete runs stop at the first failure
 
 
-def run_save_checked(machine: Machine, steps: Iterable[Step]) -> SaveResult:
+def run_save_checked(machine: Machine, steps: Iterable[Step], accesses: list[Access] | None = None) -> SaveResult:
     """Run the save side: every read stores the word it read (userspace semantics); a
     save-side ``check`` compares the word read with its value, and a mismatch aborts
-    the save (the VMM refuses to migrate)."""
+    the save (the VMM refuses to migrate), as does a read the kernel refuses.
+    ``accesses``: the steps already expanded (``expand``)."""
     ops = machine.ops
     saved: dict[SavedKey, Word] = {}
     result = SaveResult(saved, ops.const(0, 1))
-    for acc in expand(machine.spec, steps, machine.config):
+    for acc in accesses if accesses is not None else expand(machine.spec, steps, machine.config):
         if acc.action == "op":
             err, errno = _memory_or_operation(machine, acc, saved, "save")
         elif (pre := access_error(machine, acc)) is not None:
@@ -443,11 +459,13 @@ def run_save_checked(machine: Machine, steps: Iterable[Step]) -> SaveResult:
         else:
             assert acc.register is not None
             got = machine.read(acc.register, acc.word, acc.vcpu)
+            read_err, read_errno = machine.read_error(acc.register, acc.word, acc.vcpu)
             saved[saved_key(machine.spec, acc.register, acc.word, acc.saved_cpu)] = got
             if acc.action == "check":
                 err, errno = _compare(machine, acc, got, step_value(machine, acc, saved)), "save-side check failed (the VMM refuses to save)"
             else:
                 err, errno = ops.const(0, 1), ""
+            err, errno = _or_read_error(ops, read_err, read_errno, err, errno)
         if acc.action == "op" and acc.step.on_error == "continue":
             err = ops.const(0, 1)  # failed, changed nothing, and the VMM went on
         result.outcomes.append(StepOutcome(acc, err, errno))
@@ -456,6 +474,16 @@ def run_save_checked(machine: Machine, steps: Iterable[Step]) -> SaveResult:
             result.stopped_at = acc
             break
     return result
+
+
+def _or_read_error(ops: Ops, read_err: Value, read_errno: str, err: Value, errno: str) -> tuple[Value, str]:
+    """A step's failure when its read may fail too: the read's errno wins (the kernel
+    returned it before the VMM could compare anything)."""
+    if read_errno == "":
+        return err, errno
+    if not ops.symbolic:
+        return (read_err, read_errno) if int(read_err) else (err, errno)
+    return ops.or_(read_err, err), read_errno
 
 
 def run_save(machine: Machine, steps: Iterable[Step]) -> dict[SavedKey, Word]:
@@ -619,6 +647,7 @@ def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, W
             want = step_value(machine, acc, saved)
             got = machine.read(acc.register, acc.word, acc.vcpu)
             err, errno = _compare(machine, acc, got, want), "check failed (the VMM aborts)"
+            err, errno = _or_read_error(ops, *machine.read_error(acc.register, acc.word, acc.vcpu), err, errno)
         else:
             assert acc.register is not None
             err, errno = machine.write(acc.register, acc.word, acc.vcpu, step_value(machine, acc, saved))
