@@ -81,6 +81,36 @@ class ValueSpec:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """When a step runs (``when = { saved = "ICC_CTLR_EL1", bits = "10:8", in = [5, 6] }``):
+    bits ``hi:lo`` of a register's value are one of ``values``. ``source`` says which value:
+
+    * ``saved``: the value the save read (on the save side: read by an earlier save step),
+      the same vCPU's for a per-CPU register (the loop's CPU in an ``each = "cpu"`` block);
+    * ``read``: the value a userspace read of the register returns at this step, on the
+      machine the step runs on (the source for a save step, the destination for a restore
+      step), on the vCPU the step's access goes to;
+    * ``exists`` (the engine's, not the file's): the step's own register is one the
+      kernel lets userspace read here (the ideal save reads every register that exists).
+
+    A step whose condition does not hold does nothing: no access, no error; a save read
+    that does not happen leaves the value saved before (0 when none: a VMM's state
+    struct starts zeroed)."""
+
+    source: str  # saved | read | exists
+    register: str = ""
+    hi: int = 0
+    lo: int = 0
+    values: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        if self.source == "exists":
+            return "if the kernel has it"
+        bits = f"{self.hi}:{self.lo}" if self.hi != self.lo else f"{self.hi}"
+        return f"when {self.source} {self.register}[{bits}] in {{{', '.join(map(str, self.values))}}}"
+
+
+@dataclass(frozen=True)
 class Step:
     line: int
     action: str  # write | read | check | op | each
@@ -101,6 +131,8 @@ class Step:
     # vm_change_state handlers do with KVM_DEV_ARM_ITS_SAVE_TABLES ('if (err)
     # error_report_err(err)'): the step changes nothing and the run does not stop
     on_error: str = "stop"
+    # the step runs only when this holds (``when = { ... }``); None: always
+    when: Condition | None = None
 
     @property
     def unmapped(self) -> bool:
@@ -115,6 +147,9 @@ class Step:
         return f"{at} ({self.target})" if self.target else f"{at} (no register)"
 
     def describe(self) -> str:
+        return self._describe() + (f" ({self.when.describe()})" if self.when is not None else "")
+
+    def _describe(self) -> str:
         name = self.shown_target
         if self.index is not None and self.offset is None:
             name += f"[{_ranges(self.index)}]"
