@@ -470,12 +470,13 @@ def run_save_checked(machine: Machine, steps: Iterable[Step], accesses: list[Acc
     saved: dict[SavedKey, Word] = {}
     result = SaveResult(saved, ops.const(0, 1))
     for acc in accesses if accesses is not None else expand(machine.spec, steps, machine.config):
-        guard, guard_err, guard_errno = step_condition(machine, acc, saved)
+        guard, guard_err, guard_errno, tested = _condition(machine, acc, saved)
+        skipped = guard is not None and not ops.symbolic and not int(guard)
         if acc.action == "op":
             err, errno = _memory_or_operation(machine, acc, saved, "save")
         elif (pre := access_error(machine, acc)) is not None:
             err, errno = pre
-        elif guard is not None and not ops.symbolic and not int(guard):
+        elif skipped:
             # the condition does not hold: no access; the value saved before stays
             assert acc.register is not None
             key = saved_key(machine.spec, acc.register, acc.word, acc.saved_cpu)
@@ -497,7 +498,8 @@ def run_save_checked(machine: Machine, steps: Iterable[Step], accesses: list[Acc
         err, errno = _guarded_error(ops, guard, guard_err, guard_errno, err, errno)
         if acc.action == "op" and acc.step.on_error == "continue":
             err = ops.const(0, 1)  # failed, changed nothing, and the VMM went on
-        result.outcomes.append(StepOutcome(acc, err, errno))
+        bits = int(tested) if tested is not None and not ops.symbolic else None
+        result.outcomes.append(StepOutcome(acc, err, errno, bits, skipped))
         result.failed = ops.or_(result.failed, err)
         if not ops.symbolic and err:
             result.stopped_at = acc
@@ -509,15 +511,21 @@ def step_condition(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -
     """A step's condition at this access (``Step.when``): (holds, error, errno), holds None
     for a step without one. ``error`` is a condition's own read failing (``read``: the VMM
     reads the register first, and aborts if the kernel refuses)."""
+    holds, err, errno, _ = _condition(machine, acc, saved)
+    return holds, err, errno
+
+
+def _condition(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> tuple[Value | None, Value, str, Value | None]:
+    """``step_condition`` and the bits it tested (None for ``exists``)."""
     ops = machine.ops
     cond: Condition | None = acc.step.when
     no = ops.const(0, 1)
     if cond is None or acc.action == "op":
-        return None, no, ""
+        return None, no, "", None
     if cond.source == "exists":
         assert acc.register is not None
         err, _ = machine.read_error(acc.register, acc.word, acc.vcpu)
-        return ops.not_(err, 1), no, ""
+        return ops.not_(err, 1), no, "", None
     reg = machine.spec.register(cond.register)
     word = cond.lo // reg.width if reg.words > 1 else 0
     hi, lo = cond.hi - word * reg.width, cond.lo - word * reg.width
@@ -535,7 +543,7 @@ def step_condition(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -
     holds = no
     for v in cond.values:
         holds = ops.or_(holds, ops.eq(bits, ops.const(v, hi - lo + 1)))
-    return holds, err, errno
+    return holds, err, errno, bits
 
 
 def _guarded_error(ops: Ops, guard: Value | None, guard_err: Value, guard_errno: str,
@@ -709,6 +717,10 @@ class StepOutcome:
     access: Access
     error: Value
     errno: str
+    # a conditional step on the concrete backend: the bits its condition tested, and
+    # whether it was skipped because they were none of the listed values
+    condition_bits: int | None = None
+    skipped: bool = False
 
 
 @dataclass
@@ -726,12 +738,13 @@ def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, W
     failed = ops.const(0, 1)
     result = RestoreResult(failed)
     for acc in accesses if accesses is not None else expand(machine.spec, steps, machine.config):
-        guard, guard_err, guard_errno = step_condition(machine, acc, saved)
+        guard, guard_err, guard_errno, tested = _condition(machine, acc, saved)
+        skipped = guard is not None and not ops.symbolic and not int(guard)
         if acc.action == "op":
             err, errno = _memory_or_operation(machine, acc, saved, "restore")
         elif (pre := access_error(machine, acc)) is not None:
             err, errno = pre
-        elif guard is not None and not ops.symbolic and not int(guard):
+        elif skipped:
             step_value(machine, acc, saved)  # a value the save lacks is an error all the same
             err, errno = ops.const(0, 1), ""  # the condition does not hold: no access
         elif acc.action == "check":
@@ -747,7 +760,8 @@ def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, W
         err, errno = _guarded_error(ops, guard, guard_err, guard_errno, err, errno)
         if acc.action == "op" and acc.step.on_error == "continue":
             err = ops.const(0, 1)  # failed, changed nothing, and the VMM went on
-        result.outcomes.append(StepOutcome(acc, err, errno))
+        bits = int(tested) if tested is not None and not ops.symbolic else None
+        result.outcomes.append(StepOutcome(acc, err, errno, bits, skipped))
         failed = ops.or_(failed, err)
         if observe is not None:
             observe(acc, machine)

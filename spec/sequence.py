@@ -110,11 +110,14 @@ class Condition:
     lo: int = 0
     values: tuple[int, ...] = ()
 
+    @property
+    def bits(self) -> str:
+        return f"{self.hi}:{self.lo}" if self.hi != self.lo else f"{self.hi}"
+
     def describe(self) -> str:
         if self.source == "exists":
             return "if the kernel has it"
-        bits = f"{self.hi}:{self.lo}" if self.hi != self.lo else f"{self.hi}"
-        return f"when {self.source} {self.register}[{bits}] in {{{', '.join(map(str, self.values))}}}"
+        return f"when {self.source} {self.register}[{self.bits}] in {{{', '.join(map(str, self.values))}}}"
 
 
 @dataclass(frozen=True)
