@@ -203,3 +203,73 @@ def test_cpu_sysreg_accessors_agree_on_both_backends(host, pri_bits, aps, data, 
     assert (se.error is None) == (ce.error is None)
     if ce.error is not None:
         assert val(se.error) == ce.error
+
+
+# -- QEMU's 'switch (num_pri_bits)' in the shipped files ---------------------------------
+
+
+def _pri7_file(drop_conditional: bool = False):
+    """qemu-current-7.1-fresh.toml on a 7-bit host; ``drop_conditional``: as the files were
+    before issue 9 (ICC_AP0R0/AP1R0 only, the switch's 'default' case)."""
+    import dataclasses
+
+    from spec.devices import SEQUENCES_DIR
+
+    seq = load(SEQUENCES_DIR / "gicv3" / "qemu-current-7.1-fresh.toml", DEVICES)
+    seq = dataclasses.replace(seq, host="gicv3-pri7", lost=None)
+    if drop_conditional:
+        def strip(steps):
+            return tuple(dataclasses.replace(s, steps=tuple(i for i in s.steps if i.when is None))
+                         if s.action == "each" else s for s in steps)
+        seq = dataclasses.replace(seq, save=strip(seq.save), restore=strip(seq.restore))
+    return seq
+
+
+def _prove_assuming(seq, cond):
+    import dataclasses
+
+    from proofs.roundtrip import prove_roundtrip
+    from spec.device import Assumption
+
+    a = Assumption("t", lambda ops, scope, f: cond(ops, f) if scope == "cpu" else ops.const(1, 1), "test", "test")
+    spec = dataclasses.replace(GICV3, assumptions=GICV3.assumptions + (a,))
+    return prove_roundtrip(spec, dataclasses.replace(seq, assume=("t",)), cpus=2, irqs=64)
+
+
+APS = [f"ap{g}r{n}" for g in (0, 1) for n in (1, 2, 3)]
+
+
+def test_qemus_apr_switch_takes_every_apr_the_vcpus_priority_bits_allow():
+    """kvm_arm_gicv3_get/put: 'switch (num_pri_bits) { case 7: ... case 6: ... default: ... }'
+    on the saved ICC_CTLR_EL1. From a 7-bit source with 7 bits (PRIbits 6), or with 6 bits
+    and AP<g>R2-3 clear, every active priority comes back; the files' old AP<g>R0-only
+    steps lost AP<g>R1-3 there."""
+    def full(ops, f):
+        return ops.eq(f["pri_bits"], ops.const(6, 3))
+
+    def six(ops, f):
+        zero = ops.const(0, 32)
+        conds = [ops.eq(f["pri_bits"], ops.const(5, 3))] + [ops.eq(f[n], zero) for n in APS if n[-1] in "23"]
+        out = conds[0]
+        for c in conds[1:]:
+            out = ops.and_(out, c)
+        return out
+
+    for cond in (full, six):
+        assert not set(_prove_assuming(_pri7_file(), cond).labels) & set(APS)
+    assert set(APS) <= set(_prove_assuming(_pri7_file(drop_conditional=True), full).labels)
+
+
+def test_on_a_7_bit_host_only_apr_hidden_by_lowered_priority_bits_are_lost():
+    """Without an assumption, AP<g>R<n> is lost only from a source whose ICC_CTLR_EL1.PRIbits
+    was lowered below what index n needs: the kernel keeps vgic_ap<g>r[n] but refuses
+    userspace the register (vgic_v3_max_apr_idx), so no VMM can save it."""
+    from proofs.check import run_sequence
+
+    rep = run_sequence(_pri7_file(), cpus=1, irqs=64)
+    hit = [r for r in rep.replays if r.witness.field in APS]
+    assert {r.witness.field for r in hit} == set(APS)
+    for r in hit:
+        n = int(r.witness.field[-1])
+        assert r.confirmed and r.source.cpu[0]["pri_bits"] < (5 if n == 1 else 6)
+        assert "not run: saved ICC_CTLR_EL1[10:8] is" in r.diverging_note
