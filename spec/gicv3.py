@@ -902,9 +902,11 @@ def _apr_rows(g: int) -> list[Register]:
             # the value of a refused read is never seen (Accessor.error)
             return ops.zext(f[_n], 32, 64) if _n in f else ops.const(0, 64)
 
-        def wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value, _n=name, _refused=refused) -> Effect:
-            err = _refused(ops, ctx, f)
-            return Effect({_n: ops.extract(d, 31, 0)} if _n in f else {}, error=err, errno="EINVAL")
+        def wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value, _n=name, _refused=refused,
+               _i=n) -> Effect:
+            if _i == 0:
+                return Effect({_n: ops.extract(d, 31, 0)})  # index 0 is never beyond the maximum
+            return Effect({_n: ops.extract(d, 31, 0)} if _n in f else {}, error=_refused(ops, ctx, f), errno="EINVAL")
 
         rule_r = f"vgic_ap{g}r[{n}]" + ("" if n == 0 else
                                         f"; -EINVAL unless the vCPU has {'6 or 7' if n == 1 else '7'} priority bits")
@@ -912,7 +914,7 @@ def _apr_rows(g: int) -> list[Register]:
                                              f"; -EINVAL unless the vCPU has {'6 or 7' if n == 1 else '7'} "
                                              "priority bits (ICC_CTLR_EL1.PRIbits now)")
         r = Accessor(f"get_icc_ap{g}r{n}_el1", "read", rd, f"{SYSREG}: get_gic_ap{g}r; {APR_SOURCE}", rule_r,
-                     error=refused, errno="EINVAL")
+                     error=refused if n else None, errno="EINVAL" if n else "")
         w = Accessor(f"set_icc_ap{g}r{n}_el1", "write", wr, f"{SYSREG}: set_gic_ap{g}r; {APR_SOURCE}", rule_w)
         rows.append(Register(f"ICC_AP{g}R{n}_EL1", SYSREGS, sysreg(3, 0, 12, 8 + g, (4 if g == 0 else 0) | n),
                              1, "cpu", (name,), r, w, r, w, width=64, unit=1,
