@@ -38,7 +38,6 @@ STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", 
              "vcpu", "group", "stride", "on_error", "when"}
 WHEN_KEYS = ("saved", "read", "bits", "in")
 WHEN_EXAMPLE = 'when = { saved = "ICC_CTLR_EL1", bits = "10:8", in = [5, 6] }'
-
 VALUE_WORDS = ("saved", "ones", "zeros", "reset")
 EXPECTS = ("proved", "counterexample", "refused")
 DESTINATIONS = ("fresh", "any")
