@@ -16,6 +16,7 @@ operation), expanded from the file's steps by ``expand``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ from spec.device import (
     Effect,
     Register,
 )
-from spec.sequence import Step, ValueSpec
+from spec.sequence import Condition, Step, ValueSpec
 
 SPI_BANK = -1
 
@@ -175,8 +176,26 @@ class Machine:
                     for key, intid in self.word_keys(reg, word, vcpu)}
         return acc.fn(self.ops, self.ctx(vcpu, -1, user, half), self.scope_fields(reg, vcpu))
 
-    def write(self, reg: Register, word: int, vcpu: int, data: Word, user: bool = True) -> tuple[Value, str]:
-        """Write ``data``; returns (error condition, errno). A failing write changes nothing."""
+    def read_error(self, reg: Register, word: int, vcpu: int, user: bool = True) -> tuple[Value, str]:
+        """Whether the kernel refuses this read (1 bit), and its errno: a read accessor with an
+        ``error`` (an ICC_AP1R<n>_EL1 beyond vgic_v3_max_apr_idx()); 0 for every other read."""
+        acc = reg.user_read if user else reg.guest_read
+        ops = self.ops
+        if acc.error is None:
+            return ops.const(0, 1), ""
+        half = reg.word_half(word)
+        if reg.scope == "irq":
+            err = ops.const(0, 1)
+            for key, intid in self.word_keys(reg, word, vcpu):
+                err = ops.or_(err, acc.error(ops, self.ctx(vcpu, intid, user, half), self.state.irq[key]))
+            return err, acc.errno
+        return acc.error(ops, self.ctx(vcpu, -1, user, half), self.scope_fields(reg, vcpu)), acc.errno
+
+    def write(self, reg: Register, word: int, vcpu: int, data: Word, user: bool = True,
+              guard: Value | None = None) -> tuple[Value, str]:
+        """Write ``data``; returns (error condition, errno). A failing write changes nothing,
+        nor does one whose ``guard`` (a step's condition, 1 bit) is 0; the returned error
+        is the write's own (the caller ands it with the guard)."""
         acc = reg.user_write if user else reg.guest_write
         ops = self.ops
         error = ops.const(0, 1)
@@ -187,7 +206,7 @@ class Machine:
                 if intid not in data:
                     continue
                 eff = acc.fn(ops, self.ctx(vcpu, intid, user, half), self.state.irq[key], data[intid])
-                self._apply(self.state.irq[key], eff)
+                self._apply(self.state.irq[key], eff, guard)
                 if eff.error is not None:
                     error, errno = ops.or_(error, eff.error), eff.errno
             return error, errno
@@ -197,20 +216,21 @@ class Machine:
         # a scalar accessor may update global fields (GICD_IIDR sets the group gate)
         updates = {k: v for k, v in eff.updates.items() if k in target}
         glob_updates = {k: v for k, v in eff.updates.items() if k not in target and k in self.state.glob}
-        self._apply(target, Effect(updates, eff.error, eff.errno, eff.kept))
+        self._apply(target, Effect(updates, eff.error, eff.errno, eff.kept), guard)
         if glob_updates:
-            self._apply(self.state.glob, Effect(glob_updates, eff.error, eff.errno, eff.kept))
+            self._apply(self.state.glob, Effect(glob_updates, eff.error, eff.errno, eff.kept), guard)
         if eff.error is not None:
             error, errno = eff.error, eff.errno
         return error, errno
 
-    def _apply(self, fields: dict[str, Value], eff: Effect) -> None:
+    def _apply(self, fields: dict[str, Value], eff: Effect, guard: Value | None = None) -> None:
         ops = self.ops
         for name, new in eff.updates.items():
             if name not in fields:
                 continue  # a field this interrupt kind does not have
             old = eff.kept.get(name, fields[name])
-            fields[name] = new if eff.error is None else ops.ite(eff.error, old, new)
+            value = new if eff.error is None else ops.ite(eff.error, old, new)
+            fields[name] = value if guard is None else ops.ite(guard, value, fields[name])
 
     def operation(self, name: str, vcpu: int = 0) -> tuple[Value, str]:
         op = self.spec.operation(name)
@@ -312,7 +332,8 @@ class Access:
         val = ""
         if self.action in ("write", "check"):
             val = f" = {self.step.value.describe()}"
-        return f"{verb} {reg.name}{word}{where}{val}"
+        when = f" ({self.step.when.describe()})" if self.step.when is not None else ""
+        return f"{verb} {reg.name}{word}{where}{val}{when}"
 
 
 def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Access]:
@@ -377,9 +398,21 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
 def ideal_save_steps(spec: DeviceSpec) -> tuple[Step, ...]:
     """The device's ideal save (DESIGN.md): read every register of the table (a device
     with tables in guest memory says its own: flush them, save the memory, then read)."""
-    if spec.ideal_save is not None:
-        return tuple(spec.ideal_save)
-    return tuple(Step(0, "read", r.name) for r in spec.registers)
+    steps = tuple(spec.ideal_save) if spec.ideal_save is not None else \
+        tuple(Step(0, "read", r.name) for r in spec.registers)
+    return tuple(_if_it_exists(spec, s) for s in steps)
+
+
+def _if_it_exists(spec: DeviceSpec, step: Step) -> Step:
+    """The ideal save reads a register the kernel may refuse (ICC_AP0R1_EL1 beyond
+    vgic_v3_max_apr_idx()) only where the kernel has it: a VMM that knows the device asks
+    for every register that exists, and no more."""
+    if step.action == "each":
+        return dataclasses.replace(step, steps=tuple(_if_it_exists(spec, s) for s in step.steps))
+    if step.action == "read" and step.target and step.when is None and \
+            spec.register(step.target).user_read.error is not None:
+        return dataclasses.replace(step, when=Condition("exists"))
+    return step
 
 
 SavedKey = tuple[str, int, int]  # (register, word, bank)
@@ -428,34 +461,125 @@ class SaveResult:
     stopped_at: Access | None = None  # concrete runs stop at the first failure
 
 
-def run_save_checked(machine: Machine, steps: Iterable[Step]) -> SaveResult:
+def run_save_checked(machine: Machine, steps: Iterable[Step], accesses: list[Access] | None = None) -> SaveResult:
     """Run the save side: every read stores the word it read (userspace semantics); a
     save-side ``check`` compares the word read with its value, and a mismatch aborts
-    the save (the VMM refuses to migrate)."""
+    the save (the VMM refuses to migrate), as does a read the kernel refuses.
+    ``accesses``: the steps already expanded (``expand``)."""
     ops = machine.ops
     saved: dict[SavedKey, Word] = {}
     result = SaveResult(saved, ops.const(0, 1))
-    for acc in expand(machine.spec, steps, machine.config):
+    for acc in accesses if accesses is not None else expand(machine.spec, steps, machine.config):
+        guard, guard_err, guard_errno, tested = _condition(machine, acc, saved)
+        skipped = guard is not None and not ops.symbolic and not int(guard)
         if acc.action == "op":
             err, errno = _memory_or_operation(machine, acc, saved, "save")
         elif (pre := access_error(machine, acc)) is not None:
             err, errno = pre
+        elif skipped:
+            # the condition does not hold: no access; the value saved before stays
+            assert acc.register is not None
+            key = saved_key(machine.spec, acc.register, acc.word, acc.saved_cpu)
+            saved[key] = saved.get(key, _zero_word(machine, acc))
+            err, errno = ops.const(0, 1), ""
         else:
             assert acc.register is not None
             got = machine.read(acc.register, acc.word, acc.vcpu)
-            saved[saved_key(machine.spec, acc.register, acc.word, acc.saved_cpu)] = got
+            read_err, read_errno = machine.read_error(acc.register, acc.word, acc.vcpu)
+            key = saved_key(machine.spec, acc.register, acc.word, acc.saved_cpu)
+            if guard is not None:
+                got = _guarded_word(ops, guard, got, saved.get(key, _zero_word(machine, acc)))
+            saved[key] = got
             if acc.action == "check":
                 err, errno = _compare(machine, acc, got, step_value(machine, acc, saved)), "save-side check failed (the VMM refuses to save)"
             else:
                 err, errno = ops.const(0, 1), ""
+            err, errno = _or_read_error(ops, read_err, read_errno, err, errno)
+        err, errno = _guarded_error(ops, guard, guard_err, guard_errno, err, errno)
         if acc.action == "op" and acc.step.on_error == "continue":
             err = ops.const(0, 1)  # failed, changed nothing, and the VMM went on
-        result.outcomes.append(StepOutcome(acc, err, errno))
+        bits = int(tested) if tested is not None and not ops.symbolic else None
+        result.outcomes.append(StepOutcome(acc, err, errno, bits, skipped))
         result.failed = ops.or_(result.failed, err)
         if not ops.symbolic and err:
             result.stopped_at = acc
             break
     return result
+
+
+def step_condition(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> tuple[Value | None, Value, str]:
+    """A step's condition at this access (``Step.when``): (holds, error, errno), holds None
+    for a step without one. ``error`` is a condition's own read failing (``read``: the VMM
+    reads the register first, and aborts if the kernel refuses)."""
+    holds, err, errno, _ = _condition(machine, acc, saved)
+    return holds, err, errno
+
+
+def _condition(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> tuple[Value | None, Value, str, Value | None]:
+    """``step_condition`` and the bits it tested (None for ``exists``)."""
+    ops = machine.ops
+    cond: Condition | None = acc.step.when
+    no = ops.const(0, 1)
+    if cond is None or acc.action == "op":
+        return None, no, "", None
+    if cond.source == "exists":
+        assert acc.register is not None
+        err, _ = machine.read_error(acc.register, acc.word, acc.vcpu)
+        return ops.not_(err, 1), no, "", None
+    reg = machine.spec.register(cond.register)
+    word = cond.lo // reg.width if reg.words > 1 else 0
+    hi, lo = cond.hi - word * reg.width, cond.lo - word * reg.width
+    err, errno = no, ""
+    if cond.source == "saved":
+        key = saved_key(machine.spec, reg, word, acc.saved_cpu)
+        if key not in saved:
+            raise MissingSaved(acc.step, reg.name, f"the step's condition tests the saved value of {reg.name}, "
+                                                   "but the save has not read it (by this step)")
+        value = saved[key]
+    else:
+        value = machine.read(reg, word, acc.vcpu)
+        err, errno = machine.read_error(reg, word, acc.vcpu)
+    bits = ops.extract(value, hi, lo)
+    holds = no
+    for v in cond.values:
+        holds = ops.or_(holds, ops.eq(bits, ops.const(v, hi - lo + 1)))
+    return holds, err, errno, bits
+
+
+def _guarded_error(ops: Ops, guard: Value | None, guard_err: Value, guard_errno: str,
+                   err: Value, errno: str) -> tuple[Value, str]:
+    """A conditional step fails when its condition holds and its access fails, or when the
+    condition's own read fails (before anything else happens)."""
+    if guard is None:
+        return err, errno
+    return _or_read_error(ops, guard_err, guard_errno, ops.and_(guard, err), errno)
+
+
+def _zero_word(machine: Machine, acc: Access) -> Word:
+    """What a VMM holds for a register it has not read: zero (QEMU's state struct is zeroed
+    at reset: arm_gicv3_icc_reset 'memset(c->icc_apr, 0, sizeof(c->icc_apr))')."""
+    reg = acc.register
+    assert reg is not None
+    ops = machine.ops
+    if reg.scope == "irq":
+        return {intid: ops.const(0, reg.slice_bits) for _, intid in machine.word_keys(reg, acc.word, acc.vcpu)}
+    return ops.const(0, reg.width)
+
+
+def _guarded_word(ops: Ops, guard: Value, new: Word, old: Word) -> Word:
+    if isinstance(new, dict):
+        return {i: ops.ite(guard, s, old[i]) for i, s in new.items()}
+    return ops.ite(guard, new, old)
+
+
+def _or_read_error(ops: Ops, read_err: Value, read_errno: str, err: Value, errno: str) -> tuple[Value, str]:
+    """A step's failure when its read may fail too: the read's errno wins (the kernel
+    returned it before the VMM could compare anything)."""
+    if read_errno == "":
+        return err, errno
+    if not ops.symbolic:
+        return (read_err, read_errno) if int(read_err) else (err, errno)
+    return ops.or_(read_err, err), read_errno
 
 
 def run_save(machine: Machine, steps: Iterable[Step]) -> dict[SavedKey, Word]:
@@ -593,6 +717,10 @@ class StepOutcome:
     access: Access
     error: Value
     errno: str
+    # a conditional step on the concrete backend: the bits its condition tested, and
+    # whether it was skipped because they were none of the listed values
+    condition_bits: int | None = None
+    skipped: bool = False
 
 
 @dataclass
@@ -610,21 +738,30 @@ def run_restore(machine: Machine, steps: Iterable[Step], saved: dict[SavedKey, W
     failed = ops.const(0, 1)
     result = RestoreResult(failed)
     for acc in accesses if accesses is not None else expand(machine.spec, steps, machine.config):
+        guard, guard_err, guard_errno, tested = _condition(machine, acc, saved)
+        skipped = guard is not None and not ops.symbolic and not int(guard)
         if acc.action == "op":
             err, errno = _memory_or_operation(machine, acc, saved, "restore")
         elif (pre := access_error(machine, acc)) is not None:
             err, errno = pre
+        elif skipped:
+            step_value(machine, acc, saved)  # a value the save lacks is an error all the same
+            err, errno = ops.const(0, 1), ""  # the condition does not hold: no access
         elif acc.action == "check":
             assert acc.register is not None
             want = step_value(machine, acc, saved)
             got = machine.read(acc.register, acc.word, acc.vcpu)
             err, errno = _compare(machine, acc, got, want), "check failed (the VMM aborts)"
+            err, errno = _or_read_error(ops, *machine.read_error(acc.register, acc.word, acc.vcpu), err, errno)
         else:
             assert acc.register is not None
-            err, errno = machine.write(acc.register, acc.word, acc.vcpu, step_value(machine, acc, saved))
+            err, errno = machine.write(acc.register, acc.word, acc.vcpu, step_value(machine, acc, saved),
+                                       guard=guard)
+        err, errno = _guarded_error(ops, guard, guard_err, guard_errno, err, errno)
         if acc.action == "op" and acc.step.on_error == "continue":
             err = ops.const(0, 1)  # failed, changed nothing, and the VMM went on
-        result.outcomes.append(StepOutcome(acc, err, errno))
+        bits = int(tested) if tested is not None and not ops.symbolic else None
+        result.outcomes.append(StepOutcome(acc, err, errno, bits, skipped))
         failed = ops.or_(failed, err)
         if observe is not None:
             observe(acc, machine)

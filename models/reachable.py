@@ -39,14 +39,12 @@ from models.machine import (
     Config,
     DeviceState,
     Machine,
-    access_error,
     carry_environment,
     expand,
     ideal_save_steps,
     make_state,
     run_restore,
-    saved_key,
-    step_value,
+    run_save_checked,
 )
 from spec.device import ARCHITECTURAL, DeviceSpec, Register
 from spec.sequence import Sequence
@@ -566,22 +564,12 @@ def roundtrip(plan: Plan, source: DeviceState, prior: DeviceState | None = None)
     not read (bad input)."""
     spec, seq, config = plan.spec, plan.seq, plan.config
     src = machine_for(spec, seq.effective_source_kernel, config, source)
-    saved: dict[Any, Any] = {}
-    for acc in plan.save:
-        if acc.action == "op":
-            src.operation(acc.step.target, acc.vcpu)
-            continue
-        if access_error(src, acc) is not None:  # a vCPU the VM lacks, an offset with no register
-            return RoundTrip({f"refused:save:{acc.name}"}, src.state, acc)
-        assert acc.register is not None
-        got = src.read(acc.register, acc.word, acc.vcpu)
-        saved[saved_key(spec, acc.register, acc.word, acc.saved_cpu)] = got
-        if acc.action == "check":
-            # a save-side check: the VMM refuses to save unless the word read is as expected
-            want = step_value(src, acc, saved)
-            same = got == want if acc.register.scope != "irq" else all(got[i] == want[i] for i in got)
-            if not same:
-                return RoundTrip({f"refused:save:{acc.name}"}, src.state, acc)
+    # a save step that fails (a vCPU the VM lacks, a read the kernel refuses, a save-side
+    # check that does not match) stops the save: the VMM refuses to migrate
+    save = run_save_checked(src, (), accesses=plan.save)
+    if save.stopped_at is not None:
+        return RoundTrip({f"refused:save:{save.stopped_at.name}"}, src.state, save.stopped_at)
+    saved = save.saved
     if prior is None:
         dst = new_machine(spec, seq.kernel, config)
     else:

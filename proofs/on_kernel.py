@@ -462,6 +462,15 @@ class WitnessRun:
         if not rep.confirmed:
             self.out.status, self.out.detail = NOT_RUN, "the witness did not replay on the model (a tool bug)"
             return False
+        conditional = [s for s in _flat(tuple(self.save_steps) + tuple(self.seq.restore))
+                       if s.when is not None and s.when.source != "exists"]
+        if conditional:
+            # the runner cannot decide a step at run time, and the phases replay the file's
+            # steps one for one: a condition would have to be decided on the model's values
+            self.out.status = NOT_RUN
+            self.out.detail = (f"line {conditional[0].line} is a conditional step ({conditional[0].when.describe()}"
+                               "): conditional steps are not run on a kernel yet")
+            return False
         spec, sem, cfg = self.spec, self.sem, self.cfg
         built: dict[str, DeviceState] = {}
         for side, st in (("source", rep.source), ("destination", rep.prior)):
@@ -700,6 +709,13 @@ class WitnessRun:
         if scope == "cpu":
             return reg.scope == "cpu" and acc.vcpu == key
         return reg.scope == "global"
+
+
+def _flat(steps: Sequence[Any]) -> list[Any]:
+    out: list[Any] = []
+    for s in steps:
+        out.extend(s.steps if s.action == "each" else (s,))
+    return out
 
 
 def _slice(reg: Register, acc: Access, where: tuple[str, Any], word: int | None) -> int:

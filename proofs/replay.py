@@ -214,6 +214,12 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
             if reg is not None and candidate.action == "write" and w.field in reg.views and _touches(spec, candidate, w.where):
                 rep.diverging = candidate
                 rep.diverging_note = f"no effect: {w.field} stays {end_v:#x} (source {src_v:#x})"
+                out = next((o for o in result.outcomes if o.access is candidate), None)
+                if out is not None and out.skipped and candidate.step.when is not None:
+                    c = candidate.step.when
+                    rep.diverging_note = (f"not run: {c.source} {c.register}[{c.bits}] is {out.condition_bits}, "
+                                          f"not one of {{{', '.join(map(str, c.values))}}}; {w.field} stays "
+                                          f"{end_v:#x} (source {src_v:#x})")
                 break
         else:
             rep.diverging_note = f"no step restores {w.field}"

@@ -106,6 +106,10 @@ class Accessor:
     Read accessors: ``fn(ops, ctx, fields) -> value``.
     Write accessors: ``fn(ops, ctx, fields, data) -> Effect``.
     ``fields`` is the mapping of the scope's state fields; ``ctx`` is an ``AccessContext``.
+
+    A read the kernel may refuse has ``error(ops, ctx, fields) -> cond`` (1 bit) and
+    ``errno``: when the condition holds the access fails and returns nothing (the value
+    ``fn`` gives then is never seen). A write says its failure in its ``Effect``.
     """
 
     name: str
@@ -113,6 +117,8 @@ class Accessor:
     fn: Callable[..., Any]
     source: str
     rule: str = ""  # the sentence or behaviour, quoted or paraphrased, shown in reports
+    error: Callable[..., Any] | None = None  # read accessors: when the read fails
+    errno: str = ""
 
 
 @dataclass(frozen=True)
@@ -417,6 +423,9 @@ class DeviceSpec:
                     raise SpecError(f"{r.name}: accessor {acc.name} is not a {kind} accessor")
                 if not acc.source:
                     raise SpecError(f"{r.name}: accessor {acc.name} cites no source")
+                if acc.error is not None and (kind != "read" or not acc.errno):
+                    raise SpecError(f"{r.name}: accessor {acc.name}: only a read accessor says when it "
+                                    "fails (with its errno); a write says it in its Effect")
             for v in r.views:
                 if v not in names:
                     raise SpecError(f"{r.name} views unknown field {v}")

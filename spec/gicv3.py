@@ -24,7 +24,8 @@ Scope of this model (said once; ``gicproof describe gicv3`` prints it):
     before any put).
   * Host kinds: a GICv3 host, a GICv4.1 host (GICD_TYPER2.nASSGIcap, GICD_CTLR.nASSGIreq),
     each with the host's virtual priority bits (ICH_VTR_EL2.PRIbits), which set how many
-    ICC_AP0R/AP1R registers exist.
+    ICC_AP0R/AP1R registers a vCPU holds; userspace reaches those the vCPU's current
+    priority bits allow (ICC_CTLR_EL1.PRIbits, which a userspace write may lower).
 Model choices are marked "model choice".
 """
 
@@ -185,7 +186,9 @@ class HostKind:
 
     @property
     def apr_max_idx(self) -> int:
-        """vgic_v3_max_apr_idx() (vgic.h): 7 bits -> 3, 6 -> 1, otherwise 0."""
+        """vgic_v3_max_apr_idx() (vgic.h) of a vCPU as the host creates it (7 bits -> 3, 6 ->
+        1, otherwise 0): which vgic_ap<g>r[] the state holds. Which of them userspace
+        reaches follows the vCPU's current priority bits (``apr_accessible``)."""
         return {7: 3, 6: 1}.get(self.pri_bits, 0)
 
 
@@ -289,8 +292,11 @@ FIELDS = (
     StateField("grpen0", 1, "cpu", ARCHITECTURAL, f"{SYSREG}: set_gic_grpen0"),
     StateField("grpen1", 1, "cpu", ARCHITECTURAL, f"{SYSREG}: set_gic_grpen1"),
     *(StateField(f"ap{g}r{n}", 32, "cpu", ARCHITECTURAL,
-                 f"{SYSREG}: set_apr_reg (vgic_ap{g}r[{n}]); exists when {n} <= vgic_v3_max_apr_idx() "
-                 "(host priority bits)") for g in (0, 1) for n in range(4)),
+                 f"{SYSREG}: set_apr_reg (vgic_ap{g}r[{n}]); held on a host with enough priority bits for "
+                 f"index {n} (vgic_v3_max_apr_idx() of the host's: vgic_v3_enable sets num_pri_bits from "
+                 "ICH_VTR_EL2); userspace reaches it while the vCPU's num_pri_bits allows it, which an "
+                 "ICC_CTLR_EL1 write may lower (set_gic_ctlr) without touching the value")
+      for g in (0, 1) for n in range(4)),
     StateField("enabled", 1, "irq", ARCHITECTURAL, f"{MMIO}: vgic_uaccess_write_senable/cenable"),
     StateField("pending_latch", 1, "irq", ARCHITECTURAL,
                f"{MMIO3}: vgic_v3_uaccess_write_pending / {MMIO}: __read_pending ('case "
@@ -781,7 +787,8 @@ def _read_icc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
 
 def _write_icc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
     """set_gic_ctlr: 'if (host_pri_bits > vgic_v3_cpu->num_pri_bits) return -EINVAL;
-    vgic_v3_cpu->num_pri_bits = host_pri_bits;' then the same for IDbits, then SEIS and A3V
+    vgic_v3_cpu->num_pri_bits = host_pri_bits;' (lowering it hides ICC_AP<g>R1-3 from
+    userspace from then on: vgic_v3_max_apr_idx) then the same for IDbits, then SEIS and A3V
     must equal the host's, then CBPR and EOImode are stored. A write that lowers PRIbits
     (or IDbits, once PRIbits passed) and then fails keeps the lower value (Effect.kept):
     'vgic_v3_cpu->num_id_bits = host_id_bits;' comes before the SEIS and A3V checks too
@@ -854,23 +861,65 @@ def _write_sre(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> E
     return Effect({}, error=ops.not_(ops.extract(d, 0, 0), 1), errno="EINVAL")
 
 
+VGIC_H = "arch/arm64/kvm/vgic/vgic.h"
+APR_SOURCE = (
+    f"{VGIC_H}: vgic_v3_max_apr_idx 'switch (cpu_if->num_pri_bits) {{ case 7: return 3; case 6: return 1; "
+    "default: return 0; }' (the vCPU's num_pri_bits, which a userspace ICC_CTLR_EL1 write may lower: "
+    f"set_gic_ctlr); {SYSREG}: 5.10.223 access_gic_aprn 'if (idx > vgic_v3_max_apr_idx(vcpu)) goto err;' "
+    "('return false', which vgic_v3_cpu_sysregs_uaccess turns into 'return -EINVAL', read or write); "
+    "6.1.176, 6.12.107, 7.1.8 get_gic_ap0r / set_gic_ap0r / get_gic_ap1r / set_gic_ap1r "
+    "'u8 idx = r->Op2 & 3; if (idx > vgic_v3_max_apr_idx(vcpu)) return -EINVAL;' (kvm_sys_reg_get_user "
+    "returns it before put_user: a refused read returns no value)")
+
+
+def apr_accessible(ops: Ops, n: int, pri_bits: Value) -> Value:
+    """Whether ICC_AP<g>R<n>_EL1 is within vgic_v3_max_apr_idx() of a vCPU whose
+    ICC_CTLR_EL1.PRIbits field (``pri_bits`` = num_pri_bits - 1) is what it is now: index 0
+    always, 1 with 6 or 7 bits, 2 and 3 with 7 (APR_SOURCE)."""
+    if n == 0:
+        return ops.const(1, 1)
+    if n == 1:
+        return ops.or_(ops.eq(pri_bits, ops.const(5, 3)), ops.eq(pri_bits, ops.const(6, 3)))
+    return ops.eq(pri_bits, ops.const(6, 3))
+
+
 def _apr_rows(g: int) -> list[Register]:
+    """ICC_AP<g>R0-3_EL1. Whether userspace reaches one depends on the vCPU's current
+    priority bits, not the host's (APR_SOURCE): a vCPU whose ICC_CTLR_EL1.PRIbits was
+    lowered from 7 to 5 bits refuses ICC_AP<g>R1-3 with -EINVAL, read or write, although
+    the kernel keeps vgic_ap<g>r[1-3] (set_gic_ctlr changes num_pri_bits only). The field
+    exists only on a host with that many priority bits (whose pri_bits can be that high)."""
     rows = []
     for n in range(4):
         name = f"ap{g}r{n}"
 
+        def refused(ops: Ops, ctx: AccessContext, f: dict[str, Value], _n=name, _i=n) -> Value:
+            if _n not in f:
+                return ops.const(1, 1)  # beyond the host's index, so beyond every vCPU's
+            return ops.not_(apr_accessible(ops, _i, f["pri_bits"]), 1)
+
         def rd(ops: Ops, ctx: AccessContext, f: dict[str, Value], _n=name) -> Value:
+            # the value of a refused read is never seen (Accessor.error)
             return ops.zext(f[_n], 32, 64) if _n in f else ops.const(0, 64)
 
-        def wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value, _n=name) -> Effect:
-            return Effect({_n: ops.extract(d, 31, 0)}) if _n in f else Effect({})
+        def wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value, _n=name, _refused=refused,
+               _i=n) -> Effect:
+            if _i == 0:
+                return Effect({_n: ops.extract(d, 31, 0)})  # index 0 is never beyond the maximum
+            return Effect({_n: ops.extract(d, 31, 0)} if _n in f else {}, error=_refused(ops, ctx, f), errno="EINVAL")
 
-        rows.append(_sysreg_row(f"ICC_AP{g}R{n}_EL1", sysreg(3, 0, 12, 8 + g, (4 if g == 0 else 0) | n), (name,),
-                                rd, wr, "get_apr_reg / set_apr_reg ('u8 idx = r->Op2 & 3; if (idx > "
-                                "vgic_v3_max_apr_idx(vcpu)) return -EINVAL;')",
-                                f"vgic_ap{g}r[{n}]", f"sets vgic_ap{g}r[{n}]",
-                                doc="exists up to vgic_v3_max_apr_idx(); beyond it the kernel fails the access "
-                                "(-EINVAL), which sequences for a host avoid (model choice: reads 0)"))
+        rule_r = f"vgic_ap{g}r[{n}]" + ("" if n == 0 else
+                                        f"; -EINVAL unless the vCPU has {'6 or 7' if n == 1 else '7'} priority bits")
+        rule_w = f"sets vgic_ap{g}r[{n}]" + ("" if n == 0 else
+                                             f"; -EINVAL unless the vCPU has {'6 or 7' if n == 1 else '7'} "
+                                             "priority bits (ICC_CTLR_EL1.PRIbits now)")
+        r = Accessor(f"get_icc_ap{g}r{n}_el1", "read", rd, f"{SYSREG}: get_gic_ap{g}r; {APR_SOURCE}", rule_r,
+                     error=refused if n else None, errno="EINVAL" if n else "")
+        w = Accessor(f"set_icc_ap{g}r{n}_el1", "write", wr, f"{SYSREG}: set_gic_ap{g}r; {APR_SOURCE}", rule_w)
+        rows.append(Register(f"ICC_AP{g}R{n}_EL1", SYSREGS, sysreg(3, 0, 12, 8 + g, (4 if g == 0 else 0) | n),
+                             1, "cpu", (name,), r, w, r, w, width=64, unit=1,
+                             doc="index 0 always; 1 with 6 or 7 priority bits, 2-3 with 7: the vCPU's "
+                                 "ICC_CTLR_EL1.PRIbits (vgic_v3_max_apr_idx), else -EINVAL"))
     return rows
 
 

@@ -12,6 +12,10 @@ Extensions to the DESIGN.md contract (compatible: files without them mean what t
     is known to violate (default none); ``gicproof check`` compares them with the graph's.
   * ``shift`` is accepted on scalar registers only: shifting a per-interrupt array would
     move one interrupt's bits into another's.
+  * ``when = { saved = "ICC_CTLR_EL1", bits = "10:8", in = [5, 6] }`` (or ``read = ...``
+    instead of ``saved``) on a write, read or check step: the step runs only when those
+    bits of the register's saved value (or of its value read at that step) are one of the
+    listed values (``Condition``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ TOP_KEYS = {
     "source_kernel", "source_host", "save", "restore", "lost", "violates", "cpus", "irqs", "assume",
 }
 STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", "and", "or", "shift",
-             "vcpu", "group", "stride", "on_error"}
+             "vcpu", "group", "stride", "on_error", "when"}
+WHEN_KEYS = ("saved", "read", "bits", "in")
+WHEN_EXAMPLE = 'when = { saved = "ICC_CTLR_EL1", bits = "10:8", in = [5, 6] }'
 VALUE_WORDS = ("saved", "ones", "zeros", "reset")
 EXPECTS = ("proved", "counterexample", "refused")
 DESTINATIONS = ("fresh", "any")
@@ -81,6 +87,39 @@ class ValueSpec:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """When a step runs (``when = { saved = "ICC_CTLR_EL1", bits = "10:8", in = [5, 6] }``):
+    bits ``hi:lo`` of a register's value are one of ``values``. ``source`` says which value:
+
+    * ``saved``: the value the save read (on the save side: read by an earlier save step),
+      the same vCPU's for a per-CPU register (the loop's CPU in an ``each = "cpu"`` block);
+    * ``read``: the value a userspace read of the register returns at this step, on the
+      machine the step runs on (the source for a save step, the destination for a restore
+      step), on the vCPU the step's access goes to;
+    * ``exists`` (the engine's, not the file's): the step's own register is one the
+      kernel lets userspace read here (the ideal save reads every register that exists).
+
+    A step whose condition does not hold does nothing: no access, no error; a save read
+    that does not happen leaves the value saved before (0 when none: a VMM's state
+    struct starts zeroed)."""
+
+    source: str  # saved | read | exists
+    register: str = ""
+    hi: int = 0
+    lo: int = 0
+    values: tuple[int, ...] = ()
+
+    @property
+    def bits(self) -> str:
+        return f"{self.hi}:{self.lo}" if self.hi != self.lo else f"{self.hi}"
+
+    def describe(self) -> str:
+        if self.source == "exists":
+            return "if the kernel has it"
+        return f"when {self.source} {self.register}[{self.bits}] in {{{', '.join(map(str, self.values))}}}"
+
+
+@dataclass(frozen=True)
 class Step:
     line: int
     action: str  # write | read | check | op | each
@@ -101,6 +140,8 @@ class Step:
     # vm_change_state handlers do with KVM_DEV_ARM_ITS_SAVE_TABLES ('if (err)
     # error_report_err(err)'): the step changes nothing and the run does not stop
     on_error: str = "stop"
+    # the step runs only when this holds (``when = { ... }``); None: always
+    when: Condition | None = None
 
     @property
     def unmapped(self) -> bool:
@@ -115,6 +156,9 @@ class Step:
         return f"{at} ({self.target})" if self.target else f"{at} (no register)"
 
     def describe(self) -> str:
+        return self._describe() + (f" ({self.when.describe()})" if self.when is not None else "")
+
+    def _describe(self) -> str:
         name = self.shown_target
         if self.index is not None and self.offset is None:
             name += f"[{_ranges(self.index)}]"
@@ -451,6 +495,64 @@ def _parse_index(text: Any, words: int, target: str, err: Callable[[str], NoRetu
     return tuple(sorted(out))
 
 
+def _parse_when(raw: Any, spec: DeviceSpec, err: Callable[[str], NoReturn]) -> Condition:
+    """``when = { saved = "REG", bits = "HI:LO", in = [v, ...] }`` (or ``read = "REG"``)."""
+    if not isinstance(raw, dict):
+        err(f"when must be a table like {WHEN_EXAMPLE}, not {_show(raw)}")
+    for key in raw:
+        if key not in WHEN_KEYS:
+            hint = ('the bit range is written bits = "10:8"' if key == "field"
+                    else _suggest(key, list(WHEN_KEYS)))
+            err(f"unknown key '{printable(str(key))}' in when: {hint} (valid: {', '.join(WHEN_KEYS)})")
+    sources = [k for k in ("saved", "read") if k in raw]
+    if len(sources) != 1:
+        err("when needs exactly one of saved (the register's value the save read) or read (its value read "
+            f"at this step){' (it has both)' if sources else ''}, e.g. {WHEN_EXAMPLE}")
+    source = sources[0]
+    name = raw[source]
+    registers = [r.name for r in spec.registers]
+    if not isinstance(name, str):
+        err(f"when.{source} must name a register as a string, not {_show(name)}")
+    if name not in registers:
+        err(f"unknown register '{name}' in when.{source} for {spec.name}: {_suggest(name, registers)}")
+    reg = spec.register(name)
+    if reg.scope == "irq":
+        err(f"when tests a per-CPU or device-wide register; {name} holds one field per interrupt")
+    if "bits" not in raw:
+        err(f'when needs bits = "HI:LO", the bit range of {name} it tests (e.g. "10:8"), or one bit ("0")')
+    hi, lo = _parse_bits(raw["bits"], reg.width, reg.words, name, err)
+    if "in" not in raw:
+        err(f"when needs in = [...], the values bits {hi}:{lo} may have for the step to run, e.g. in = [5, 6]")
+    values = raw["in"]
+    if not isinstance(values, list) or not values:
+        err(f"when.in must be a non-empty list of integers like [5, 6], not {_show(values)}")
+    top = (1 << (hi - lo + 1)) - 1
+    shown = f"{hi}:{lo}" if hi != lo else f"{hi}"
+    out = {_int(v, "a value in when.in", err, 0, top, f"does not fit bits {shown}: 0..{top:#x}") for v in values}
+    return Condition(source, name, hi, lo, tuple(sorted(out)))
+
+
+def _parse_bits(text: Any, width: int, words: int, name: str, err: Callable[[str], NoReturn]) -> tuple[int, int]:
+    """``"10:8"``, ``"8"`` or ``8``: a bit range of a register's value (``width`` bits per
+    word, ``words`` words), within one word (a 64-bit register KVM accesses in halves)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = str(text)
+    m = re.fullmatch(r"\s*([0-9]{1,3})\s*(?::\s*([0-9]{1,3})\s*)?", text) if isinstance(text, str) else None
+    if m is None:
+        err(f'bits must be a bit range "HI:LO" like "10:8", or one bit like "0", not {_show(text)}')
+    hi = int(m.group(1))
+    lo = int(m.group(2)) if m.group(2) is not None else hi
+    total = width * words
+    if hi < lo:
+        err(f'bits "{hi}:{lo}": write the high bit first, "{lo}:{hi}"')
+    if hi >= total:
+        err(f"bits {hi}:{lo} are beyond {name}: it has bits {total - 1}:0")
+    if words > 1 and hi // width != lo // width:
+        err(f"bits {hi}:{lo} span two {width}-bit words of {name} (KVM accesses it in halves): "
+            f"keep them within {width - 1}:0 or {total - 1}:{width}")
+    return hi, lo
+
+
 def _int(v: Any, what: str, err: Callable[[str], NoReturn], lo: int, hi: int, valid: str) -> int:
     """An integer between ``lo`` and ``hi`` (inclusive); ``valid`` says so in words."""
     if isinstance(v, bool) or not isinstance(v, int):
@@ -673,6 +775,12 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         elif not isinstance(target, str):
             err(f"{action} must name a {'selector' if action == 'each' else 'register or operation'} "
                 f"as a string, not {_show(target)}", action)
+        when = None
+        if "when" in raw:
+            if action in ("op", "each"):
+                err(f"when applies to a register access (write, read, check), not to an {action} step"
+                    + ("; put it on the steps inside the block" if action == "each" else ""), "when")
+            when = _parse_when(raw["when"], spec, lambda m: err(m, "when"))
         vcpu = None
         if "vcpu" in raw:
             if action in ("op", "each"):
@@ -740,10 +848,10 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
                     "aligned 32-bit accesses", "stride")
         if action == "read":
             for key in raw:
-                if key not in ("read", "index", "vcpu", "group", "stride"):
+                if key not in ("read", "index", "vcpu", "group", "stride", "when"):
                     err(f"key '{key}' does not apply to a read step", key)
             return Step(line, "read", target, index=index, vcpu=vcpu, group=group, offset=offset,
-                        stride=stride)
+                        stride=stride, when=when)
         if section == "save" and action == "check" and "value" not in raw:
             err("a save-side check needs the value it expects (value = 0, \"ones\", \"zeros\" or "
                 "\"reset\"): the save has no saved value yet")
@@ -764,7 +872,7 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         and_mask = _int(raw["and"], "and", lambda m: err(m, "and"), 0, U64, U64_VALID) if "and" in raw else None
         or_mask = _int(raw["or"], "or", lambda m: err(m, "or"), 0, U64, U64_VALID) if "or" in raw else None
         return Step(line, action, target, ValueSpec(kind, const, shift, and_mask, or_mask), index,
-                    vcpu=vcpu, group=group, offset=offset, stride=stride)
+                    vcpu=vcpu, group=group, offset=offset, stride=stride, when=when)
 
     def steps_of(section: str) -> tuple[Step, ...] | None:
         if section not in doc:

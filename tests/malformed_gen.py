@@ -235,7 +235,11 @@ def valid(rnd: random.Random) -> str:
             lo = rnd.randrange(r.words)
             hi = rnd.randrange(lo, r.words)
             idx = f'index = "{lo}..{hi}"' if hi > lo else f'index = "{lo}"'
-        steps.append([f'{action} = "{r.name}"'] + [m for m in (mods, idx) if m])
+        when = ""
+        if rnd.random() < 0.15:  # a condition on a value read at that step (issue 9)
+            bit = rnd.randrange(32)
+            when = f'when = {{ read = "GICD_CTLR", bits = "{bit}", in = [{rnd.randrange(2)}] }}'
+        steps.append([f'{action} = "{r.name}"'] + [m for m in (mods, idx, when) if m])
     if rnd.random() < 0.3 and OPERATIONS:
         steps.insert(rnd.randrange(len(steps) + 1), [f'op = "{rnd.choice(OPERATIONS)}"'])
     if cpu and rnd.random() < 0.5:
@@ -249,7 +253,7 @@ def valid(rnd: random.Random) -> str:
         for s in steps:
             out.append("[[restore]]")
             for p in s:
-                out.extend(p.split(", ") if not p.startswith("steps") else [p])
+                out.extend(p.split(", ") if not p.startswith(("steps", "when")) else [p])
     if rnd.random() < 0.3:
         out.insert(rnd.randrange(len(out) + 1), "# a comment")
     return "\n".join(out) + "\n"
@@ -266,6 +270,7 @@ KEY_ERRORS = [
     (re.compile(r"^value\b"), "value"),
     (re.compile(r"^shift\b"), "shift"),
     (re.compile(r"^(and|or) "), None),
+    (re.compile(r"^when\b"), "when"),
 ]
 
 

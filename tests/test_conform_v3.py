@@ -92,6 +92,18 @@ SCENARIOS = [
     ("a failed ICC_CTLR_EL1 write keeps the PRIbits and IDbits it lowered (set_gic_ctlr)",
      gic_setup(3) + [Op.set(0, S, sysreg_attr(0, "ICC_CTLR_EL1"), 0, 64),
                      Op.get(0, S, sysreg_attr(0, "ICC_CTLR_EL1"), 64)], ["EINVAL", "0x8000"]),
+    ("ICC_CTLR_EL1.PRIbits lowered from 4 to 2 (5 to 3 priority bits): ICC_AP0R0 stays reachable, "
+     "ICC_AP<g>R1 stays EINVAL, read or write (vgic_v3_max_apr_idx() of the vCPU's num_pri_bits is 0 "
+     "either way on QEMU's 5-bit emulated GICv3), PRIbits cannot be raised again, vCPU 1 keeps its own",
+     gic_setup(3) + [Op.set(0, S, sysreg_attr(0, "ICC_CTLR_EL1"), 0x8A00, 64),
+                     Op.get(0, S, sysreg_attr(0, "ICC_CTLR_EL1"), 64),
+                     Op.set(0, S, sysreg_attr(0, "ICC_AP0R0_EL1"), 0x5, 64),
+                     Op.get(0, S, sysreg_attr(0, "ICC_AP0R0_EL1"), 64),
+                     Op.set(0, S, sysreg_attr(0, "ICC_AP1R1_EL1"), 0x1, 64),
+                     Op.get(0, S, sysreg_attr(0, "ICC_AP0R1_EL1"), 64),
+                     Op.set(0, S, sysreg_attr(0, "ICC_CTLR_EL1"), 0x8C00, 64),
+                     Op.get(0, S, sysreg_attr(1, "ICC_CTLR_EL1"), 64)],
+     ["ok", "0x8a00", "ok", "0x5", "EINVAL", "EINVAL", "EINVAL", "0x8c00"]),
 ]
 
 

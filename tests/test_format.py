@@ -181,3 +181,117 @@ def test_a_write_to_gicd_sgir_is_refused_as_not_modelled(tmp_path):
     assert e.value.line == 7 and "vgic_mmio_write_sgir" in e.value.message
     ok = write(tmp_path, HEAD + '[[save]]\nread = 0xF00\n[[restore]]\nwrite = "GICD_CTLR"\n', "ok.toml")
     assert load(ok, DEVICES).save[0].unmapped
+
+
+# -- when: steps conditional on a saved or read value (issue 9) ---------------------------
+
+HEAD3 = 'name = "t"\ndevice = "gicv3"\nkernel = "7.1"\nexpect = "counterexample"\nwhy = "test"\n'  # lines 1-5
+CBPR_SET = 'when = { saved = "ICC_CTLR_EL1", bits = "0", in = [1] }'
+
+
+def test_a_conditional_step_describes_its_condition(tmp_path):
+    p = write(tmp_path, HEAD3 + '[[restore]]\nwrite = "ICC_PMR_EL1"\n' + CBPR_SET + "\n")
+    step = load(p, DEVICES).restore[0]
+    assert step.when is not None and (step.when.source, step.when.hi, step.when.lo, step.when.values) == \
+        ("saved", 0, 0, (1,))
+    assert step.describe() == "write ICC_PMR_EL1 = saved (when saved ICC_CTLR_EL1[0] in {1})"
+
+
+def _pmr_file(tmp_path, when: str, name: str = "t.toml"):
+    return write(tmp_path, HEAD3 + 'cpus = 1\nirqs = 64\ndestination = "any"\n'
+                 '[[save]]\neach = "cpu"\nsteps = [ { read = "ICC_CTLR_EL1" }, { read = "ICC_PMR_EL1" } ]\n'
+                 f'[[restore]]\neach = "cpu"\nsteps = [ {{ write = "ICC_PMR_EL1", {when} }} ]\n', name)
+
+
+def test_a_condition_is_decided_per_state_in_the_proof(tmp_path):
+    """Writing ICC_PMR_EL1 only when the saved CBPR is 1 loses PMR exactly in the states
+    where CBPR is 0 (the witness shows it, and replays); with every value listed the
+    step always runs and PMR comes back."""
+    rep = run_sequence(load(_pmr_file(tmp_path, CBPR_SET), DEVICES))
+    assert "pmr" in rep.result.labels
+    pmr = next(r for r in rep.replays if r.witness.label == "pmr")
+    assert pmr.confirmed and pmr.source.cpu[0]["cbpr"] == 0
+    assert "not run: saved ICC_CTLR_EL1[0] is 0, not one of {1}" in pmr.diverging_note
+    always = run_sequence(load(_pmr_file(tmp_path, CBPR_SET.replace("[1]", "[0, 1]"), "b.toml"), DEVICES))
+    assert "pmr" not in always.result.labels
+    never = run_sequence(load(_pmr_file(tmp_path, 'when = { read = "ICC_CTLR_EL1", bits = "15", in = [0] }',
+                                        "c.toml"), DEVICES))
+    assert "pmr" in never.result.labels  # A3V reads 1 on every host kind: the step never runs
+
+
+def test_a_skipped_save_read_keeps_zero_and_a_read_condition_reads_the_machine():
+    from models.concrete import CONCRETE
+    from models.machine import Config, Machine, make_state, run_save_checked
+    from spec.sequence import Condition, Step
+
+    gicv3 = DEVICES["gicv3"]
+    sem = gicv3.semantics("7.1")
+    m = Machine(gicv3, sem, Config(1, 64), CONCRETE, make_state(gicv3, sem, Config(1, 64), CONCRETE))
+    m.state.cpu[0]["pmr"] = 0xA0
+    skip = Condition("read", "ICC_CTLR_EL1", 10, 8, (6,))   # PRIbits is 4 on this host
+    run = Condition("read", "ICC_CTLR_EL1", 10, 8, (4,))
+    res = run_save_checked(m, (Step(0, "read", "ICC_PMR_EL1", when=skip),))
+    assert res.saved[("ICC_PMR_EL1", 0, 0)] == 0 and res.outcomes[0].skipped
+    res = run_save_checked(m, (Step(0, "read", "ICC_PMR_EL1", when=run),))
+    assert res.saved[("ICC_PMR_EL1", 0, 0)] == 0xA0 and not res.outcomes[0].skipped
+
+
+def test_a_condition_on_a_value_the_save_did_not_read_is_an_error(tmp_path, capsys):
+    p = write(tmp_path, HEAD3 + 'cpus = 1\nirqs = 64\n[[save]]\nread = "ICC_PMR_EL1"\n'
+              '[[restore]]\nwrite = "ICC_PMR_EL1"\n' + CBPR_SET + "\n")
+    assert main(["prove", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert f"{p}:10:" in err and "condition tests the saved value of ICC_CTLR_EL1" in err
+    assert "Traceback" not in err
+
+
+WHEN_BAD = [
+    ("when = 1", "when must be a table like"),
+    ('when = { saved = "GICC_CTLR", bits = "0", in = [1], foo = 1 }', "unknown key 'foo' in when"),
+    ('when = { saved = "GICC_CTLR", field = "0", in = [1] }', 'the bit range is written bits = "10:8"'),
+    ('when = { saved = "GICC_CTLR", read = "GICC_CTLR", bits = "0", in = [1] }', "exactly one of saved"),
+    ('when = { bits = "0", in = [1] }', "when needs exactly one of saved"),
+    ('when = { saved = 5, bits = "0", in = [1] }', "when.saved must name a register as a string"),
+    ('when = { saved = "GICC_CTRL", bits = "0", in = [1] }', "unknown register 'GICC_CTRL' in when.saved"),
+    ('when = { read = "GICD_ISENABLER", bits = "0", in = [1] }', "holds one field per interrupt"),
+    ('when = { saved = "GICC_CTLR", in = [1] }', 'when needs bits = "HI:LO"'),
+    ('when = { saved = "GICC_CTLR", bits = "8:10", in = [1] }', 'write the high bit first, "10:8"'),
+    ('when = { saved = "GICC_CTLR", bits = "40:32", in = [1] }', "are beyond GICC_CTLR: it has bits 31:0"),
+    ('when = { saved = "GICC_CTLR", bits = "x", in = [1] }', 'bits must be a bit range "HI:LO"'),
+    ('when = { saved = "GICC_CTLR", bits = "0" }', "when needs in = [...]"),
+    ('when = { saved = "GICC_CTLR", bits = "0", in = [] }', "when.in must be a non-empty list"),
+    ('when = { saved = "GICC_CTLR", bits = "2:0", in = [8] }', "does not fit bits 2:0: 0..0x7"),
+    ('when = { saved = "GICC_CTLR", bits = "0", in = ["1"] }', "a value in when.in must be an integer"),
+]
+
+
+@pytest.mark.parametrize("when,msg", WHEN_BAD, ids=[b[1] for b in WHEN_BAD])
+def test_bad_when_is_a_clear_error_at_its_line(tmp_path, when, msg):
+    p = write(tmp_path, HEAD + '[[restore]]\nwrite = "GICC_PMR"\n# comment\n' + when + "\n")
+    with pytest.raises(SequenceError) as e:
+        load(p, DEVICES)
+    assert e.value.line == 9 and msg in e.value.message, (e.value.line, e.value.message)
+
+
+@pytest.mark.parametrize("step,msg", [
+    ('op = "KVM_DEV_ARM_VGIC_CTRL_INIT"\nwhen = { read = "GICD_CTLR", bits = "0", in = [1] }\n',
+     "when applies to a register access (write, read, check), not to an op step"),
+    ('each = "cpu"\nsteps = [ { write = "GICC_PMR" } ]\nwhen = { read = "GICC_CTLR", bits = "0", in = [1] }\n',
+     "put it on the steps inside the block"),
+])
+def test_when_on_an_op_or_each_block_is_refused(tmp_path, step, msg):
+    p = write(tmp_path, HEAD + "[[restore]]\n" + step)
+    with pytest.raises(SequenceError) as e:
+        load(p, DEVICES)
+    assert msg in e.value.message and e.value.line in (8, 9), (e.value.line, e.value.message)
+
+
+def test_bits_of_a_64_bit_register_stay_in_one_half(tmp_path):
+    p = write(tmp_path, HEAD3 + '[[restore]]\nwrite = "ICC_PMR_EL1"\n'
+              'when = { read = "GICR_TYPER", bits = "40:20", in = [0] }\n')
+    with pytest.raises(SequenceError) as e:
+        load(p, DEVICES)
+    assert e.value.line == 8 and "span two 32-bit words of GICR_TYPER" in e.value.message
+    ok = write(tmp_path, HEAD3 + '[[restore]]\nwrite = "ICC_PMR_EL1"\n'
+               'when = { read = "GICR_TYPER", bits = "55:32", in = [0] }\n', "ok.toml")
+    assert load(ok, DEVICES).restore[0].when.values == (0,)

@@ -270,3 +270,25 @@ def test_exit_4_is_documented():
     assert code == 0 and "4 a bug in gicproof" in " ".join(out.split())
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert "**4** a bug in\ngicproof" in readme
+
+
+# -- when (issue 9): every error names the file, the line of the key, what is valid ----------
+
+def test_when_errors_cite_the_when_line(tmp_path):
+    rejected(tmp_path, HEAD + '[[restore]]\nwrite = "GICC_PMR"\n# x\nwhen = { saved = "GICC_CTLR", bits = "0", '
+             'in = [1], feild = 2 }\n', 8, "unknown key 'feild' in when")
+    rejected(tmp_path, HEAD + '[[restore]]\neach = "cpu"\nsteps = [\n  { write = "GICC_CTLR" },\n'
+             '  { write = "GICC_PMR", when = { read = "GICC_CTLR", bits = "9:2", in = [999] } },\n]\n', 9,
+             "does not fit bits 9:2: 0..0xff")
+    rejected(tmp_path, HEAD + 'restore = [\n  { write = "GICD_CTLR" },\n'
+             '  { write = "GICD_CTLR", when = { saved = "GICD_CTRL", bits = "0", in = [1] } },\n]\n', 7,
+             "unknown register 'GICD_CTRL' in when.saved for gicv2: did you mean GICD_CTLR")
+    rejected(tmp_path, HEAD + '[[restore]]\nop = "KVM_DEV_ARM_VGIC_CTRL_INIT"\n\nwhen.read = "GICD_CTLR"\n', 8,
+             "when applies to a register access")
+
+
+def test_a_condition_on_an_unsaved_value_is_exit_2_at_its_line(tmp_path):
+    """Found when the proof runs the step (as a restore of an unsaved value): the step's line."""
+    rejected(tmp_path, HEAD + '[[save]]\nread = "GICD_CTLR"\n[[restore]]\nwrite = "GICD_CTLR"\n'
+             'when = { saved = "GICD_IIDR", bits = "0", in = [1] }\n', 7,
+             "the step's condition tests the saved value of GICD_IIDR")

@@ -107,6 +107,19 @@ def register_at(group: str, offset: int, spec: DeviceSpec = GICV2) -> tuple[Regi
     return spec.register_at(group, offset)
 
 
+def user_access(m: Machine, reg: Register, word: int, vcpu: int, value: int | None) -> str:
+    """A userspace read (``value`` None) or write of one register word: its value, ``ok``,
+    or the errno of a refused access (the table says when: a read accessor's ``error``,
+    a write's ``Effect.error``)."""
+    if value is None:
+        err, errno = m.read_error(reg, word, vcpu, user=True)
+        if int(err):
+            return errno
+        return f"0x{m.read_word(reg, word, vcpu, user=True):x}"
+    err, errno = m.write_word(reg, word, vcpu, value, user=True)
+    return errno if int(err) else "ok"
+
+
 def setup_prefix(vcpus: int, nr_irqs: int, gic: int = 2) -> list[Op]:
     """The standard setup prefix (``harness.gic_setup(gic, vcpus, nr_irqs)``)."""
     from models.kernel.harness import gic_setup
@@ -301,10 +314,7 @@ class KernelModel:
                 guest.send_sgi(m, cpu, value)  # vgic_mmio_write_sgir, sender = the attr's vCPU
             return "0x0" if value is None else "ok"  # vgic_uaccess: no region, RAZ/WI
         reg, word = found
-        if value is None:
-            return f"0x{m.read_word(reg, word, cpu, user=True):x}"
-        err, errno = m.write_word(reg, word, cpu, value, user=True)
-        return errno if int(err) else "ok"
+        return user_access(m, reg, word, cpu, value)
 
     def irq_line(self, m: Machine, intid: int, level: int) -> str:
         """KVM_IRQ_LINE for an SPI on an initialised vGIC (kept for callers of the
@@ -422,8 +432,9 @@ class KernelModelV3(KernelModel):
     * GICR_TYPER as the lifecycle leaves it: the affinity (upper word) is the vCPU's MPIDR,
       0 before KVM_ARM_VCPU_INIT; Last only with the redistributor region set
       (vgic_mmio_vcpu_rdist_is_last: 'if (!rdreg) return false').
-    * ICC_AP{0,1}R1-3 beyond vgic_v3_max_apr_idx() fail with -EINVAL (the device table's
-      model choice reads 0 there: sequences for a host avoid them).
+    * ICC_AP{0,1}R1-3 beyond vgic_v3_max_apr_idx() of the vCPU's current priority bits fail
+      with -EINVAL, read or write, as the device table says (on QEMU's emulated GICv3, 5
+      bits, that is every one of them, whatever ICC_CTLR_EL1 write came before).
     * KVM_RUN (``run 0``): the table's ``run``; the generator puts it last.
     """
 
@@ -546,19 +557,18 @@ class KernelModelV3(KernelModel):
             reg, word = found
             if reg.name == "GICR_TYPER" and value is None:
                 return f"0x{self._gicr_typer(r, vcpu, word):x}"
-            return self._access(m, reg, word, vcpu, value)
+            return user_access(m, reg, word, vcpu, value)
         if group == "CPU_SYSREGS":
             instr = a["attr"] & SYSREG_INSTR_MASK
             found = register_at(gicv3.SYSREGS, instr, self.spec)
             if found is None:
                 return "ENOENT" if _after(self.release, SYSREG_ENOENT_SINCE) else "ENXIO"
             reg, word = found
-            m_apr = re.match(r"ICC_AP[01]R(\d)_EL1", reg.name)
-            if m_apr and int(m_apr.group(1)) > self.sem3.host_info.apr_max_idx:
-                return "EINVAL"  # get_gic_ap0r / set_gic_ap0r ('idx > vgic_v3_max_apr_idx(vcpu)')
+            # ICC_AP<g>R1-3_EL1 beyond vgic_v3_max_apr_idx() of the vCPU's current priority
+            # bits fail with -EINVAL: the table's accessors say so (spec/gicv3.py _apr_rows)
             if value is not None and not a["wide"]:
                 value &= 0xFFFFFFFF
-            return self._access(m, reg, word, vcpu, value)
+            return user_access(m, reg, word, vcpu, value)
         # LEVEL_INFO: vgic_v3_attr_regs_access ('info == VGIC_LEVEL_INFO_LINE_LEVEL' else -EINVAL),
         # vgic_v3_line_level_info_uaccess ('if (intid % 32) return -EINVAL;')
         low = a["attr"] & 0xFFFFFFFF
@@ -568,14 +578,7 @@ class KernelModelV3(KernelModel):
         if value is not None:
             value &= 0xFFFFFFFF
         reg, word = register_at(gicv3.LEVEL, intid, self.spec)  # type: ignore[misc]
-        return self._access(m, reg, word, vcpu, value)
-
-    @staticmethod
-    def _access(m: Machine, reg: Register, word: int, vcpu: int, value: int | None) -> str:
-        if value is None:
-            return f"0x{m.read_word(reg, word, vcpu, user=True):x}"
-        err, errno = m.write_word(reg, word, vcpu, value, user=True)
-        return errno if int(err) else "ok"
+        return user_access(m, reg, word, vcpu, value)
 
     def _gicr_typer(self, r: Run, vcpu: int, word: int) -> int:
         """vgic_mmio_read_v3r_typer (5.10: vgic_uaccess_read_v3r_typer, no Last)."""
