@@ -106,14 +106,14 @@ def test_every_operation_is_documented_and_handled_by_the_runner():
     header = source.split("*/", 1)[0]
     names = {"vm", "vcpus", "vcpu_init", "device", "test_device", "set32", "set64", "get32",
              "get64", "has", "ctrl", "irq", "irq_raw", "cap", "reg_list", "get_reg",
-             "set_reg", "reg_dump", "target", "cpuinfo", "run", "mem", "peek", "poke", "end",
-             "program"}
+             "set_reg", "finalize", "reg_dump", "target", "cpuinfo", "run", "mem", "peek",
+             "poke", "end", "program"}
     for name in names:
         assert re.search(rf"^ \*   {name}\b", header, re.M), f"{name} not documented"
         assert f'"{name}"' in source, f"{name} not handled"
     for ctor in ("vm", "vcpus", "vcpu_init", "device", "test_device", "has", "ctrl", "irq",
-                 "cap", "reg_list", "get_reg", "set_reg", "reg_dump", "target", "cpuinfo", "run",
-                 "mem", "peek", "poke"):
+                 "cap", "reg_list", "get_reg", "set_reg", "finalize", "reg_dump", "target",
+                 "cpuinfo", "run", "mem", "peek", "poke"):
         assert getattr(Op, ctor)  # a constructor for each
 
 

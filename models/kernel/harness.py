@@ -204,6 +204,10 @@ class Op:
         return Op("set_reg", (vcpu, reg_id, value))
 
     @staticmethod
+    def finalize(vcpu: int, feature: int) -> Op:
+        return Op("finalize", (vcpu, feature))
+
+    @staticmethod
     def reg_dump(vcpu: int) -> Op:
         return Op("reg_dump", (vcpu,))
 

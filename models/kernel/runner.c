@@ -35,6 +35,8 @@
  *   cap CAP                   KVM_CHECK_EXTENSION on the VM (on /dev/kvm before a VM);
  *                             CAP: a number or CAP_IRQCHIP, CAP_NR_VCPUS, CAP_MAX_VCPUS,
  *                             CAP_DEVICE_CTRL, CAP_ARM_VM_IPA_SIZE
+ *   finalize VCPU FEATURE     KVM_ARM_VCPU_FINALIZE (FEATURE: KVM_ARM_VCPU_SVE = 4 is the
+ *                             one to finalize: an SVE vCPU lists no registers before it)
  *   reg_list VCPU             KVM_GET_REG_LIST
  *   get_reg VCPU ID           KVM_GET_ONE_REG (8, 16 bytes... as the ID's size field says;
  *                             at most 64 bits printed; larger registers print as hex bytes)
@@ -884,6 +886,21 @@ static void run_op(int argc, char **argv)
 		op_reg_list(argc, argv);
 	} else if (!strcmp(op, "get_reg") || !strcmp(op, "set_reg")) {
 		op_one_reg(argc, argv);
+	} else if (!strcmp(op, "finalize")) {
+		int fd, feature;
+
+		NEED(3);
+		if (vcpu_index(argv[1], &fd)) {
+			result("!no vcpu '%s'", argv[1]);
+			return;
+		}
+		NUM(2, n);
+		if (n > 0x7fffffff) {
+			result("!feature %s out of range", argv[2]);
+			return;
+		}
+		feature = (int)n;
+		result_rc(do_ioctl(fd, KVM_ARM_VCPU_FINALIZE, &feature));
 	} else if (!strcmp(op, "reg_dump")) {
 		op_reg_dump(argc, argv);
 	} else if (!strcmp(op, "target")) {
