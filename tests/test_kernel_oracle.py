@@ -67,6 +67,23 @@ def test_parse_output():
     assert r1[1].values == (3, 0x6030000000100000, 0x6030000000100002, 0x6030000000100004)
 
 
+def test_parse_output_reg_dump_and_info_lines():
+    text = ("gicproof-guest ready\r\n"
+            "I 0 1 cpuinfo Features\t: fp asimd\r\n"
+            "I 0 1 midr_el1 0x00000000000f0510\r\n"
+            "R 0 1 ok\r\n"
+            "G 0 6 0x6030000000100000 0x0000000000000000\r\n"
+            "G 0 6 0x6040000000100054 0x000000000000000000000000000000ff\r\n"
+            "G 0 6 0x603000000013c080 ENOENT\r\n"
+            "R 0 6 0x3\r\n")
+    p = parse_output(text)
+    assert p.info == {(0, 1): ["cpuinfo Features\t: fp asimd", "midr_el1 0x00000000000f0510"]}
+    assert p.regs == {(0, 6): [(0x6030000000100000, "0x0000000000000000"),
+                               (0x6040000000100054, "0x" + "00" * 15 + "ff"),
+                               (0x603000000013C080, "ENOENT")]}
+    assert [r.text for r in p.results[0]] == ["ok", "0x3"]
+
+
 def test_parse_output_incomplete_run_has_no_done_line():
     p = parse_output("gicproof-guest ready\r\nR 0 1 ok\r\nKernel panic - not syncing\r\n")
     assert p.done is None and len(p.results[0]) == 1
@@ -89,12 +106,14 @@ def test_every_operation_is_documented_and_handled_by_the_runner():
     header = source.split("*/", 1)[0]
     names = {"vm", "vcpus", "vcpu_init", "device", "test_device", "set32", "set64", "get32",
              "get64", "has", "ctrl", "irq", "irq_raw", "cap", "reg_list", "get_reg",
-             "set_reg", "run", "mem", "peek", "poke", "end", "program"}
+             "set_reg", "finalize", "reg_dump", "target", "cpuinfo", "run", "mem", "peek",
+             "poke", "end", "program"}
     for name in names:
         assert re.search(rf"^ \*   {name}\b", header, re.M), f"{name} not documented"
         assert f'"{name}"' in source, f"{name} not handled"
     for ctor in ("vm", "vcpus", "vcpu_init", "device", "test_device", "has", "ctrl", "irq",
-                 "cap", "reg_list", "get_reg", "set_reg", "run", "mem", "peek", "poke"):
+                 "cap", "reg_list", "get_reg", "set_reg", "finalize", "reg_dump", "target",
+                 "cpuinfo", "run", "mem", "peek", "poke"):
         assert getattr(Op, ctor)  # a constructor for each
 
 

@@ -204,6 +204,22 @@ class Op:
         return Op("set_reg", (vcpu, reg_id, value))
 
     @staticmethod
+    def finalize(vcpu: int, feature: int) -> Op:
+        return Op("finalize", (vcpu, feature))
+
+    @staticmethod
+    def reg_dump(vcpu: int) -> Op:
+        return Op("reg_dump", (vcpu,))
+
+    @staticmethod
+    def target() -> Op:
+        return Op("target")
+
+    @staticmethod
+    def cpuinfo() -> Op:
+        return Op("cpuinfo")
+
+    @staticmethod
     def run(vcpu: int) -> Op:
         return Op("run", (vcpu,))
 
@@ -430,6 +446,9 @@ class BatchResult:
     ioctls: int
     ioctl_ns: int
     output: str = field(repr=False, default="")
+    # reg_dump's "G" lines and cpuinfo's "I" lines, by (program, op index)
+    reg_dumps: dict[tuple[int, int], list[tuple[int, str]]] = field(repr=False, default_factory=dict)
+    info: dict[tuple[int, int], list[str]] = field(repr=False, default_factory=dict)
 
     def __getitem__(self, program: int) -> list[Result]:
         return self.programs[program]
@@ -439,6 +458,8 @@ class BatchResult:
 # Parsing runner and guest output (no boot needed: unit-tested).
 
 RESULT_LINE = re.compile(r"^R (\d+) (\d+) (\S.*)$")
+REG_LINE = re.compile(r"^G (\d+) (\d+) (0x[0-9a-f]+) (\S+)$")
+INFO_LINE = re.compile(r"^I (\d+) (\d+) (.*)$")
 DONE_LINE = re.compile(r"^gicproof-runner done programs=(\d+) ops=(\d+) ioctls=(\d+) ns=(\d+)$")
 
 
@@ -452,6 +473,8 @@ class ParsedOutput:
     done: tuple[int, int, int, int] | None  # programs, ops, ioctls, ns
     errors: list[str]
     ready_seen: bool
+    regs: dict[tuple[int, int], list[tuple[int, str]]] = field(default_factory=dict)
+    info: dict[tuple[int, int], list[str]] = field(default_factory=dict)
 
 
 def parse_output(text: str) -> ParsedOutput:
@@ -463,6 +486,15 @@ def parse_output(text: str) -> ParsedOutput:
         if m:
             prog, idx = int(m.group(1)), int(m.group(2))
             out.results.setdefault(prog, []).append(Result(prog, idx, m.group(3).strip()))
+            continue
+        m = REG_LINE.match(line)
+        if m:
+            key = (int(m.group(1)), int(m.group(2)))
+            out.regs.setdefault(key, []).append((int(m.group(3), 16), m.group(4)))
+            continue
+        m = INFO_LINE.match(raw.rstrip("\r\n\x00"))
+        if m:
+            out.info.setdefault((int(m.group(1)), int(m.group(2))), []).append(m.group(3))
             continue
         if line.startswith("const "):
             parts = line.split()
@@ -1035,7 +1067,8 @@ def run_batch(kernel: str, gic: int, programs: Sequence[Sequence[Op]],
         results.append(got)
     return BatchResult(kernel=k, gic=gic, programs=results, uname_r=p.uname_r or "",
                        constants=p.constants, dmesg=p.dmesg, boot_seconds=boot_s,
-                       total_seconds=total_s, ioctls=p.done[2], ioctl_ns=p.done[3], output=text)
+                       total_seconds=total_s, ioctls=p.done[2], ioctl_ns=p.done[3], output=text,
+                       reg_dumps=p.regs, info=p.info)
 
 
 # ---------------------------------------------------------------------------------------

@@ -35,10 +35,21 @@
  *   cap CAP                   KVM_CHECK_EXTENSION on the VM (on /dev/kvm before a VM);
  *                             CAP: a number or CAP_IRQCHIP, CAP_NR_VCPUS, CAP_MAX_VCPUS,
  *                             CAP_DEVICE_CTRL, CAP_ARM_VM_IPA_SIZE
+ *   finalize VCPU FEATURE     KVM_ARM_VCPU_FINALIZE (FEATURE: KVM_ARM_VCPU_SVE = 4 is the
+ *                             one to finalize: an SVE vCPU lists no registers before it)
  *   reg_list VCPU             KVM_GET_REG_LIST
  *   get_reg VCPU ID           KVM_GET_ONE_REG (8, 16 bytes... as the ID's size field says;
  *                             at most 64 bits printed; larger registers print as hex bytes)
  *   set_reg VCPU ID VAL       KVM_SET_ONE_REG (registers of at most 64 bits)
+ *   reg_dump VCPU             KVM_GET_REG_LIST (a call with n = 0 for the count, then
+ *                             the list), then KVM_GET_ONE_REG on every index in KVM's
+ *                             order: one "G" line per register (below), then the result
+ *                             line with the count
+ *   target                    KVM_ARM_PREFERRED_TARGET on the VM: prints the target
+ *                             and the preferred feature words 0..6 (the VCPU_INIT base)
+ *   cpuinfo                   the guest's own CPU (the one QEMU emulates): every line
+ *                             of /proc/cpuinfo, MIDR_EL1/REVIDR_EL1 from sysfs and
+ *                             AT_HWCAP/AT_HWCAP2, as "I" lines (below); result ok
  *   run VCPU                  KVM_RUN with kvm_run.immediate_exit = 1: the kernel does its
  *                             first-run initialisation (vgic resources mapped, timer
  *                             interrupts mapped to hardware) and returns EINTR without
@@ -59,6 +70,11 @@
  *   0xN 0xID 0xID ...         reg_list: the count, then every register ID
  *   ENAME                     the ioctl failed with this errno (EINVAL, ENXIO, EBUSY...)
  *   !MESSAGE                  the line could not be run (bad syntax, unknown device...)
+ * reg_dump and cpuinfo print, before their result line, lines of their own:
+ *   G PROG OP 0xID VALUE      VALUE: the register as one hex number, most significant
+ *                             byte first, 2 digits per byte of the ID's size field; or
+ *                             the errno name KVM_GET_ONE_REG failed with
+ *   I PROG OP TEXT            one line of information (cpuinfo)
  * The run starts with "gicproof-runner start" and ends with
  *   gicproof-runner done programs=P ops=O ioctls=I ns=T
  * (T: nanoseconds spent in the ioctls, CLOCK_MONOTONIC), so a reader can tell that the
@@ -73,6 +89,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -526,6 +543,118 @@ static void op_one_reg(int argc, char **argv)
 	}
 }
 
+static void op_reg_dump(int argc, char **argv)
+{
+	struct kvm_reg_list probe, *list;
+	unsigned char buf[256];
+	struct kvm_one_reg reg;
+	int fd;
+	long r;
+
+	NEED(2);
+	if (vcpu_index(argv[1], &fd)) {
+		result("!no vcpu '%s'", argv[1]);
+		return;
+	}
+	probe.n = 0;
+	r = do_ioctl(fd, KVM_GET_REG_LIST, &probe);
+	if (r != -E2BIG) {
+		if (r < 0)
+			result_errno(r);
+		else
+			result("0x0");
+		return;
+	}
+	list = calloc(1, sizeof(*list) + probe.n * sizeof(list->reg[0]));
+	if (!list) {
+		result("!out of memory");
+		return;
+	}
+	list->n = probe.n;
+	r = do_ioctl(fd, KVM_GET_REG_LIST, list);
+	if (r < 0) {
+		result_errno(r);
+		free(list);
+		return;
+	}
+	for (uint64_t i = 0; i < list->n; i++) {
+		uint64_t id = list->reg[i];
+		size_t size = (size_t)1 << ((id & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT);
+
+		printf("G %ld %ld 0x%llx ", program_id, op_no, (unsigned long long)id);
+		if (size > sizeof(buf)) {
+			printf("!size %zu\n", size);
+			continue;
+		}
+		memset(buf, 0, sizeof(buf));
+		reg.id = id;
+		reg.addr = (uint64_t)(uintptr_t)buf;
+		r = do_ioctl(fd, KVM_GET_ONE_REG, &reg);
+		if (r < 0) {
+			const char *name = strerrorname_np((int)-r);
+
+			if (name)
+				printf("%s\n", name);
+			else
+				printf("E%ld\n", -r);
+			continue;
+		}
+		/* little-endian in memory: most significant byte first, as one number */
+		printf("0x");
+		for (size_t b = size; b-- > 0;)
+			printf("%02x", buf[b]);
+		putchar('\n');
+	}
+	result("0x%llx", (unsigned long long)list->n);
+	free(list);
+}
+
+static void op_target(int argc, char **argv)
+{
+	struct kvm_vcpu_init init;
+	long r;
+
+	NEED(1);
+	memset(&init, 0, sizeof(init));
+	r = do_ioctl(vm_fd, KVM_ARM_PREFERRED_TARGET, &init);
+	if (r < 0) {
+		result_errno(r);
+		return;
+	}
+	printf("R %ld %ld 0x%x", program_id, op_no, init.target);
+	for (size_t i = 0; i < sizeof(init.features) / sizeof(init.features[0]); i++)
+		printf(" 0x%x", init.features[i]);
+	putchar('\n');
+}
+
+static void info_file(const char *prefix, const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		printf("I %ld %ld %s!%s\n", program_id, op_no, prefix, strerrorname_np(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		printf("I %ld %ld %s%s\n", program_id, op_no, prefix, line);
+	}
+	fclose(f);
+}
+
+static void op_cpuinfo(int argc, char **argv)
+{
+	NEED(1);
+	(void)argv;
+	info_file("cpuinfo ", "/proc/cpuinfo");
+	info_file("midr_el1 ", "/sys/devices/system/cpu/cpu0/regs/identification/midr_el1");
+	info_file("revidr_el1 ", "/sys/devices/system/cpu/cpu0/regs/identification/revidr_el1");
+	printf("I %ld %ld hwcap 0x%lx\n", program_id, op_no, getauxval(AT_HWCAP));
+	printf("I %ld %ld hwcap2 0x%lx\n", program_id, op_no, getauxval(AT_HWCAP2));
+	result("ok");
+}
+
 /* The host address of guest-physical [gpa, gpa+8) in a `mem` region, or NULL. */
 static uint64_t *mem_word(uint64_t gpa)
 {
@@ -757,6 +886,27 @@ static void run_op(int argc, char **argv)
 		op_reg_list(argc, argv);
 	} else if (!strcmp(op, "get_reg") || !strcmp(op, "set_reg")) {
 		op_one_reg(argc, argv);
+	} else if (!strcmp(op, "finalize")) {
+		int fd, feature;
+
+		NEED(3);
+		if (vcpu_index(argv[1], &fd)) {
+			result("!no vcpu '%s'", argv[1]);
+			return;
+		}
+		NUM(2, n);
+		if (n > 0x7fffffff) {
+			result("!feature %s out of range", argv[2]);
+			return;
+		}
+		feature = (int)n;
+		result_rc(do_ioctl(fd, KVM_ARM_VCPU_FINALIZE, &feature));
+	} else if (!strcmp(op, "reg_dump")) {
+		op_reg_dump(argc, argv);
+	} else if (!strcmp(op, "target")) {
+		op_target(argc, argv);
+	} else if (!strcmp(op, "cpuinfo")) {
+		op_cpuinfo(argc, argv);
 	} else if (!strcmp(op, "run")) {
 		op_run(argc, argv);
 	} else if (!strcmp(op, "mem") || !strcmp(op, "peek") || !strcmp(op, "poke")) {
