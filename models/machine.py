@@ -400,16 +400,18 @@ def ideal_save_steps(spec: DeviceSpec) -> tuple[Step, ...]:
     with tables in guest memory says its own: flush them, save the memory, then read)."""
     steps = tuple(spec.ideal_save) if spec.ideal_save is not None else \
         tuple(Step(0, "read", r.name) for r in spec.registers)
-    return tuple(_if_it_exists(spec, s) for s in steps)
+    return tuple(if_it_exists(spec, s) for s in steps)
 
 
-def _if_it_exists(spec: DeviceSpec, step: Step) -> Step:
-    """The ideal save reads a register the kernel may refuse (ICC_AP0R1_EL1 beyond
-    vgic_v3_max_apr_idx()) only where the kernel has it: a VMM that knows the device asks
-    for every register that exists, and no more."""
+def if_it_exists(spec: DeviceSpec, step: Step) -> Step:
+    """The ideal save reads, and the ordering graph's interface writes, a register the
+    kernel may refuse (ICC_AP0R1_EL1 beyond vgic_v3_max_apr_idx()) only where the kernel
+    has it: a VMM that knows the device accesses every register that exists, and no more.
+    The register exists where its read is not refused (vgic_v3_max_apr_idx guards the
+    read and the write alike)."""
     if step.action == "each":
-        return dataclasses.replace(step, steps=tuple(_if_it_exists(spec, s) for s in step.steps))
-    if step.action == "read" and step.target and step.when is None and \
+        return dataclasses.replace(step, steps=tuple(if_it_exists(spec, s) for s in step.steps))
+    if step.action in ("read", "write") and step.target and step.when is None and \
             spec.register(step.target).user_read.error is not None:
         return dataclasses.replace(step, when=Condition("exists"))
     return step

@@ -40,6 +40,7 @@ from models.machine import (
     MissingSaved,
     carry_environment,
     ideal_save_steps,
+    if_it_exists,
     make_state,
     run_restore,
     run_save,
@@ -68,15 +69,16 @@ class Node:
 
 def interface_nodes(spec: DeviceSpec) -> list[Node]:
     """The restore interface's steps, from the table (rows that view state) and the
-    operations, in table order."""
+    operations, in table order. A register the kernel may refuse (an active-priority
+    register beyond the vCPU's priority bits) is written where it exists."""
     nodes = []
     for reg in spec.registers:
         if not reg.views:
             continue  # ID and RAZ/WI rows: nothing to restore (checked, not written)
         if reg.pair_role == "clear":
-            nodes.append(Node(f"{reg.name}=ones", Step(0, "write", reg.name, ValueSpec("ones"))))
+            nodes.append(Node(f"{reg.name}=ones", if_it_exists(spec, Step(0, "write", reg.name, ValueSpec("ones")))))
         else:
-            nodes.append(Node(reg.name, Step(0, "write", reg.name)))
+            nodes.append(Node(reg.name, if_it_exists(spec, Step(0, "write", reg.name))))
     for op in spec.operations:
         if op.side == "restore":  # not the save side's flushes, not a reset
             nodes.append(Node(op.name, Step(0, "op", op.name)))
