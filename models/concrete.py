@@ -40,5 +40,8 @@ class ConcreteOps:
     def zext(self, a: Value, from_width: int, to_width: int) -> Value:
         return a
 
+    def ule(self, a: Value, b: Value) -> Value:
+        return 1 if a <= b else 0
+
 
 CONCRETE = ConcreteOps()

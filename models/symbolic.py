@@ -57,6 +57,9 @@ class SymbolicOps:
             return a
         return z3.ZeroExt(to_width - from_width, a)
 
+    def ule(self, a: Value, b: Value) -> Value:
+        return z3.If(z3.ULE(a, b), self.const(1, 1), self.const(0, 1))
+
 
 def is_true(cond: Value) -> z3.BoolRef:
     """A 1-bit condition as a Z3 Boolean."""

@@ -796,8 +796,8 @@ def _write_icc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value)
     write of 0 reads back IDbits 0 after its EINVAL on every oracle kernel)."""
     pri = ops.extract(d, 10, 8)
     ids = ops.extract(d, 13, 11)
-    pri_bad = ops.not_(_ule_var(ops, pri, f["pri_bits"], 3), 1)
-    id_bad = ops.not_(_ule_var(ops, ids, f["id_bits"], 3), 1)
+    pri_bad = ops.not_(ops.ule(pri, f["pri_bits"]), 1)
+    id_bad = ops.not_(ops.ule(ids, f["id_bits"]), 1)
     host = _host_ctlr_bits(ctx)
     seis_bad = ops.not_(ops.eq(ops.extract(d, 14, 14), ops.const((host >> 14) & 1, 1)), 1)
     a3v_bad = ops.not_(ops.eq(ops.extract(d, 15, 15), ops.const((host >> 15) & 1, 1)), 1)
@@ -806,17 +806,6 @@ def _write_icc_ctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value)
                   error=ops.or_(pri_bad, later), errno="EINVAL",
                   kept={"pri_bits": ops.ite(pri_bad, f["pri_bits"], pri),
                         "id_bits": ops.ite(ops.or_(pri_bad, id_bad), f["id_bits"], ids)})
-
-
-def _ule_var(ops: Ops, a: Value, b: Value, width: int) -> Value:
-    """a <= b for two variables of ``width`` bits, by cases on a (small widths only)."""
-    out = ops.const(0, 1)
-    for k in range(1 << width):
-        le = ops.const(0, 1)
-        for j in range(k, 1 << width):
-            le = ops.or_(le, ops.eq(b, ops.const(j, width)))
-        out = ops.ite(ops.eq(a, ops.const(k, width)), le, out)
-    return out
 
 
 def _sysreg_row(name: str, enc: int, views: tuple[str, ...], rd, wr, src: str, rule_r: str, rule_w: str,

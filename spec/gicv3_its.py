@@ -94,7 +94,7 @@ INITIAL_PROPBASER = (3 << 7) | (1 << 10)  # vgic-its.c INITIAL_PROPBASER_VALUE, 
 def _cmd_offset_ok(ops: Ops, offset: Value, cbaser: Value) -> Value:
     """ITS_CMD_OFFSET(val) < ITS_CMD_BUFFER_SIZE(cbaser): the offset (bits 19:5) lies in the
     (CBASER.Size + 1) 4K pages of the queue, i.e. bits 19:12 <= Size."""
-    return gicv3._ule_var(ops, ops.extract(offset, 19, 12), ops.extract(cbaser, 7, 0), 8)
+    return ops.ule(ops.extract(offset, 19, 12), ops.extract(cbaser, 7, 0))
 
 
 # Queue offsets are kept in bits 19:5 ('ITS_CMD_OFFSET(reg) (reg & GENMASK(19, 5))'); the
