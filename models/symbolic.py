@@ -3,9 +3,17 @@ is one of the two modules that import z3."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import z3
 
 from spec.algebra import Value
+
+
+def _num(v: Any) -> bool:
+    """A numeral: every constant is made by ``SymbolicOps.const`` (a BitVecNumRef), and the
+    C-API terms below are never numerals (Z3_mk_* does not simplify)."""
+    return type(v) is z3.BitVecNumRef
 
 
 class SymbolicOps:
@@ -19,51 +27,116 @@ class SymbolicOps:
 
     def __init__(self, ctx: z3.Context | None = None):
         self.ctx = ctx if ctx is not None else z3.main_ctx()
+        # Terms are immutable, so one numeral per (value, width) serves every use: building
+        # a Z3 numeral costs more than the rest of most operations (a GICv3 round trip
+        # made a million of them)
+        self._consts: dict[tuple[int, int], Value] = {}
+        self._one = self.const(1, 1)
+        self._zero = self.const(0, 1)
 
     def const(self, value: int, width: int) -> Value:
-        return z3.BitVecVal(value & ((1 << width) - 1), width, self.ctx)
+        key = (value & ((1 << width) - 1), width)
+        got = self._consts.get(key)
+        if got is None:
+            got = self._consts[key] = z3.BitVecVal(key[0], width, self.ctx)
+        return got
 
     def var(self, name: str, width: int) -> Value:
         return z3.BitVec(name, width, self.ctx)
 
+    # The operations below call Z3's C API directly, and fold what is decided without a
+    # solver (both operands numerals, or the same term): the Python layer's coercions and
+    # sort checks cost more than the terms themselves (most of a GICv3 round trip's time
+    # went there), and operands here always have matching sorts.
+
+    def _bv(self, ast: Any) -> Value:
+        return z3.BitVecRef(ast, self.ctx)
+
     def and_(self, a: Value, b: Value) -> Value:
-        return a & b
+        if _num(a) and _num(b):
+            return self.const(a.as_long() & b.as_long(), a.size())
+        return self._bv(z3.Z3_mk_bvand(self.ctx.ref(), a.as_ast(), b.as_ast()))
 
     def or_(self, a: Value, b: Value) -> Value:
-        return a | b
+        if _num(a) and _num(b):
+            return self.const(a.as_long() | b.as_long(), a.size())
+        return self._bv(z3.Z3_mk_bvor(self.ctx.ref(), a.as_ast(), b.as_ast()))
 
     def xor(self, a: Value, b: Value) -> Value:
-        return a ^ b
+        if _num(a) and _num(b):
+            return self.const(a.as_long() ^ b.as_long(), a.size())
+        return self._bv(z3.Z3_mk_bvxor(self.ctx.ref(), a.as_ast(), b.as_ast()))
 
     def not_(self, a: Value, width: int) -> Value:
-        return ~a
+        if _num(a):
+            return self.const(~a.as_long(), a.size())
+        return self._bv(z3.Z3_mk_bvnot(self.ctx.ref(), a.as_ast()))
 
     def ite(self, cond: Value, then: Value, other: Value) -> Value:
-        if z3.is_bv_value(cond):
+        if _num(cond):
             return then if cond.as_long() else other
-        return z3.If(cond == 1, then, other)
+        if then.eq(other):
+            return then
+        c = z3.Z3_mk_eq(self.ctx.ref(), cond.as_ast(), self._one.as_ast())
+        return self._bv(z3.Z3_mk_ite(self.ctx.ref(), c, then.as_ast(), other.as_ast()))
 
     def eq(self, a: Value, b: Value) -> Value:
-        return z3.If(a == b, self.const(1, 1), self.const(0, 1))
+        if a.eq(b):
+            return self._one
+        if _num(a) and _num(b):
+            return self._one if a.as_long() == b.as_long() else self._zero
+        c = z3.Z3_mk_eq(self.ctx.ref(), a.as_ast(), b.as_ast())
+        return self._bv(z3.Z3_mk_ite(self.ctx.ref(), c, self._one.as_ast(), self._zero.as_ast()))
 
     def extract(self, a: Value, hi: int, lo: int) -> Value:
-        return z3.Extract(hi, lo, a)
+        if _num(a):
+            return self.const(a.as_long() >> lo, hi - lo + 1)
+        return self._bv(z3.Z3_mk_extract(self.ctx.ref(), hi, lo, a.as_ast()))
 
     def concat(self, hi: Value, lo: Value, lo_width: int) -> Value:
-        return z3.Concat(hi, lo)
+        if _num(hi) and _num(lo):
+            return self.const((hi.as_long() << lo_width) | lo.as_long(), hi.size() + lo_width)
+        return self._bv(z3.Z3_mk_concat(self.ctx.ref(), hi.as_ast(), lo.as_ast()))
 
     def zext(self, a: Value, from_width: int, to_width: int) -> Value:
         if to_width == from_width:
             return a
-        return z3.ZeroExt(to_width - from_width, a)
+        if _num(a):
+            return self.const(a.as_long(), to_width)
+        return self._bv(z3.Z3_mk_zero_ext(self.ctx.ref(), to_width - from_width, a.as_ast()))
 
     def ule(self, a: Value, b: Value) -> Value:
-        return z3.If(z3.ULE(a, b), self.const(1, 1), self.const(0, 1))
+        if _num(a) and _num(b):
+            return self._one if a.as_long() <= b.as_long() else self._zero
+        c = z3.Z3_mk_bvule(self.ctx.ref(), a.as_ast(), b.as_ast())
+        return self._bv(z3.Z3_mk_ite(self.ctx.ref(), c, self._one.as_ast(), self._zero.as_ast()))
 
 
 def is_true(cond: Value) -> z3.BoolRef:
     """A 1-bit condition as a Z3 Boolean."""
-    return cond == 1
+    if _num(cond):
+        return z3.BoolVal(cond.as_long() == 1, cond.ctx)
+    ctx = cond.ctx
+    one = z3.Z3_mk_unsigned_int(ctx.ref(), 1, z3.Z3_get_sort(ctx.ref(), cond.as_ast()))
+    return z3.BoolRef(z3.Z3_mk_eq(ctx.ref(), cond.as_ast(), one), ctx)
+
+
+def any_true(conds: list[z3.BoolRef]) -> z3.BoolRef:
+    """The disjunction of Z3 Booleans of one context, built in one call (z3.Or's
+    coercions cost more than the term on long lists)."""
+    ctx = conds[0].ctx
+    arr = (z3.Ast * len(conds))()
+    for i, c in enumerate(conds):
+        arr[i] = c.as_ast()
+    return z3.BoolRef(z3.Z3_mk_or(ctx.ref(), len(conds), arr), ctx)
+
+
+def all_true(conds: list[z3.BoolRef]) -> z3.BoolRef:
+    ctx = conds[0].ctx
+    arr = (z3.Ast * len(conds))()
+    for i, c in enumerate(conds):
+        arr[i] = c.as_ast()
+    return z3.BoolRef(z3.Z3_mk_and(ctx.ref(), len(conds), arr), ctx)
 
 
 SYMBOLIC = SymbolicOps()

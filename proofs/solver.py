@@ -21,7 +21,7 @@ from typing import Any
 
 import z3
 
-from models.symbolic import is_true
+from models.symbolic import all_true, any_true, is_true
 
 # Z3 resource units per query. Calibrated with ``bench/bench.py --rlimit-usage``: the
 # largest query of ``gicproof check`` used about 45 thousand units, the largest of
@@ -197,16 +197,25 @@ def _assignments(m: z3.ModelRef) -> dict[str, int]:
     return out
 
 
+def _terms(conds: list[Any]) -> list[Any] | None:
+    """The conditions as Z3 Booleans, or None when one is a Python bool (then z3.Or /
+    z3.And, which take both, build the term)."""
+    out = [_as_bool(c) for c in conds]
+    return None if any(isinstance(c, bool) for c in out) else out
+
+
 def any_of(conds: list[Any]) -> Any:
     if not conds:
         return False
-    return z3.Or([_as_bool(c) for c in conds])
+    terms = _terms(conds)
+    return any_true(terms) if terms is not None else z3.Or([_as_bool(c) for c in conds])
 
 
 def all_of(conds: list[Any]) -> Any:
     if not conds:
         return True
-    return z3.And([_as_bool(c) for c in conds])
+    terms = _terms(conds)
+    return all_true(terms) if terms is not None else z3.And([_as_bool(c) for c in conds])
 
 
 def none_of(conds: list[Any]) -> Any:
