@@ -121,6 +121,25 @@ def is_true(cond: Value) -> z3.BoolRef:
     return z3.BoolRef(z3.Z3_mk_eq(ctx.ref(), cond.as_ast(), one), ctx)
 
 
+def free_variables(terms: list[Value]) -> set[str]:
+    """The names of the variables the terms are built from."""
+    seen: set[int] = set()
+    out: set[str] = set()
+    stack = [t for t in terms if not _num(t)]
+    while stack:
+        t = stack.pop()
+        i = t.get_id()
+        if i in seen:
+            continue
+        seen.add(i)
+        if z3.is_const(t):
+            if not z3.is_bv_value(t) and not z3.is_true(t) and not z3.is_false(t):
+                out.add(t.decl().name())
+            continue
+        stack.extend(t.children())
+    return out
+
+
 def any_true(conds: list[z3.BoolRef]) -> z3.BoolRef:
     """The disjunction of Z3 Booleans of one context, built in one call (z3.Or's
     coercions cost more than the term on long lists)."""

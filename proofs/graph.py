@@ -45,7 +45,7 @@ from models.machine import (
     run_restore,
     run_save,
 )
-from models.symbolic import SymbolicOps, fresh_symbolic
+from models.symbolic import SymbolicOps, free_variables, fresh_symbolic
 from proofs import solver
 from proofs.classes import representatives
 from proofs.replay import replay
@@ -218,13 +218,74 @@ def _all_equal(ops: SymbolicOps, a: Machine, b: Machine) -> Value:
 def commute_locally(spec: DeviceSpec, kernel: str, a: Node, b: Node, config: Config,
                     budget: solver.Budget, host: str = "") -> solver.Answer:
     """unsat: A;B and B;A agree on every field and on failure from every reachable state."""
-    ops = fresh_symbolic()
-    assumptions, saved, fresh_dst = _machines(spec, kernel, config, ops, host)
-    m1, m2 = fresh_dst(), fresh_dst()
-    r1 = run_restore(m1, [a.step, b.step], saved)
-    r2 = run_restore(m2, [b.step, a.step], saved)
-    same = ops.and_(_all_equal(ops, m1, m2), ops.eq(r1.failed, r2.failed))
-    return solver.check(assumptions, [ops.not_(same, 1)], budget)
+    return Commutation(spec, kernel, config, host).check(a, b, budget)
+
+
+class Commutation:
+    """The local commutation proofs of one graph, over one source, one ideal save and one
+    destination state built once (a pair's proof only runs its two steps, twice).
+
+    Only the answer's status is used (sat pairs go on to the in-context check, in a
+    context of their own), so sharing a Z3 context here cannot change a report.
+
+    Most pairs are told apart without the solver: a step's *footprint* is the destination
+    fields it changes (W) and the destination fields its results and its failure are
+    terms of (R). If W_A meets neither R_B nor W_B, and W_B does not meet R_A, each step
+    computes the same results whichever runs first, and neither touches what the other
+    writes: A;B = B;A on every state, which is what the solver would prove (a term's value
+    depends only on the variables in it)."""
+
+    def __init__(self, spec: DeviceSpec, kernel: str, config: Config, host: str = ""):
+        self.spec, self.kernel, self.config, self.host = spec, kernel, config, host
+        self.ops = fresh_symbolic()
+        self.assumptions, self.saved, fresh_dst = _machines(spec, kernel, config, self.ops, host)
+        self.sem = spec.semantics(kernel, host)
+        self.base = fresh_dst().state
+        self._footprints: dict[str, tuple[frozenset, frozenset]] = {}
+
+    def _machine(self) -> Machine:
+        return Machine(self.spec, self.sem, self.config, self.ops, self.base.copy())
+
+    def footprint(self, n: Node) -> tuple[frozenset, frozenset]:
+        """(W, R) of ``n`` as sets of destination field keys (scope, key, field)."""
+        if n.name not in self._footprints:
+            m = self._machine()
+            r = run_restore(m, [n.step], self.saved)
+            written, terms = set(), [r.failed]
+            for (scope, key), before, after in _scopes(self.base, m.state):
+                for name, v in after.items():
+                    if not v.eq(before[name]):
+                        written.add(f"{scope}|{key}|{name}")
+                        terms.append(v)
+            # a variable is named side|scope|key|field (``_machines``); the side is dropped:
+            # a source field in a term is a saved value or an environment field carried to
+            # the destination, and counting it as read of that field is merely cautious
+            read = frozenset(v.split("|", 1)[1] for v in free_variables(terms))
+            self._footprints[n.name] = (frozenset(written), read)
+        return self._footprints[n.name]
+
+    def independent(self, a: Node, b: Node) -> bool:
+        wa, ra = self.footprint(a)
+        wb, rb = self.footprint(b)
+        return not (wa & (rb | wb)) and not (wb & ra)
+
+    def check(self, a: Node, b: Node, budget: solver.Budget) -> solver.Answer:
+        if self.independent(a, b):
+            return solver.Answer("unsat", seconds=0.0, reason="independent footprints")
+        m1, m2 = self._machine(), self._machine()
+        r1 = run_restore(m1, [a.step, b.step], self.saved)
+        r2 = run_restore(m2, [b.step, a.step], self.saved)
+        ops = self.ops
+        same = ops.and_(_all_equal(ops, m1, m2), ops.eq(r1.failed, r2.failed))
+        return solver.check(self.assumptions, [ops.not_(same, 1)], budget)
+
+
+def _scopes(a: Any, b: Any) -> Iterable[tuple[tuple[str, Any], dict, dict]]:
+    yield ("global", None), a.glob, b.glob
+    for c, (x, y) in enumerate(zip(a.cpu, b.cpu, strict=True)):
+        yield ("cpu", c), x, y
+    for k in a.irq:
+        yield ("irq", k), a.irq[k], b.irq[k]
 
 
 # ---------------------------------------------------------------------------------------
@@ -403,12 +464,13 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
             return OrderingGraph(spec.name, kernel, destination, cpus, nodes, g, {}, [], [],
                                  [("*", "*", f"the {what} assumptions are {why}")], None,
                                  [n.name for n in nodes], time.perf_counter() - t0, queries)
+    commutation = Commutation(spec, kernel, config, host)
     for i, a in enumerate(nodes):
         for b in nodes[i + 1:]:
             if progress:
                 progress(f"commutation {a.name} / {b.name}")
-            ans = commute_locally(spec, kernel, a, b, config, budget, host)
-            queries += 1
+            ans = commutation.check(a, b, budget)
+            queries += ans.reason != "independent footprints"
             if ans.status == "unsat":
                 commuting.append((a.name, b.name))
             elif ans.status == "sat":
