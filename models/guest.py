@@ -18,6 +18,7 @@ from models.machine import SPI_BANK, Machine
 from spec.algebra import Ops, Value, mask, nonzero
 from spec.device import AccessContext
 from spec.gicv2 import original_bits, original_fields, pending_view
+from spec.gicv3_its import TARGET_BITS
 
 SPURIOUS = 1023
 
@@ -351,7 +352,7 @@ def its_mapc(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, targ
 def its_unmapc(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
     """MAPC V=0 on a collection no event uses: vgic_its_free_collection."""
     ok = bool_and_(ops, _its_on(ops, g), ops.not_(g["ite_valid"], 1))
-    return _upd(ops, ok, g, {"cte_valid": ops.const(0, 1), "cte_target": ops.const(0, 3)})
+    return _upd(ops, ok, g, {"cte_valid": ops.const(0, 1), "cte_target": ops.const(0, TARGET_BITS)})
 
 
 def its_mapti(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
@@ -414,7 +415,7 @@ def bool_and_(ops: Ops, *conds: Value) -> Value:
 def _below(ops: Ops, v: Value, n: int) -> Value:
     out = ops.const(0, 1)
     for k in range(n):
-        out = ops.or_(out, ops.eq(v, ops.const(k, 3)))
+        out = ops.or_(out, ops.eq(v, ops.const(k, TARGET_BITS)))
     return out
 
 

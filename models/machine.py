@@ -46,22 +46,56 @@ class Config:
     cpus: int
     irqs: int
     intids: tuple[int, ...] | None = None
+    # the vCPUs the machine holds, ascending (None = every one of range(cpus)): one per
+    # vCPU class (proofs/classes.py, "vCPU classes"), when a device allows that
+    vcpus: tuple[int, ...] | None = None
 
     def present(self, intid: int) -> bool:
         return intid < self.irqs and (self.intids is None or intid in self.intids)
 
+    @property
+    def held(self) -> tuple[int, ...]:
+        return self.vcpus if self.vcpus is not None else tuple(range(self.cpus))
+
     def describe(self) -> str:
-        return f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}, {self.irqs} interrupts"
+        held = "" if self.vcpus is None else \
+            f" (vCPUs {', '.join(map(str, self.vcpus))}: one per class)"
+        return f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}{held}, {self.irqs} interrupts"
+
+
+class CpuFields(list):
+    """The CPU interfaces' fields, in the order of the vCPUs held, indexed by vCPU number:
+    ``cpu[511]`` is vCPU 511's fields when the machine holds one vCPU per class (0, 1 and
+    511), and ``cpu[c]`` is position c when it holds every vCPU. Iteration gives the fields
+    in order; ``ids`` the vCPU numbers; ``items()`` both."""
+
+    def __init__(self, fields: Iterable[dict[str, Value]], ids: Iterable[int] | None = None):
+        super().__init__(fields)
+        self.ids = tuple(ids) if ids is not None else tuple(range(len(self)))
+        self._pos = None if self.ids == tuple(range(len(self))) else {v: i for i, v in enumerate(self.ids)}
+
+    def __getitem__(self, k: Any) -> Any:
+        if self._pos is not None and isinstance(k, int):
+            k = self._pos[k]
+        return super().__getitem__(k)
+
+    def __setitem__(self, k: Any, v: Any) -> None:
+        if self._pos is not None and isinstance(k, int):
+            k = self._pos[k]
+        super().__setitem__(k, v)
+
+    def items(self) -> Iterable[tuple[int, dict[str, Value]]]:
+        return zip(self.ids, self, strict=True)
 
 
 @dataclass
 class DeviceState:
     glob: dict[str, Value]
-    cpu: list[dict[str, Value]]
+    cpu: CpuFields
     irq: dict[IrqKey, dict[str, Value]]
 
     def copy(self) -> DeviceState:
-        return DeviceState(dict(self.glob), [dict(c) for c in self.cpu],
+        return DeviceState(dict(self.glob), CpuFields((dict(c) for c in self.cpu), self.cpu.ids),
                            {k: dict(v) for k, v in self.irq.items()})
 
 
@@ -72,7 +106,7 @@ def irq_keys(spec: DeviceSpec, config: Config) -> list[IrqKey]:
         if intid >= config.irqs:
             continue
         if intid < spec.private_irqs:
-            keys.extend((cpu, intid) for cpu in range(config.cpus))
+            keys.extend((cpu, intid) for cpu in config.held)
         else:
             keys.append((SPI_BANK, intid))
     return keys
@@ -96,7 +130,8 @@ def make_state(spec: DeviceSpec, semantics: Any, config: Config, ops: Ops,
 
     glob_ctx = _ctx(spec, semantics, config, 0, {}, host)
     glob = scope_fields("global", None, glob_ctx)
-    cpus = [scope_fields("cpu", c, _ctx(spec, semantics, config, c, glob, host)) for c in range(config.cpus)]
+    cpus = CpuFields((scope_fields("cpu", c, _ctx(spec, semantics, config, c, glob, host)) for c in config.held),
+                     config.held)
     irqs = {}
     for key in irq_keys(spec, config):
         bank, intid = key
@@ -107,7 +142,7 @@ def make_state(spec: DeviceSpec, semantics: Any, config: Config, ops: Ops,
 
 def _ctx(spec: DeviceSpec, semantics: Any, config: Config, vcpu: int, glob: dict[str, Value],
          host: Any, intid: int = -1, user: bool = True, half: int = 0) -> AccessContext:
-    return AccessContext(semantics=semantics, cpus=config.cpus, irqs=config.irqs, vcpu=vcpu,
+    return AccessContext(semantics=semantics, cpus=config.cpus, irqs=config.irqs, vcpu=vcpu, vcpus=config.held,
                          intid=intid, kind=spec.interrupt_kind(intid) if intid >= 0 else "",
                          device=glob, host=host, user=user, half=half)
 
@@ -144,7 +179,7 @@ class Machine:
     def invariant(self) -> Value:
         ops = self.ops
         conds = [self.spec.invariant(ops, self.ctx(0), "global", self.state.glob)]
-        conds += [self.spec.invariant(ops, self.ctx(c), "cpu", f) for c, f in enumerate(self.state.cpu)]
+        conds += [self.spec.invariant(ops, self.ctx(c), "cpu", f) for c, f in self.state.cpu.items()]
         for (bank, intid), f in self.state.irq.items():
             conds.append(self.spec.invariant(ops, self.ctx(max(bank, 0), intid), "irq", f))
         if self.spec.cross_invariant is not None:
@@ -251,7 +286,7 @@ class Machine:
         for name in mem:
             if name in self.state.glob:
                 out[("global", None, name)] = self.state.glob[name]
-        for c, fields in enumerate(self.state.cpu):
+        for c, fields in self.state.cpu.items():
             for name in mem & fields.keys():
                 out[("cpu", c, name)] = fields[name]
         for key, fields in self.state.irq.items():
@@ -353,7 +388,7 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
 
     def emit(step: Step, cpu: int | None) -> None:
         if step.action == "each":
-            for c in range(config.cpus):
+            for c in config.held:
                 for inner in step.steps:
                     emit(inner, c)
             return
@@ -386,7 +421,7 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
                 for c in slots:
                     out.append(Access(len(out) + 1, step, step.action, reg, w, step.vcpu, c))
                 continue
-            cpus = [cpu] if (cpu is not None) else (range(config.cpus) if banked else [0])
+            cpus = [cpu] if (cpu is not None) else (config.held if banked else [0])
             for c in cpus:
                 out.append(Access(len(out) + 1, step, step.action, reg, w, c))
 

@@ -19,6 +19,21 @@ rests on):
 
 Proving the round trip for one symbolic representative per signature class, for each CPU
 count, is therefore a proof for every interrupt count the device accepts.
+
+vCPU classes (a device with ``vcpu_classes``: GICv3, up to VGIC_V3_MAX_CPUS = 512 vCPUs,
+include/kvm/arm_vgic.h):
+
+5. Every per-CPU accessor reads and writes only its own vCPU's fields (interface, banked
+   private interrupts), the global fields and the access context; the context tells vCPUs
+   apart only by whether the vCPU is the last one (GICR_TYPER.Last) and by its own MPIDR
+   affinity (GICR_TYPER's upper word: a constant of that vCPU, the same on source and
+   destination, tested by no rule). A step reaches every vCPU alike (``each = "cpu"``, a
+   banked register outside a loop) or names one (``vcpu = N``).
+6. So in a VM of N vCPUs, the vCPUs other than 0, N - 1 and those the steps name are
+   interchangeable: one of them (vCPU 1, or the smallest such) stands for all. A proof
+   holding vCPUs {0, 1, named..., N - 1} at N = max_cpus is a proof for every N above the
+   counts proved one by one (``cpu_counts``), whose class structure is the same.
+   ``tests/test_roundtrip.py`` checks this against every-vCPU encodings.
 """
 
 from __future__ import annotations
@@ -139,3 +154,36 @@ def representatives(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tu
                     max_irqs: int) -> list[int]:
     """The smallest interrupt of each signature class among ``range(max_irqs)``."""
     return sorted(set(class_of(spec, save, restore, max_irqs).values()))
+
+
+def named_vcpus(save: tuple[Step, ...] | None, restore: tuple[Step, ...]) -> set[int]:
+    """The vCPUs steps name (``vcpu = N``)."""
+    return {s.vcpu for s in _flatten(save) + _flatten(restore) if s.vcpu is not None}
+
+
+def held_vcpus(spec: DeviceSpec, cpus: int, named: set[int]) -> tuple[int, ...] | None:
+    """The vCPUs a proof at ``cpus`` vCPUs holds: every one (None) up to the counts proved
+    one by one, else 0, the named ones, one generic vCPU and the last (point 6)."""
+    if not spec.vcpu_classes or cpus <= explicit_limit(named):
+        return None
+    named = {v for v in named if v < cpus}
+    generic = min(v for v in range(1, cpus) if v not in named)
+    return tuple(sorted({0, generic, cpus - 1} | named))
+
+
+def explicit_limit(named: set[int]) -> int:
+    """Up to this vCPU count every vCPU is held: above it the classes are 0, the named
+    vCPUs, at least one generic vCPU and the last, whatever the count."""
+    return max(3, max(named, default=0) + 2)
+
+
+def cpu_counts(spec: DeviceSpec, named: set[int], counts: list[int] | None = None) -> list[int]:
+    """The vCPU counts a proof over ``counts`` (default: every count the device accepts)
+    runs at: each one, or (vCPU classes) each up to ``explicit_limit`` and then the
+    largest, which stands for every count above the limit."""
+    counts = sorted(counts or range(1, spec.max_cpus + 1))
+    if not spec.vcpu_classes:
+        return counts
+    limit = explicit_limit(named)
+    above = [n for n in counts if n > limit]
+    return [n for n in counts if n <= limit] + above[-1:]

@@ -20,6 +20,7 @@ from models.concrete import CONCRETE
 from models.machine import SPI_BANK, Config, Machine, make_state
 from models.symbolic import fresh_symbolic
 from proofs import solver
+from proofs.classes import held_vcpus
 from spec.device import DeviceSpec, Register
 
 PROVED = "PROVED"
@@ -94,7 +95,7 @@ def _kinds(spec: DeviceSpec, reg: Register) -> list[tuple[str, int]]:
 
 def _machine(spec: DeviceSpec, kernel: str, intid: int, ops, values=None) -> Machine:
     sem = spec.semantics(kernel)
-    cfg = Config(spec.max_cpus, max(spec.irq_counts), (intid,))
+    cfg = Config(spec.max_cpus, max(spec.irq_counts), (intid,), held_vcpus(spec, spec.max_cpus, set()))
     return Machine(spec, sem, cfg, ops, make_state(spec, sem, cfg, ops, values))
 
 

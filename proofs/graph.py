@@ -282,7 +282,7 @@ class Commutation:
 
 def _scopes(a: Any, b: Any) -> Iterable[tuple[tuple[str, Any], dict, dict]]:
     yield ("global", None), a.glob, b.glob
-    for c, (x, y) in enumerate(zip(a.cpu, b.cpu, strict=True)):
+    for (c, x), y in zip(a.cpu.items(), b.cpu, strict=True):
         yield ("cpu", c), x, y
     for k in a.irq:
         yield ("irq", k), a.irq[k], b.irq[k]
@@ -321,7 +321,7 @@ def context_loss(spec: DeviceSpec, kernel: str, good: list[Node], bad: list[Node
 
     def scopes(enc):
         yield ("global", None), enc.source.glob, enc.after.glob
-        for c in range(config.cpus):
+        for c in config.held:
             yield ("cpu", c), enc.source.cpu[c], enc.after.cpu[c]
         for k in enc.source.irq:
             yield ("irq", k), enc.source.irq[k], enc.after.irq[k]

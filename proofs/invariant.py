@@ -28,7 +28,7 @@ from models.concrete import CONCRETE
 from models.guest import Event, events_for
 from models.machine import SPI_BANK, Config, DeviceState, Machine, make_state
 from models.symbolic import SymbolicOps, fresh_symbolic
-from proofs import solver
+from proofs import classes, solver
 from spec.algebra import Value
 from spec.device import DeviceSpec, Register
 
@@ -102,7 +102,7 @@ def actions(spec: DeviceSpec, config: Config) -> list[Action]:
                             if reg.first_irq <= i < reg.first_irq + reg.irqs})
         for w in words:
             banked = reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(w).start < spec.private_irqs)
-            for vcpu in (range(config.cpus) if banked else [0]):
+            for vcpu in (config.held if banked else [0]):
                 for user in (False, True):
                     who = "userspace" if user else "guest"
                     where = f"[{w}]" if reg.words > 1 else ""
@@ -117,7 +117,7 @@ def actions(spec: DeviceSpec, config: Config) -> list[Action]:
             out.append(Action(ev.name, event=ev))
             continue
         if ev.scope == "cpu":
-            out += [Action(f"{ev.name} on cpu{c}", event=ev, key=c) for c in range(config.cpus)]
+            out += [Action(f"{ev.name} on cpu{c}", event=ev, key=c) for c in config.held]
             continue
         for key in m_keys:
             bank, intid = key
@@ -125,7 +125,7 @@ def actions(spec: DeviceSpec, config: Config) -> list[Action]:
             where = f"{kind.upper()} {intid}" + (f" cpu{bank}" if bank >= 0 else "")
             if ev.param == "sender":
                 out += [Action(f"{ev.name} from cpu{s} to {where}", event=ev, key=key, param=s)
-                        for s in range(config.cpus)]
+                        for s in config.held]
             else:
                 out.append(Action(f"{ev.name} {where}", event=ev, key=key))
     return out
@@ -135,7 +135,7 @@ def _irq_keys(spec: DeviceSpec, config: Config) -> list[tuple[int, int]]:
     keys = []
     for intid in config.intids or ():
         if intid < spec.private_irqs:
-            keys += [(c, intid) for c in range(config.cpus)]
+            keys += [(c, intid) for c in config.held]
         else:
             keys.append((SPI_BANK, intid))
     return keys
@@ -203,7 +203,7 @@ def conjuncts(m: Machine, since: DeviceState | None = None) -> list[tuple[str, s
     if since is None or changed(st.glob, since.glob):
         out += [("distributor", n, c) for n, c in fn(ops, m.ctx(0), "global", st.glob)]
     glob_changed = since is not None and changed(st.glob, since.glob)
-    for cpu, f in enumerate(st.cpu):
+    for cpu, f in st.cpu.items():
         if since is None or glob_changed or changed(f, since.cpu[cpu]):
             out += [(f"CPU interface {cpu}", n, c) for n, c in fn(ops, m.ctx(cpu), "cpu", f)]
     for (bank, intid), f in st.irq.items():
@@ -225,10 +225,10 @@ def prove_invariant(spec: DeviceSpec, kernel: str, budget: solver.Budget = solve
     irqs = min(spec.irq_counts)
     intids = sample_intids(spec, irqs)
     seen: set[tuple[str, str]] = set()
-    for cpus in cpu_counts or list(range(1, spec.max_cpus + 1)):
+    for cpus in cpu_counts or classes.cpu_counts(spec, set()):
         if progress:
             progress(f"invariant {spec.name} {kernel}: {cpus} CPU(s)")
-        cfg = Config(cpus, irqs, intids)
+        cfg = Config(cpus, irqs, intids, classes.held_vcpus(spec, cpus, set()))
         # base: the reset state, concretely
         m0 = Machine(spec, sem, cfg, CONCRETE, make_state(spec, sem, cfg, CONCRETE))
         for where, name, c in conjuncts(m0):

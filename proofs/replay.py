@@ -79,7 +79,7 @@ def candidate_configs(spec: DeviceSpec, w: Witness) -> list[Config]:
     scope, key = w.where
     need = key[1] + 1 if scope == "irq" else 0
     counts = [c for c in spec.irq_counts if need <= c <= w.config.irqs] or [w.config.irqs]
-    return [Config(w.config.cpus, c) for c in counts]
+    return [Config(w.config.cpus, c, None, w.config.vcpus) for c in counts]
 
 
 def _field_of(state: DeviceState, where: tuple[str, Any], name: str) -> int | None:

@@ -30,7 +30,7 @@ from models.machine import (
 )
 from models.symbolic import SymbolicOps, fresh_symbolic
 from proofs import solver
-from proofs.classes import representatives, size_dependent
+from proofs.classes import cpu_counts, held_vcpus, named_vcpus, representatives, size_dependent
 from spec.algebra import Value
 from spec.device import ARCHITECTURAL, DeviceSpec
 from spec.sequence import Sequence, Step
@@ -167,7 +167,7 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
                 diffs.append(Difference(f"{name}{at}", ops.not_(ops.eq(x, y), 1), (scope, key), name))
 
     compare("global", None, src.glob, dst.glob)
-    for c in range(config.cpus):
+    for c in config.held:
         compare("cpu", c, src.cpu[c], dst.cpu[c])
     for key in src.irq:
         compare("irq", key, src.irq[key], dst.irq[key])
@@ -231,13 +231,17 @@ def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | N
     the file's (``cpus``/``irqs``), else every size the device accepts. An interrupt
     range is proved at its largest count (``proofs.classes``, point 3), or at every count
     when a step depends on the count (``size_dependent``)."""
-    cpu_range = [cpus] if cpus else sorted(seq.cpus or range(1, spec.max_cpus + 1))
+    named = named_vcpus(seq.save, seq.restore)
+    asked = [cpus] if cpus else sorted(seq.cpus or range(1, spec.max_cpus + 1))
+    cpu_range = cpu_counts(spec, named, asked)
+    by_class = "" if cpu_range == asked else \
+        f"; {cpu_range[-1]} CPUs with one vCPU per class stands for {_span([n for n in asked if n not in cpu_range[:-1]])}"
     counts = [irqs] if irqs else sorted(seq.irqs or spec.irq_counts)
     m = max(counts)
     every = cpus is None and irqs is None and seq.cpus is None and seq.irqs is None
     whose = "" if (cpus or irqs) or every else " (the file's configuration)"
     if encoding == "full":
-        cfgs = [Config(n, m) for n in cpu_range]
+        cfgs = [Config(n, m, None, held_vcpus(spec, n, named)) for n in cpu_range]
         covers = f"exactly {', '.join(map(str, cpu_range))} CPU(s) x {m} interrupts (every interrupt symbolic)"
         return cfgs, covers
     # a strided walk's reach depends on the count: its classes are each count's own, also
@@ -249,15 +253,17 @@ def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | N
         # every interrupt count, each with the representatives that exist in it
         per_count = {count: (tuple(representatives(spec, seq.save, seq.restore, count)) if strided
                              else tuple(i for i in reps if i < count)) for count in counts}
-        cfgs = [Config(n, count, per_count[count]) for n in cpu_range for count in counts]
+        cfgs = [Config(n, count, per_count[count], held_vcpus(spec, n, named)) for n in cpu_range for count in counts]
     else:
-        cfgs = [Config(n, m, reps) for n in cpu_range]
+        cfgs = [Config(n, m, reps, held_vcpus(spec, n, named)) for n in cpu_range]
+    if not by_class and any(c.vcpus is not None for c in cfgs):
+        by_class = "; one vCPU per class held"
     if every:
         covers = (f"all configurations: 1-{spec.max_cpus} CPUs x {min(spec.irq_counts)}-{m} "
-                  f"interrupts ({len(reps)} interrupt classes)")
+                  f"interrupts ({len(reps)} interrupt classes{by_class})")
     else:
-        covers = (f"{_span(cpu_range)} CPU(s) x {_span(counts)} interrupts{whose} "
-                  f"({len(reps)} interrupt classes)")
+        covers = (f"{_span(asked)} CPU(s) x {_span(counts)} interrupts{whose} "
+                  f"({len(reps)} interrupt classes{by_class})")
     return cfgs, covers
 
 

@@ -139,6 +139,9 @@ class AccessContext:
     # (GICD_IROUTER, GICR_PROPBASER) is accessed in halves ('offset & 4' in the kernel's
     # accessors, update_64bit_reg / extract_bytes in vgic-mmio-v3.c)
     half: int = 0
+    # the vCPUs the machine holds (all of range(cpus), or one per vCPU class), in the order
+    # of the CPU field list an operation or a cross-scope invariant is given
+    vcpus: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,10 @@ class DeviceSpec:
     irq_counts: tuple[int, ...]  # the interrupt counts KVM accepts
     private_irqs: int  # interrupts below this are banked per CPU
     not_state: tuple[NotState, ...] = ()
+    # whether the vCPUs other than vCPU 0, the last one and those a file names are
+    # interchangeable (proofs/classes.py, "vCPU classes"): then a proof holds one of them
+    # for all, and covers every vCPU count up to max_cpus
+    vcpu_classes: bool = False
     invariant_conjuncts: Callable[..., list[tuple[str, Value]]] | None = None
     assumptions: tuple[Assumption, ...] = ()
     # any kernel release -> its semantics (ValueError with the reason when not modelled)

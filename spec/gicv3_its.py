@@ -82,6 +82,10 @@ GITS_CTLR_ENABLE = 1
 GITS_CTLR_QUIESCENT = 1 << 31
 VALID = 1 << 63
 BASER_TYPE_DEVICE = 1
+# a collection's target vCPU: 'u32 target_addr' (struct its_collection), from MAPC's RDbase
+# field (its_cmd_get_target_addr: 'its_cmd_mask_field(cmd, 2, 16, 32)'), checked against
+# online_vcpus; model choice: 16 bits, which hold every vCPU number up to VGIC_V3_MAX_CPUS
+TARGET_BITS = 16
 BASER_TYPE_COLLECTION = 4
 # vgic-its.c: 'INITIAL_BASER_VALUE' (inner RaWb, outer SameAsInner, InnerShareable,
 # 64K pages, 8-byte entries) and INITIAL_CBASER_VALUE (inner RaWb, outer SameAsInner,
@@ -173,7 +177,7 @@ FIELDS = (
                "translated to the LPI)"),
     StateField("cte_valid", 1, "global", ARCHITECTURAL,
                f"{ITS}: vgic_its_cmd_handle_mapc / vgic_its_restore_cte (the collection is mapped to a vCPU)"),
-    StateField("cte_target", 3, "global", ARCHITECTURAL,
+    StateField("cte_target", TARGET_BITS, "global", ARCHITECTURAL,
                f"{ITS}: 'collection->target_addr' (a vCPU index: GITS_TYPER.PTA is 0)"),
     StateField("lpi_pending", 1, "global", ARCHITECTURAL,
                "arch/arm64/kvm/vgic/vgic.c: the LPI's 'irq->pending_latch' (struct vgic_irq of the ITE)"),
@@ -193,7 +197,7 @@ FIELDS = (
     StateField("mem_cte", 1, "global", DERIVED, f"{ITS}: vgic_its_save_cte / vgic_its_restore_cte",
                reason="the CTE's Valid bit in the collection table: written by KVM_DEV_ARM_ITS_SAVE_TABLES",
                memory=True),
-    StateField("mem_cte_target", 3, "global", DERIVED, f"{ITS}: vgic_its_save_cte / vgic_its_restore_cte",
+    StateField("mem_cte_target", TARGET_BITS, "global", DERIVED, f"{ITS}: vgic_its_save_cte / vgic_its_restore_cte",
                reason="the CTE's RDBase: written by KVM_DEV_ARM_ITS_SAVE_TABLES", memory=True),
 )
 
@@ -212,13 +216,26 @@ def reset(ops: Ops, ctx: AccessContext, scope: str) -> dict[str, Value]:
             "its_baser_device": c(INITIAL_BASER | baser_fixed(BASER_TYPE_DEVICE), 64),
             "its_baser_coll": c(INITIAL_BASER | baser_fixed(BASER_TYPE_COLLECTION), 64),
             "its_abi_rev": c(0, 4), "dte_valid": c(0, 1), "ite_valid": c(0, 1), "cte_valid": c(0, 1),
-            "cte_target": c(0, 3), "lpi_pending": c(0, 1), "lpi_prop": c(0, 8), "mem_pending": c(0, 1),
-            "mem_dte": c(0, 1), "mem_ite": c(0, 1), "mem_cte": c(0, 1), "mem_cte_target": c(0, 3),
+            "cte_target": c(0, TARGET_BITS), "lpi_pending": c(0, 1), "lpi_prop": c(0, 8), "mem_pending": c(0, 1),
+            "mem_dte": c(0, 1), "mem_ite": c(0, 1), "mem_cte": c(0, 1), "mem_cte_target": c(0, TARGET_BITS),
             "propbaser": c(INITIAL_PROPBASER, 64)}
 
 
 def _below_cpus(ops: Ops, v: Value, cpus: int) -> Value:
-    return gicv3._ule(ops, v, cpus - 1, 3)
+    """v names a vCPU of the VM (the kernel's 'target_addr >= online_vcpus' checks)."""
+    return gicv3._ule(ops, v, cpus - 1, TARGET_BITS)
+
+
+def _held_vcpu(ops: Ops, v: Value, ctx: AccessContext) -> Value:
+    """v names one of the vCPUs the machine holds: every vCPU of the VM, or, with one vCPU
+    per class (proofs/classes.py), one of those: a collection targeting another generic
+    vCPU is the same state as one targeting the held generic vCPU, up to renaming."""
+    if ctx.vcpus == tuple(range(ctx.cpus)):
+        return _below_cpus(ops, v, ctx.cpus)
+    out = ops.const(0, 1)
+    for i in ctx.vcpus:
+        out = ops.or_(out, ops.eq(v, ops.const(i, TARGET_BITS)))
+    return out
 
 
 def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> list[tuple[str, Value]]:
@@ -258,10 +275,10 @@ def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, V
         # vgic_its_cmd_handle_mapd with V=0 frees the device and its ITEs
         ("an ITE belongs to a mapped device", implies(ops, f["ite_valid"], f["dte_valid"])),
         ("only a mapped event's LPI is pending", implies(ops, f["lpi_pending"], f["ite_valid"])),
-        ("a collection targets a vCPU", _below_cpus(ops, f["cte_target"], ctx.cpus)),
+        ("a collection targets a vCPU", _held_vcpu(ops, f["cte_target"], ctx)),
         ("an unmapped collection has no target", implies(ops, ops.not_(f["cte_valid"], 1),
-                                                        ops.eq(f["cte_target"], c(0, 3)))),
-        ("the saved collection targets a vCPU", _below_cpus(ops, f["mem_cte_target"], ctx.cpus)),
+                                                        ops.eq(f["cte_target"], c(0, TARGET_BITS)))),
+        ("the saved collection targets a vCPU", _held_vcpu(ops, f["mem_cte_target"], ctx)),
         # model choice: an LPI whose collection is not mapped is not pending (INT refuses it:
         # vgic_its_trigger_msi 'E_ITS_INT_UNMAPPED_INTERRUPT'); an LPI made pending before
         # MAPC V=0 unmapped its collection keeps its old target_vcpu, which is not modelled
@@ -307,9 +324,12 @@ def cross_invariant(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: lis
 
 def at_target(ops: Ops, ctx: AccessContext, target: Value, cpus: list, name: str) -> Value:
     """A field of the vCPU a collection targets (an ite over the CPUs)."""
-    out = cpus[0][name]
-    for i in range(1, ctx.cpus):
-        out = ops.ite(ops.eq(target, ops.const(i, 3)), cpus[i][name], out)
+    # the fields come in the order of the vCPUs held (models.machine.CpuFields.items());
+    # a plain list holds every vCPU
+    held = list(cpus.items()) if hasattr(cpus, "items") else list(enumerate(cpus))
+    out = held[0][1][name]
+    for i, fields in held[1:]:
+        out = ops.ite(ops.eq(target, ops.const(i, TARGET_BITS)), fields[name], out)
     return out
 
 
@@ -342,7 +362,7 @@ def _write_rctlr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) ->
     g = ctx.device
     new = ops.extract(d, 0, 0)
     enabling = ops.and_(ops.not_(f["enable_lpis"], 1), new)
-    mine = bool_and(ops, g["ite_valid"], g["cte_valid"], ops.eq(g["cte_target"], ops.const(ctx.vcpu, 3)))
+    mine = bool_and(ops, g["ite_valid"], g["cte_valid"], ops.eq(g["cte_target"], ops.const(ctx.vcpu, TARGET_BITS)))
     synced = ops.ite(ops.and_(enabling, mine), _pending_read(ops, g, f["pendbaser"]), g["lpi_pending"])
     return Effect({"enable_lpis": new, "lpi_pending": synced})
 
@@ -459,7 +479,7 @@ def _baser_rw(n: int, field: str, table_type: int, clears: tuple[str, ...]) -> t
         freed = ops.and_(ops.not_(en, 1), ops.not_(_valid(ops, new), 1))
         upd = {field: value}
         for name in clears:
-            upd[name] = ops.ite(freed, ops.const(0, 3 if name == "cte_target" else 1), f[name])
+            upd[name] = ops.ite(freed, ops.const(0, TARGET_BITS if name == "cte_target" else 1), f[name])
         return Effect(upd)
 
     what = "device" if table_type == BASER_TYPE_DEVICE else "collection"
@@ -600,7 +620,7 @@ def _ctrl_reset(ops: Ops, ctx: AccessContext, g: dict[str, Value]) -> Effect:
                    "its_baser_coll": ops.and_(g["its_baser_coll"], clear_valid),
                    "its_cbaser": c(0, 64), "its_creadr": c(0, 20), "its_cwriter": c(0, 20),
                    "its_enabled": c(0, 1), "dte_valid": c(0, 1), "ite_valid": c(0, 1), "cte_valid": c(0, 1),
-                   "cte_target": c(0, 3), "lpi_pending": c(0, 1)})
+                   "cte_target": c(0, TARGET_BITS), "lpi_pending": c(0, 1)})
 
 
 OPERATIONS = (

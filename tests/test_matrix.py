@@ -218,7 +218,7 @@ BAD = [
     (["--kernels", "7.1,"], "give a comma-separated list"),
     (["--kernels", "4.19"], "--kernels: kernel 4.19 is older"),
     (["--hosts", "gicv3,gicv5"], "--hosts: host 'gicv5' is not modelled for gicv3: valid: gicv3, gicv4.1, gicv3-pri7"),
-    (["--cpus", "9"], "--cpus 9: gicv3 supports 1 to 8 CPUs"),
+    (["--cpus", "513"], "--cpus 513: gicv3 supports 1 to 512 CPUs"),
     (["--irqs", "100"], "--irqs 100"),
     (["--jobs", "0"], "at least 1 job"),
 ]
