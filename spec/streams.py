@@ -46,7 +46,7 @@ V2 = "[PATCH v2 2/3] hw/intc/arm_gicv3_kvm: Migrate GICD_TYPER2 (8 Jul 2025)"
 STATE = "state"  # guest state: any value the device can hold
 HOST = "host"  # an ID value the kernel reads on the host kind (Stream.hosts)
 FIXED = "fixed"  # a value the in-kernel GIC always has (Stream.fixed)
-QEMU = "qemu"  # QEMU's own bookkeeping (not device state)
+QEMU = "qemu"  # QEMU's own bookkeeping, or state only QEMU's emulation has (no in-kernel GIC state)
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,9 @@ class Check:
 
     register: str
     rule: str
-    errno: str
+    errno: str  # short: "EINVAL/EBUSY"
     source: str
+    errno_detail: str = ""  # which kernel gives which
 
 
 @dataclass(frozen=True)
@@ -191,19 +192,20 @@ _CPU = Description(
      Field("icc_ctlr_el3", "VMSTATE_UINT64", 8)),
     subsections=(
         Description("arm_gicv3_cpu/virt", 1, 1,
-                    (Field("ich_apr", "VMSTATE_UINT64_2DARRAY", 8, 12),
-                     Field("ich_hcr_el2", "VMSTATE_UINT64", 8),
-                     Field("ich_lr_el2", "VMSTATE_UINT64_ARRAY", 8, 16),
-                     Field("ich_vmcr_el2", "VMSTATE_UINT64", 8)),
+                    (Field("ich_apr", "VMSTATE_UINT64_2DARRAY", 8, 12, value=QEMU),
+                     Field("ich_hcr_el2", "VMSTATE_UINT64", 8, value=QEMU),
+                     Field("ich_lr_el2", "VMSTATE_UINT64_ARRAY", 8, 16, value=QEMU),
+                     Field("ich_vmcr_el2", "VMSTATE_UINT64", 8, value=QEMU)),
                     needed=Needed("virt_state_needed", "num_list_regs", "!=", 0,
                                   f"{COMMON3}: 'return cs->num_list_regs != 0;'"),
                     source=f"{COMMON3}: vmstate_gicv3_cpu_virt"),
         _SRE,
         Description("arm_gicv3_cpu/gicv4", 1, 1,
-                    (Field("gicr_vpropbaser", "VMSTATE_UINT64", 8), Field("gicr_vpendbaser", "VMSTATE_UINT64", 8)),
+                    (Field("gicr_vpropbaser", "VMSTATE_UINT64", 8, value=QEMU),
+                     Field("gicr_vpendbaser", "VMSTATE_UINT64", 8, value=QEMU)),
                     needed=Needed("gicv4_needed", "revision", ">", 3, f"{COMMON3}: 'return cs->gic->revision > 3;'"),
                     source=f"{COMMON3}: vmstate_gicv3_gicv4"),
-        Description("arm_gicv3_cpu/nmi", 1, 1, (Field("gicr_inmir0", "VMSTATE_UINT32", 4),),
+        Description("arm_gicv3_cpu/nmi", 1, 1, (Field("gicr_inmir0", "VMSTATE_UINT32", 4, value=QEMU),),
                     needed=Needed("gicv3_cpu_nmi_needed", "nmi_support", "!=", 0,
                                   f"{COMMON3}: 'return cs->gic->nmi_support;'"),
                     source=f"{COMMON3}: vmstate_gicv3_cpu_nmi"),
@@ -221,7 +223,7 @@ _SHIFT_BUG = Description(
     source=f"{COMMON3}: vmstate_gicv3_gicd_no_migration_shift_bug")
 
 _NMI = Description(
-    "arm_gicv3/gicd_nmi", 1, 1, (Field("nmi", "VMSTATE_UINT32_ARRAY", 4, 32),),
+    "arm_gicv3/gicd_nmi", 1, 1, (Field("nmi", "VMSTATE_UINT32_ARRAY", 4, 32, value=QEMU),),
     needed=Needed("gicv3_nmi_needed", "nmi_support", "!=", 0, f"{COMMON3}: 'return cs->nmi_support;'"),
     source=f"{COMMON3}: vmstate_gicv3_gicd_nmi")
 
@@ -258,13 +260,14 @@ def _gicv3(subsections: tuple[Description, ...], source: str) -> Description:
 
 
 _TYPER2_CHECK = Check(
-    "GICD_TYPER2", "equal", "EINVAL before 6.17, EBUSY from 6.17 (after INIT)",
+    "GICD_TYPER2", "equal", "EINVAL/EBUSY",
     f"{SEED002}: kvm_arm_gicv3_put 'reg = s->gicd_typer2; kvm_gicd_access(s, GICD_TYPER2, &reg, true);'; "
     "arch/arm64/kvm/vgic/vgic-mmio-v3.c vgic_mmio_uaccess_write_v3_misc: 6.12.107 'if (val != "
     "vgic_mmio_read_v3_misc(vcpu, addr, len)) return -EINVAL;', 7.1.8 'if (reg == val) return 0; if "
     "(vgic_initialized(vcpu->kvm)) return -EBUSY;' (c652887a9288); kernels before GICv4.1 support ignore the "
     "write (seed 002: 'older kernels pre-dating GICv4.1 support in the KVM GIC will just ignore whatever "
-    "userspace writes to GICD_TYPER2')")
+    "userspace writes to GICD_TYPER2')",
+    errno_detail="EINVAL before 6.17, EBUSY from 6.17 (the write comes after INIT)")
 
 GICV3_STREAM = Stream(
     name="arm_gicv3",
@@ -370,14 +373,13 @@ GICV2_STREAM = Stream(
                 Field("apr", "VMSTATE_UINT32_2DARRAY", 4, 32, register="GICC_APR0"),
                 Field("nsapr", "VMSTATE_UINT32_2DARRAY", 4, 32),
             ), subsections=(
-                Description("arm_gic_virt_state", 1, 1, (
-                    Field("h_hcr", "VMSTATE_UINT32_ARRAY", 4, 8), Field("h_misr", "VMSTATE_UINT32_ARRAY", 4, 8),
-                    Field("h_lr", "VMSTATE_UINT32_2DARRAY", 4, 32), Field("h_apr", "VMSTATE_UINT32_ARRAY", 4, 8),
-                    Field("cpu_ctlr", "VMSTATE_UINT32_SUB_ARRAY", 4, 8),
-                    Field("priority_mask", "VMSTATE_UINT16_SUB_ARRAY", 2, 8),
-                    Field("running_priority", "VMSTATE_UINT16_SUB_ARRAY", 2, 8),
-                    Field("current_pending", "VMSTATE_UINT16_SUB_ARRAY", 2, 8),
-                    Field("bpr", "VMSTATE_UINT8_SUB_ARRAY", 1, 8), Field("abpr", "VMSTATE_UINT8_SUB_ARRAY", 1, 8)),
+                Description("arm_gic_virt_state", 1, 1, tuple(Field(n, m, s, c, value=QEMU) for n, m, s, c in (
+                    ("h_hcr", "VMSTATE_UINT32_ARRAY", 4, 8), ("h_misr", "VMSTATE_UINT32_ARRAY", 4, 8),
+                    ("h_lr", "VMSTATE_UINT32_2DARRAY", 4, 32), ("h_apr", "VMSTATE_UINT32_ARRAY", 4, 8),
+                    ("cpu_ctlr", "VMSTATE_UINT32_SUB_ARRAY", 4, 8), ("priority_mask", "VMSTATE_UINT16_SUB_ARRAY", 2, 8),
+                    ("running_priority", "VMSTATE_UINT16_SUB_ARRAY", 2, 8),
+                    ("current_pending", "VMSTATE_UINT16_SUB_ARRAY", 2, 8),
+                    ("bpr", "VMSTATE_UINT8_SUB_ARRAY", 1, 8), ("abpr", "VMSTATE_UINT8_SUB_ARRAY", 1, 8))),
                     needed=Needed("gic_virt_state_needed", "virt_extn", "!=", 0,
                                   f"{COMMON2} (45b1f81d9088): 'return s->virt_extn;'"),
                     source=f"{COMMON2} (45b1f81d9088): vmstate_gic_virt_state"),
