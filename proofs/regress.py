@@ -46,7 +46,7 @@ import tarfile
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +54,7 @@ from typing import Any
 
 from proofs import streams as stream_model
 from spec import streams as stream_spec
-from spec.attrs import ERROR, IGNORED, VMM_ON_ERROR, unknown_attribute
+from spec.attrs import ERROR, VMM_ON_ERROR, unknown_attribute
 
 ROUND_TRIP = "round trip"
 REFUSED = "refused"
@@ -180,8 +180,7 @@ def _relative(text: str, tree: Path) -> str:
 # Verdicts: `gicproof prove FILE --json` in a tree.
 
 
-PROVE = ("from proofs.cli import main; import io, contextlib; "
-         "sys.exit(main(['prove', sys.argv[1], '--json']))")
+PROVE = "from proofs.cli import main; sys.exit(main(['prove', sys.argv[1], '--json']))"
 
 
 @dataclass
@@ -368,8 +367,7 @@ def diff_device(base: dict[str, Any] | None, new: dict[str, Any] | None) -> dict
     out["revisions"] = {"added": ra, "removed": rr, "changed": rchanged}
     for key in ("hosts", "boundaries", "assumptions", "operations"):
         a_, r_, b_ = _keys(base.get(key, {}), new.get(key, {}))
-        ch = [k for k in b_ if base[key][k] != new[key][k]]
-        out[key] = {"added": a_, "removed": r_, "changed": ch}
+        out[key] = {"added": a_, "removed": r_, "changed": [k for k in b_ if base[key][k] != new[key][k]]}
     code = [k for k in ("reset", "invariant", "conjuncts") if base.get("code", {}).get(k) != new.get("code", {}).get(k)]
     out["code"] = code
     if base.get("probe_error") or new.get("probe_error"):
@@ -527,7 +525,8 @@ def _absent_at_destination(reg: str, r: dict[str, Any], src: dict[str, Any], dst
             lost.append(f"{f} (keeps the destination's value)")
     if lost:
         return Direction(SILENT, f"at the destination ({dst_label}) {ua.describe()} ({ua.source}): the saved "
-                         f"value is dropped and {'; '.join(lost)}" + (f"; {'; '.join(kept)}" if kept else ""), step)
+                         f"value is dropped, so {'; '.join(lost)} is lost"
+                         + (f"; {'; '.join(kept)} comes back" if kept else ""), step)
     return Direction(ROUND_TRIP, f"at the destination ({dst_label}) {ua.describe()}, but every field it views comes "
                      f"back another way: {'; '.join(kept)} (heuristic: those registers view the field in both "
                      "tables; the proofs say whether they restore it)", step)
@@ -541,7 +540,9 @@ def _only_at_destination(reg: str, r: dict[str, Any], src: dict[str, Any], dst: 
     if not arch:
         return Direction(ROUND_TRIP, f"{reg} holds no guest state (views {', '.join(r['views']) or 'nothing'}): "
                          f"the destination reads its own value ({reset} after reset)")
-    new_state, lost, kept = [], [], []
+    new_state: list[str] = []
+    lost: list[str] = []
+    kept: list[str] = []
     for f in arch:
         if f not in src["fields"]:
             new_state.append(f)
@@ -760,6 +761,11 @@ def _touched(seqs: dict[str, Any], device: str) -> Callable[[str], list[str]]:
     return f
 
 
+def _touched_either(a: dict[str, Any], b: dict[str, Any], device: str) -> Callable[[str], list[str]]:
+    ta, tb = _touched(a, device), _touched(b, device)
+    return lambda reg: sorted(set(ta(reg)) | set(tb(reg)))
+
+
 def _stream_report(base: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
     """Stream versions added, removed or changed, and every pair involving one of them."""
     b = (base or {}).get("streams", {}) if base else {}
@@ -854,10 +860,8 @@ def run(start: Path, rev: str = "HEAD", jobs: int = 1, rerun: str = "changed", d
         migrations: list[Migration] = []
         for n in names:
             if diffs[n]["status"] == "changed":
-                touched_new = _touched(d_new.get("sequences", {}), n)
-                touched_base = _touched(d_base.get("sequences", {}), n)
                 migrations += classify(n, d_base["devices"].get(n), d_new["devices"].get(n), diffs[n],
-                                       lambda r, a=touched_base, b=touched_new: sorted(set(a(r)) | set(b(r))))
+                                       _touched_either(d_base.get("sequences", {}), d_new.get("sequences", {}), n))
         # which files to prove on both sides
         files: list[tuple[str, str]] = []
         all_seqs = {**d_base.get("sequences", {}), **d_new.get("sequences", {})}
@@ -916,7 +920,7 @@ def _wrap(text: str, indent: int, width: int = 110) -> list[str]:
                          break_on_hyphens=False, break_long_words=False) or [" " * indent]
 
 
-def _table(rows: list[tuple[str, ...]], indent: int = 2) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]], indent: int = 2) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [(" " * indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))).rstrip() for r in rows]
 
@@ -975,7 +979,7 @@ def render(r: Report, timing: bool = True) -> str:
         out.append("")
         out.append("migration between the two tables (old = the base, new = the working tree; from the tables, "
                    "not proved: see README)")
-        rows = [("device", "register", "change", "old -> new", "new -> old")]
+        rows: list[tuple[str, ...]] = [("device", "register", "change", "old -> new", "new -> old")]
         for m in r.migrations:
             rows.append((m.device, m.register, m.change, m.old_to_new.code, m.new_to_old.code))
         out += _table(rows)
@@ -1020,18 +1024,18 @@ def render(r: Report, timing: bool = True) -> str:
                 rows.append((_side(c["source"], c["source_host"]), _side(c["destination"], c["destination_host"]),
                              c["code"], c["static_checker_code"]))
             out += _table(rows, 4)
-            shown: set[tuple[str, ...]] = set()
+            shown: set[tuple[Any, ...]] = set()
             for c in cs:
                 if c["verdict"] == stream_model.ROUND_TRIP:
                     continue
-                key = (c["verdict"], c["where"], tuple(c["changed"]), tuple(c["notes"][:1]))
+                seen = (c["verdict"], c["where"], tuple(c["changed"]), tuple(c["notes"][:1]))
                 label = f"{_side(c['source'], c['source_host'])} -> {_side(c['destination'], c['destination_host'])}"
                 out += _wrap(f"{label}: {c['verdict']}" + (f" at {c['where']}" if c["where"] else "")
                              + (f" ({c['errno']})" if c["errno"] else ""), 4)
-                if key in shown:
+                if seen in shown:
                     out += _wrap("as above", 6)
                     continue
-                shown.add(key)
+                shown.add(seen)
                 for note in c["notes"]:
                     if not note.startswith("icc_sre_el1") and "accepts it" not in note:
                         out += _wrap(note, 6)
@@ -1079,4 +1083,4 @@ def _stream_change(c: dict[str, Any]) -> str:
     return f"{c['stream']}: " + "; ".join(parts)
 
 
-__all__ = ["RegressError", "Report", "run", "render", "diff_device", "classify", "IGNORED"]
+__all__ = ["RegressError", "Report", "run", "render", "diff_device", "classify"]

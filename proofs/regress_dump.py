@@ -316,7 +316,7 @@ def sequences(root: Path, devices: dict[str, Any]) -> dict[str, Any]:
             "device": seq.device, "name": seq.name, "kernel": seq.kernel,
             "source_kernel": getattr(seq, "source_kernel", ""), "host": getattr(seq, "host", ""),
             "source_host": getattr(seq, "source_host", ""), "expect": seq.expect,
-            "lost": list(seq.lost) if getattr(seq, "lost", None) is not None else None,
+            "lost": _plain(getattr(seq, "lost", None)),
             "violates": list(getattr(seq, "violates", ())), "destination": seq.destination,
             "cpus": _plain(getattr(seq, "cpus", None)), "irqs": _plain(getattr(seq, "irqs", None)),
             "assume": list(getattr(seq, "assume", ())),

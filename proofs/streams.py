@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from spec.streams import FIXED, HOST, QEMU, STATE, Description, Field, Stream, StreamVersion
+from spec.streams import FIXED, HOST, STATE, Description, Field, Stream, StreamVersion
 
 ROUND_TRIP = "round trip"
 REFUSED = "refused"
@@ -280,15 +280,15 @@ def _load(stream: Stream, src: StreamVersion, dst: StreamVersion, hs: str, hd: s
                                  f"destination has {_hex(dst_values[name])} from {origin[name]}, which its kernel "
                                  "accepts)")))
         elif kind == STATE and name in dst_values and origin[name] != "the stream":
-            before = src_values.get(name)
-            after = dst_values[name]
+            was = src_values.get(name)
+            now = dst_values[name]
             if name not in src_values:
-                changed.append(f"{name}: (not migrated) -> {_hex(after)}")
-                notes.append(f"{name}: the source's stream does not carry it; the destination keeps {_hex(after)} "
+                changed.append(f"{name}: (not migrated) -> {_hex(now)}")
+                notes.append(f"{name}: the source's stream does not carry it; the destination keeps {_hex(now)} "
                              f"from {origin[name]}")
-            elif before is None or before != after:
-                changed.append(f"{name}: {_hex(before)} -> {_hex(after)}")
-                notes.append(f"{name}: not sent; the destination keeps {_hex(after)} from {origin[name]}")
+            elif was is None or was != now:
+                changed.append(f"{name}: {_hex(was)} -> {_hex(now)}")
+                notes.append(f"{name}: not sent; the destination keeps {_hex(now)} from {origin[name]}")
         elif kind == FIXED and name in dst_values:
             if dst_values[name] != stream.fixed.get(name):
                 changed.append(f"{name}: {_hex(stream.fixed.get(name))} -> {_hex(dst_values[name])}")
