@@ -284,16 +284,27 @@ def register_changes(name: str, a: dict[str, Any], b: dict[str, Any], base: dict
     for key in ("pair", "pair_role", "sized"):
         if a.get(key) != b.get(key):
             add("pair" if key != "sized" else "shape", f"{key} {a.get(key) or '-'} -> {b.get(key) or '-'}")
+    # accessor changes, one line per accessor (the guest's and userspace's are often the same)
+    same: dict[str, dict[str, Any]] = {}
     for role in ("user_read", "user_write", "guest_read", "guest_write"):
         x, y = a["accessors"][role], b["accessors"][role]
         if x["name"] != y["name"]:
             add("accessor", f"{role} {x['name']} -> {y['name']}", role=role)
-        elif x["code"] != y["code"] or x.get("error_code") != y.get("error_code"):
-            add("code", f"{role} {x['name']}: its code changed", role=role)
+            continue
+        what = []
+        if x["code"] != y["code"] or x.get("error_code") != y.get("error_code"):
+            what.append("its code changed")
         if x.get("errno") != y.get("errno"):
-            add("accessor", f"{role} errno {x.get('errno') or '-'} -> {y.get('errno') or '-'}", role=role)
+            what.append(f"errno {x.get('errno') or '-'} -> {y.get('errno') or '-'}")
         if x["source"] != y["source"] or x["rule"] != y["rule"]:
-            add("citation", f"{role} {y['name']}: its rule or source text changed", role=role)
+            what.append("its rule or source text changed")
+        if what:
+            entry = same.setdefault(f"{y['name']}: {'; '.join(what)}", {"roles": [], "code": "its code changed" in what,
+                                                                          "errno": any(w.startswith("errno") for w in what)})
+            entry["roles"].append(role)
+    for text, e in same.items():
+        kind = "accessor" if e["errno"] else ("code" if e["code"] else "citation")
+        add(kind, f"{'/'.join(e['roles'])} {text}", roles=e["roles"])
     resets = _revisions_differing(base, new, name, "reset")
     if resets:
         first = next(iter(resets.values()))
@@ -642,12 +653,15 @@ def _changed(name: str, a: dict[str, Any], b: dict[str, Any], src: dict[str, Any
         if lost:
             return Direction(SILENT, f"at the destination {name} no longer views {', '.join(lost)}, and no other "
                              "register both sides have does: the saved value does not bring it back")
-    if kinds & {"accessor", "code", "behaviour", "views"}:
-        what = [c["text"] for c in changes if c["kind"] in ("accessor", "code", "behaviour", "views")]
-        return Direction(SEE_PROOFS, "the register exists on both sides but behaves differently ("
-                         + "; ".join(what) + "): whether a migration between the two kernels' semantics "
-                         "round-trips is what the proofs of the files that use it say (the verdicts below); the "
+    if kinds & {"accessor", "behaviour", "views"}:
+        return Direction(SEE_PROOFS, "the register exists on both sides and its shape is the same, but it "
+                         "behaves differently (the changes listed): whether a migration between the two semantics "
+                         "round-trips is for the proofs of the files that use it to say (the verdicts below); the "
                          "tables alone cannot")
+    if "code" in kinds:
+        return Direction(SEE_PROOFS, "its code changed but it behaves the same on every probe (a refactor, or a "
+                         "change in states the probes do not reach): the proofs of the files that use it decide "
+                         "(the verdicts below)")
     if "reset" in kinds and not arch_a:
         return Direction(SEE_PROOFS, f"{name} holds no guest state and reads differently after reset: a VMM that "
                          "writes the saved value back as a check (as QEMU does with IIDR and TYPER2) may be refused "
@@ -747,23 +761,21 @@ class Report:
         }
 
 
-def _touched(seqs: dict[str, Any], device: str) -> Callable[[str], list[str]]:
+def _touched_either(base: dict[str, Any], new: dict[str, Any], device: str) -> Callable[[str], list[str]]:
+    """The shipped files (of either side) that name a register, each with the lines that do
+    (the working tree's where the file is there)."""
     def f(reg: str) -> list[str]:
         out = []
-        for rel, s in seqs.items():
+        for rel in sorted(set(base) | set(new)):
+            s = new.get(rel) or base[rel]
             if s.get("device") != device:
                 continue
-            lines = sorted({f"{sec} line {line}" for t, sec, _, line in s.get("targets", []) if t == reg})
+            lines = sorted({line for t, _, _, line in s.get("targets", []) if t == reg})
             if lines:
-                out.append(f"{Path(rel).parent.name}/{Path(rel).name} ({', '.join(lines[:3])}"
-                           + (", ..." if len(lines) > 3 else "") + ")")
+                out.append(f"{rel.removeprefix('spec/sequences/')} (line{'s' if len(lines) > 1 else ''} "
+                           f"{', '.join(map(str, lines))})")
         return out
     return f
-
-
-def _touched_either(a: dict[str, Any], b: dict[str, Any], device: str) -> Callable[[str], list[str]]:
-    ta, tb = _touched(a, device), _touched(b, device)
-    return lambda reg: sorted(set(ta(reg)) | set(tb(reg)))
 
 
 def _stream_report(base: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -934,6 +946,7 @@ def render(r: Report, timing: bool = True) -> str:
     sq = r.sequences
     out.append(f"  shipped sequences: {len(sq['added'])} added, {len(sq['removed'])} removed, "
                f"{len(sq['changed'])} changed")
+    printed: dict[tuple[str, str], str] = {}  # a composed device (gicv3-its) repeats its base's rows
     for n, d in r.devices.items():
         if d["status"] == "unchanged":
             continue
@@ -950,7 +963,12 @@ def render(r: Report, timing: bool = True) -> str:
         for old, cur in regs["renamed"]:
             out += _wrap(f"~ register {old} renamed {cur}", 2)
         for name, changes in regs["changed"].items():
-            out += _wrap(f"~ register {name}: " + "; ".join(c["text"] for c in changes), 2)
+            text = "; ".join(c["text"] for c in changes)
+            if (name, text) in printed:
+                out += _wrap(f"~ register {name}: as in {printed[(name, text)]}", 2)
+                continue
+            printed[(name, text)] = n
+            out += _wrap(f"~ register {name}: {text}", 2)
         fl = d["fields"]
         for f in fl["added"]:
             out += _wrap(f"+ field {f}", 2)
@@ -983,12 +1001,22 @@ def render(r: Report, timing: bool = True) -> str:
         for m in r.migrations:
             rows.append((m.device, m.register, m.change, m.old_to_new.code, m.new_to_old.code))
         out += _table(rows)
+        explained: dict[tuple[Any, ...], str] = {}
         for m in r.migrations:
-            out.append(f"  {m.device} {m.register} ({m.change}: {m.summary})")
-            out += _wrap(f"old -> new: {m.old_to_new.verdict}: {m.old_to_new.why}", 4)
-            out += _wrap(f"new -> old: {m.new_to_old.verdict}: {m.new_to_old.why}", 4)
+            same = (m.register, m.change, m.summary, m.old_to_new.why, m.new_to_old.why)
+            if same in explained:
+                out += _wrap(f"{m.device} {m.register}: as in {explained[same]}", 2)
+                continue
+            explained[same] = m.device
+            out += _wrap(f"{m.device} {m.register} ({m.change}: {m.summary})", 2)
+            if (m.old_to_new.verdict, m.old_to_new.why) == (m.new_to_old.verdict, m.new_to_old.why):
+                out += _wrap(f"both ways: {m.old_to_new.verdict}: {m.old_to_new.why}", 4)
+            else:
+                out += _wrap(f"old -> new: {m.old_to_new.verdict}: {m.old_to_new.why}", 4)
+                out += _wrap(f"new -> old: {m.new_to_old.verdict}: {m.new_to_old.why}", 4)
             if m.touched_by:
-                out += _wrap(f"shipped files naming it: {'; '.join(m.touched_by)}", 4)
+                more = f"; and {len(m.touched_by) - 4} more" if len(m.touched_by) > 4 else ""
+                out += _wrap(f"shipped files naming it: {'; '.join(m.touched_by[:4])}{more}", 4)
     if r.verdicts:
         out.append("")
         out.append("shipped sequences, proved at the base (its own prover) and in the working tree")
