@@ -535,9 +535,9 @@ def _absent_at_destination(reg: str, r: dict[str, Any], src: dict[str, Any], dst
         else:
             lost.append(f"{f} (keeps the destination's value)")
     if lost:
-        return Direction(SILENT, f"at the destination ({dst_label}) {ua.describe()} ({ua.source}): the saved "
-                         f"value is dropped, so {'; '.join(lost)} is lost"
-                         + (f"; {'; '.join(kept)} comes back" if kept else ""), step)
+        return Direction(SILENT, f"the saved value is dropped, so {'; '.join(lost)} is lost"
+                         + (f" ({'; '.join(kept)} comes back)" if kept else "")
+                         + f": at the destination ({dst_label}) {ua.describe()} ({ua.source})", step)
     return Direction(ROUND_TRIP, f"at the destination ({dst_label}) {ua.describe()}, but every field it views comes "
                      f"back another way: {'; '.join(kept)} (heuristic: those registers view the field in both "
                      "tables; the proofs say whether they restore it)", step)

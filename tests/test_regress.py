@@ -367,3 +367,14 @@ def test_stream_fields_name_rows_of_their_device():
             bad = [f.register for f in walk(v.description) if f.register and f.register not in names]
             assert not bad, (stream.name, v.name, bad)
         assert ss.from_json(json.loads(json.dumps(ss.to_json(stream)))) == stream
+
+
+def test_readme_regress_example_is_the_golden_output():
+    """Every line the README shows of the test repository's output is in the golden file
+    (lines cut short with '...' are compared up to the cut)."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("prints, with `--base HEAD~1`:\n\n```\n")[1].split("```")[0]
+    real = (GOLDEN / "regress-state-register.txt").read_text()
+    for line in block.splitlines():
+        shown = line.split("...")[0].rstrip() if "..." in line else line
+        assert shown in real, line
