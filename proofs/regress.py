@@ -778,10 +778,11 @@ def _touched_either(base: dict[str, Any], new: dict[str, Any], device: str) -> C
     return f
 
 
-def _stream_report(base: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
-    """Stream versions added, removed or changed, and every pair involving one of them."""
-    b = (base or {}).get("streams", {}) if base else {}
-    n = (new or {}).get("streams", {}) if new else {}
+def _stream_report(base: dict[str, Any] | None, new: dict[str, Any] | None, devices: list[str]) -> dict[str, Any]:
+    """Stream versions added, removed or changed, and every pair involving one of them (the
+    streams of ``devices`` only)."""
+    b = {k: v for k, v in ((base or {}).get("streams", {}) or {}).items() if v.get("device") in devices}
+    n = {k: v for k, v in ((new or {}).get("streams", {}) or {}).items() if v.get("device") in devices}
     out: dict[str, Any] = {"base_has_streams": base is not None, "changed": [], "cells": [], "static_checker": {}}
     for name in sorted(set(b) | set(n)):
         if name not in n:
@@ -905,7 +906,7 @@ def run(start: Path, rev: str = "HEAD", jobs: int = 1, rerun: str = "changed", d
                 results = {k: f.result() for k, f in futs.items()}
             for rel, dev in files:
                 verdicts.append(compare_verdicts(rel, dev, results[("base", rel)], results[("new", rel)]))
-        streams = _stream_report(d_base.get("streams"), d_new.get("streams"))
+        streams = _stream_report(d_base.get("streams"), d_new.get("streams"), names)
         cp = _cpregs_report(d_base.get("cpregs", {}), d_new.get("cpregs", {}))
     notes = []
     if rerun == "changed" and ({"models", "proofs"} & set(dirs)):

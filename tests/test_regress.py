@@ -378,3 +378,13 @@ def test_readme_regress_example_is_the_golden_output():
     for line in block.splitlines():
         shown = line.split("...")[0].rstrip() if "..." in line else line
         assert shown in real, line
+
+
+def test_streams_new_in_the_working_tree_are_compared_pairwise_for_the_devices_asked():
+    new = regress_dump.streams()
+    out = regress._stream_report(None, new, ["gicv2"])
+    assert [c["stream"] for c in out["changed"]] == ["arm_gic"]
+    assert {(c["source"], c["destination"]) for c in out["cells"]} == {("qemu-003f8dbc8e", "qemu-45b1f81d90"),
+                                                                       ("qemu-45b1f81d90", "qemu-003f8dbc8e")}
+    out = regress._stream_report(new, new, ["gicv2", "gicv3"])
+    assert out["changed"] == [] and out["cells"] == []
