@@ -802,14 +802,16 @@ def _stream_report(base: dict[str, Any] | None, new: dict[str, Any] | None, devi
         out["changed"].append({"stream": name, "device": cur.device, "added": added, "changed": changed,
                                "removed": removed, "hosts_or_config_changed": data_changed})
         fresh = set(added) | set(changed) | ({v.name for v in cur.versions} if data_changed else set())
-        pairs = [(x, y) for x in cur.versions for y in cur.versions if x.name != y.name and
-                 (x.name in fresh or y.name in fresh)]
+        # every ordered pair, a version with itself too (on different host kinds)
+        pairs = [(x, y) for x in cur.versions for y in cur.versions if x.name in fresh or y.name in fresh]
         # a changed version against its own base definition, both ways
         for vname in changed:
             assert old is not None
             was = dataclasses.replace(old.version(vname), name=f"{vname} (base)")
             pairs += [(was, cur.version(vname)), (cur.version(vname), was)]
         for cell in stream_model.matrix(cur, pairs):
+            if cell.source == cell.destination and cell.source_host == cell.destination_host:
+                continue  # nothing migrates between two versions or hosts
             out["cells"].append({"stream": name, **cell.json(), "code": cell.code})
         for x, y in pairs:
             out["static_checker"][f"{name}: {x.name} -> {y.name}"] = stream_model.static_check(x.description,
