@@ -10,6 +10,7 @@
     gicproof conform DEVICE --kernel K [--programs N] [--seed S] [--lifecycle P] [--gic N] [--json]
     gicproof matrix FILE [--kernels A,B,..] [--hosts X,Y,..] [--cpus N] [--irqs M] [--jobs N]
                          [--rlimit N] [--timeout S] [--json]
+    gicproof regress [--base REV] [--json] [--jobs N] [--rerun changed|all|none] [--devices A,B,..]
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
 3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay),
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models.kernel import harness
-from proofs import check, matrix, on_kernel, solver
+from proofs import check, matrix, on_kernel, regress, solver
 from proofs.check import graph_for, run_sequence
 from proofs.conform import conform, resolve_kernel
 from proofs.executor import default_jobs, make_executor, stop
@@ -218,6 +219,30 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                           "exit": code}, indent=2))
     else:
         print(matrix.render(m))
+    return code
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    devices = None
+    if args.devices is not None:
+        devices = [d.strip() for d in args.devices.split(",")]
+        if not all(devices):
+            return _input_error(f"--devices {args.devices!r}: give a comma-separated list of device names, "
+                                f"e.g. {','.join(DEVICES)}")
+    progress = Progress(sys.stderr.isatty() and not args.json)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    try:
+        rep = regress.run(Path.cwd(), args.base, jobs, args.rerun, devices, progress)
+    except regress.RegressError as e:
+        progress.done()
+        return _input_error(str(e))
+    progress.done()
+    code = rep.exit_code()
+    if args.json:
+        print(json.dumps({"gicproof": JSON_VERSION, "command": "regress", "results": [rep.json()], "exit": code},
+                         indent=2))
+    else:
+        print(regress.render(rep))
     return code
 
 
@@ -626,6 +651,34 @@ def parser() -> argparse.ArgumentParser:
     _budget_options(mx)
     mx.add_argument("--json", action="store_true", help="print every cell's full verdict as JSON (see README)")
     mx.set_defaults(func=cmd_matrix)
+    rg = sub.add_parser(
+        "regress", help="what a change of the specifications does to migration (base revision vs working tree)",
+        description="Compare the specifications (device tables, sequence files, QEMU streams, vCPU register "
+                    "lists) at a git revision of the repository the current directory is in with its working "
+                    "tree. Each side is described by its own code in its own process. Lists every register, "
+                    "field, kernel revision and sequence added, removed or changed; proves the shipped files "
+                    "of every changed device on both sides, each with its own prover, and lists those whose "
+                    "verdict or losses changed; says for every register added, removed or changed whether a "
+                    "migration old -> new and new -> old round-trips, is refused cleanly (the step and the "
+                    "errno) or silently changes state, from the tables (a judgement, not a proof: see README); "
+                    "and decides old <-> new compatibility of every QEMU stream version added or changed, "
+                    "on every host kind, with what QEMU's vmstate static checker would say.",
+        epilog="Exit status: 0 no silent change and no newly failing file, 1 a silent change (in the "
+               "migration table or a stream) or a shipped file that fails in the working tree but passed (or "
+               "did not exist) at the base, 2 bad input (not a git repository, a bad revision, specifications "
+               "that do not load at the base or in the working tree), 4 a bug in gicproof.")
+    rg.add_argument("--base", default="HEAD", metavar="REV",
+                    help="the revision to compare the working tree with (default HEAD: the uncommitted changes)")
+    rg.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                    help="prove up to N files at once, each in its own process (default: one per core, here "
+                         f"{default_jobs()})")
+    rg.add_argument("--rerun", choices=("changed", "all", "none"), default="changed",
+                    help="which shipped files to prove on both sides: those of devices whose tables changed and "
+                         "those that changed (default), every one, or none")
+    rg.add_argument("--devices", metavar="A,B,..",
+                    help="compare only these devices (default: every device either side has)")
+    rg.add_argument("--json", action="store_true", help="print the comparison as JSON (see README)")
+    rg.set_defaults(func=cmd_regress)
     return p
 
 
