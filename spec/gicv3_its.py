@@ -89,6 +89,11 @@ BASER_TYPE_COLLECTION = 4
 # (GIC_BASER_CacheRaWb is 3, InnerShareable 1, GITS_BASER_PAGE_SIZE_64K 2 << 8)
 INITIAL_BASER = (3 << 59) | (1 << 10) | (2 << 8)
 INITIAL_PROPBASER = (3 << 7) | (1 << 10)  # vgic-its.c INITIAL_PROPBASER_VALUE, set by vgic_its_create
+# vgic_mmio_read_its_typer (the same in 5.10.223, 6.1.176, 6.12.107 and 7.1.8): 'u64 reg =
+# GITS_TYPER_PLPIS;' and GIC_ENCODE_SZ(VITS_TYPER_DEVBITS = 16, 5) << GITS_TYPER_DEVBITS_SHIFT
+# (13), GIC_ENCODE_SZ(VITS_TYPER_IDBITS = 16, 5) << GITS_TYPER_IDBITS_SHIFT (8),
+# GIC_ENCODE_SZ(abi->ite_esz = 8, 4) << GITS_TYPER_ITT_ENTRY_SIZE_SHIFT (4); PTA and CIL 0
+GITS_TYPER_VALUE = 1 | (8 - 1) << 4 | (16 - 1) << 8 | (16 - 1) << 13
 
 
 def _cmd_offset_ok(ops: Ops, offset: Value, cbaser: Value) -> Value:
@@ -429,8 +434,9 @@ def _uaccess_write_creadr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: 
     ret = -EINVAL; goto out; } its->creadr = cmd_offset;'"""
     off = ops.and_(ops.extract(d, 19, 0), ops.const(CMD_OFFSET_MASK, 20))
     busy = f["its_enabled"]
-    bad = ops.or_(busy, ops.not_(_cmd_offset_ok(ops, off, f["its_cbaser"]), 1))
-    return Effect({"its_creadr": off}, error=bad, errno="EBUSY or EINVAL")
+    beyond = ops.not_(_cmd_offset_ok(ops, off, f["its_cbaser"]), 1)
+    return Effect({"its_creadr": off}, error=ops.or_(busy, beyond), errno="EBUSY or EINVAL",
+                  errnos=((busy, "EBUSY"), (beyond, "EINVAL")))
 
 
 def _write_cwriter(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
@@ -494,6 +500,13 @@ ITS_REGISTERS = (
              Accessor("vgic_mmio_uaccess_write_its_iidr", "write", _uaccess_write_its_iidr,
                       f"{ITS}: vgic_mmio_uaccess_write_its_iidr", "a revision other than 0 is -EINVAL"),
              width=32, doc="selects the table ABI; QEMU writes it first"),
+    _its_row("GITS_TYPER", 0x08, (),
+             Accessor("vgic_mmio_read_its_typer", "read", lambda ops, ctx, f: ops.const(GITS_TYPER_VALUE, 64),
+                      f"{ITS}: vgic_mmio_read_its_typer",
+                      "a constant: PLPIS, ITT_entry_size 8 bytes, IDbits 16, Devbits 16, PTA 0, CIL 0"),
+             write_wi(f"{ITS}: GITS_TYPER its_mmio_write_wi (no uaccess write: a userspace write is "
+                      "ignored and succeeds)"),
+             doc="read-only; QEMU does not migrate it"),
     _its_row("GITS_CBASER", 0x80, ("its_cbaser",),
              Accessor("vgic_mmio_read_its_cbaser", "read", lambda ops, ctx, f: f["its_cbaser"],
                       f"{ITS}: vgic_mmio_read_its_cbaser", "the command queue's base"),
