@@ -406,14 +406,14 @@ def _unwritable(output: str) -> str:
     return ""
 
 
-CONFORM_GIC = {"gicv2": 2, "gicv3": 3}  # the devices with a model of the kernel, and their QEMU host
+CONFORM_GIC = {"gicv2": 2, "gicv3": 3, "gicv3-its": 3}  # the devices with a model of the kernel, and their QEMU host
 
 
 def cmd_conform(args: argparse.Namespace) -> int:
     if args.device not in DEVICES:
         return _input_error(f"unknown device {args.device!r}: one of {', '.join(DEVICES)}")
     if args.device not in CONFORM_GIC:
-        return _input_error(f"conform: only {' and '.join(CONFORM_GIC)} have a model of the kernel "
+        return _input_error(f"conform: only {', '.join(CONFORM_GIC)} have a model of the kernel "
                             f"(not {args.device})")
     gic = CONFORM_GIC[args.device]
     if args.gic is not None and args.gic != gic:
@@ -421,7 +421,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
             return _input_error(f"--gic {args.gic}: only a GICv2 host (--gic 2) is modelled for gicv2; a "
                                 "vgic-v2 on a GICv3 host needs the host's GICv2 compatibility, which "
                                 "QEMU's emulated GICv3 does not have")
-        return _input_error(f"--gic {args.gic}: only a GICv3 host (--gic 3) is modelled for gicv3; a "
+        return _input_error(f"--gic {args.gic}: only a GICv3 host (--gic 3) is modelled for {args.device}; a "
                             "GICv2 host cannot run a vgic-v3, and a GICv4 host (QEMU gic-version=4) "
                             "is not modelled")
     missing = harness.missing_host_tools()

@@ -133,6 +133,27 @@ BOUNDARIES = (
              "6.1.176, 6.12.107 and 7.1.8, absent from 5.10.223 (read in each); later 5.10 stable releases "
              "were not checked (the model takes every 5.10 release as without it)",
              (((6, 1), 120), ((6, 12), 1))),
+    Boundary("its_restore_checks", "with an ITS: KVM_DEV_ARM_ITS_RESTORE_TABLES checks every restored "
+             "collection's ICID and device's DeviceID against its table (vgic_its_restore_cte / "
+             "vgic_its_restore_dte: 'if (!vgic_its_check_id(...)) return -EINVAL;') and, when it fails, frees "
+             "what it restored (vgic_its_restore_collection_table / _device_tables / _tables_v0: "
+             "vgic_its_free_collection_list, vgic_its_free_device_list); before it a collection outside "
+             "its table was skipped and the scan went on (vgic_its_alloc_collection returned the positive "
+             "E_ITS_MAPC_COLLECTION_OOR, which vgic_its_restore_collection_table reads as 'next entry'), a "
+             "DeviceID above 0xffff was restored, and a failed restore kept what it had restored", (5, 19),
+             "270e5f87fe19 'KVM: arm64: vgic: Add more checks when restoring ITS tables' and the rest of its "
+             "series (lore 20220510001633.552496-*; the other patches' subjects were not read)",
+             "believed v5.19 (the series was posted in May 2022); absent from 5.10.223, present in 6.1.176, "
+             "6.12.107 and 7.1.8 (read in each)"),
+    Boundary("its_dte_eventid_bits", "with an ITS: KVM_DEV_ARM_ITS_RESTORE_TABLES refuses a DTE with more than "
+             "16 EventID bits with -EINVAL (vgic_its_restore_dte: '/* Mimic the MAPD behaviour and reject "
+             "invalid EID bits. */ if (num_eventid_bits > VITS_TYPER_IDBITS) return -EINVAL;'); before it "
+             "such a device is restored and its ITT of 2^bits entries scanned (scan_its_table takes the size "
+             "as an int)", (7, 1),
+             "'KVM: arm64: vgic-its: Reject restored DTE with out-of-range num_eventid_bits' (commit id not "
+             "read)", "believed v7.1; Debian's changelogs list it under the 6.1.175 and 6.12.92 stable "
+             "updates; present in 6.1.176, 6.12.107 and 7.1.8, absent from 5.10.223",
+             (((6, 1), 175), ((6, 12), 92))),
 )
 
 OLDEST = (5, 10)
@@ -155,6 +176,10 @@ class GicV3Semantics:
     # with an ITS: unmapping a device (MAPD V=0) or an event (DISCARD) clears its entry in
     # guest memory (6.13, stable 6.1.120)
     its_clears_unmapped: bool = False
+    # with an ITS: RESTORE_TABLES checks restored IDs against their tables and undoes a failed
+    # restore (5.19); refuses a DTE with more than 16 EventID bits (7.1, stable 6.1.175, 6.12.92)
+    its_restore_checks: bool = False
+    its_dte_eventid_bits: bool = False
 
     @property
     def host_info(self) -> HostKind:
@@ -171,7 +196,7 @@ class GicV3Semantics:
 
     def flags(self) -> tuple:
         return (self.iidr_write, self.iidr_revision, self.typer2_write, self.typer_last_uaccess,
-                self.its_clears_unmapped)
+                self.its_clears_unmapped, self.its_restore_checks, self.its_dte_eventid_bits)
 
 
 @dataclass(frozen=True)
@@ -228,7 +253,9 @@ def _base(kernel: str) -> GicV3Semantics:
     return GicV3Semantics(kernel=kernel, iidr_write=iidr_write, iidr_revision=rev,
                           typer2_write="nassgicap" if has["typer2_nassgicap"] else "equal",
                           typer_last_uaccess=has["typer_last"], revision="", source=source,
-                          its_clears_unmapped=has["its_clears_unmapped"])
+                          its_clears_unmapped=has["its_clears_unmapped"],
+                          its_restore_checks=has["its_restore_checks"],
+                          its_dte_eventid_bits=has["its_dte_eventid_bits"])
 
 
 REVISIONS = ("5.10", "5.13", "5.19", "6.13", "6.17", "7.1")

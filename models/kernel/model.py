@@ -624,7 +624,10 @@ class KernelModelV3(KernelModel):
 
 
 def kernel_model(device: str, release: str) -> KernelModel:
-    """The model of the kernel for ``device`` ('gicv2' or 'gicv3') at ``release``."""
+    """The model of the kernel for ``device`` ('gicv2', 'gicv3' or 'gicv3-its') at ``release``."""
+    if device == "gicv3-its":
+        from models.kernel.its_model import KernelModelIts
+        return KernelModelIts(release)
     if device == "gicv3":
         return KernelModelV3(release)
     if device == "gicv2":
