@@ -39,7 +39,14 @@ from models.kernel.harness import (
     v3_mpidr_attr,
 )
 from models.kernel.its_model import Hazard
-from models.kernel.model import GROUP_NAMES, KernelModel, OutOfScope, kernel_model, release_of, setup_prefix
+from models.kernel.model import (
+    GROUP_NAMES,
+    KernelModel,
+    OutOfScope,
+    kernel_model,
+    release_of,
+    setup_prefix,
+)
 from spec import gicv3
 from spec import lifecycle as lifecycle_table
 from spec.gicv2 import CPUIF, DIST, GICV2, IIDR_REVISION_SHIFT, IMPLEMENTER_ARM, PRODUCT_ID_KVM
