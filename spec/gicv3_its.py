@@ -102,13 +102,15 @@ def _cmd_offset_ok(ops: Ops, offset: Value, cbaser: Value) -> Value:
     return gicv3._ule_var(ops, ops.extract(offset, 19, 12), ops.extract(cbaser, 7, 0), 8)
 
 
-# Queue offsets are kept in bits 19:5 ('ITS_CMD_OFFSET(reg) (reg & GENMASK(19, 5))'); the
-# model keeps CBASER.Size to 2 bits (1 to 4 pages: every queue size and offset relation the
-# checks distinguish, at a fraction of the cost)
+# Queue offsets are kept in bits 19:5 ('ITS_CMD_OFFSET(reg) (reg & GENMASK(19, 5))')
 CMD_OFFSET_MASK = mask(20) & ~mask(5)
-# vgic_sanitise_its_cbaser: '/* Sanitise the physical address to be 64k aligned. */ reg &=
-# ~GENMASK_ULL(15, 12);'
-CBASER_MASK = VALID | (mask(3) << 59) | (mask(3) << 53) | (mask(32) << 16) | (mask(2) << 10) | mask(2)
+# vgic_mmio_write_its_cbaser stores the written value through vgic_sanitise_its_cbaser, which
+# fixes the shareability and cacheability fields and '/* Sanitise the physical address to be
+# 64k aligned. */ reg &= ~GENMASK_ULL(15, 12);': every other bit is kept as written (the
+# whole Size field 7:0, RES0 bits, address bits 51:48). The model kept only Valid, the
+# cacheability/shareability fields, address bits 47:16 and Size 1:0 until gicproof conform
+# gicv3-its found a written 0x61791fef read back as 0x1800000061790fef on every kernel.
+CBASER_MASK = mask(64) & ~(mask(4) << 12)
 # the page size is forced to 64K ('reg = (reg & ~GITS_BASER_PAGE_SIZE_MASK) |
 # GITS_BASER_PAGE_SIZE_64K;'); Indirect (62) is kept for the device table only (the
 # collection table is flat: vgic_mmio_write_its_baser clears it)
