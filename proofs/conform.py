@@ -733,7 +733,7 @@ def _its_peek(ch: Chooser) -> Op:
                               UNBACKED)))
 
 
-ITS_CTRLS = ("ITS_SAVE_TABLES", "ITS_SAVE_TABLES", "ITS_RESTORE_TABLES", "ITS_RESTORE_TABLES",
+ITS_CTRLS: tuple[str | int, ...] = ("ITS_SAVE_TABLES", "ITS_SAVE_TABLES", "ITS_RESTORE_TABLES", "ITS_RESTORE_TABLES",
              "ITS_RESTORE_TABLES", "ITS_CTRL_RESET", "INIT", 3, 99)
 
 
@@ -759,28 +759,69 @@ def _its_event(ch: Chooser, vcpus: int) -> list[Op]:
 
 
 def _its_tables_scenario(ch: Chooser, vcpus: int) -> list[Op]:
-    """A coherent table image and the registers that point at it: a collection, a device
-    with an event translated to an LPI, pending or not, the bases, then RESTORE_TABLES
-    (what a migration's destination does); sometimes the images are cleared and
-    SAVE_TABLES and SAVE_PENDING_TABLES write them back."""
-    icid = _pick(ch, (0, 0, 1, 5))
-    target = _pick(ch, (0, 0, vcpus - 1, 0xFFFFFFFF))
-    itt = ITS_ITT + 0x1000 * ch.integer(0, 1)
-    dev = _pick(ch, (0, 1, 2, 7))
-    intid = 8192 + ch.integer(0, 63)
-    out = [Op.poke(ITS_CT, VALID_BIT | target << 16 | icid),
-           Op.poke(ITS_DT + 8 * dev, VALID_BIT | (itt >> 8) << 5 | _pick(ch, (0, 1, 2))),
-           Op.poke(itt + 8 * ch.integer(0, 1), intid << 16 | icid)]
+    """A table image and the registers that point at it, then RESTORE_TABLES (what a
+    migration's destination does): one to three collections (an ICID beyond a one-page
+    table, a target no vCPU has, now and then), one or two devices in a flat or two-level
+    device table (a DeviceID above 0xffff, more than 16 EventID bits, an ITT nothing backs,
+    now and then), each with one or two events translated to LPIs (an LPI two events share,
+    a pINTID below 8192, an ICID no collection has, a next offset beyond the ITT, now and
+    then), pending or not. Then sometimes: the ITS enabled (and written while enabled), the
+    images cleared and SAVE_TABLES and SAVE_PENDING_TABLES writing them back, a second
+    RESTORE_TABLES, CTRL_RESET."""
+    out: list[Op] = []
+    rare = lambda: ch.integer(0, 7) == 0  # noqa: E731
+    icids = []
+    for k in range(_pick(ch, (1, 1, 2, 3))):
+        icid = _pick(ch, (0, 0, 1, 2, 5, 8191)) if not rare() else _pick(ch, (8192, 0xFFFF))
+        target = _pick(ch, (0, 0, vcpus - 1, 0xFFFFFFFF)) if not rare() else _pick(ch, (vcpus, 0x1234))
+        icids.append(icid)
+        out.append(Op.poke(ITS_CT + 8 * k, VALID_BIT | target << 16 | icid))
+    indirect = ch.integer(0, 5) == 0
+    l1 = _pick(ch, (0, 0, 1, 8)) if indirect else 0
+    if indirect:
+        out.append(Op.poke(ITS_DT + 8 * l1, VALID_BIT | ITS_L2[0]))
+    devs = sorted({_pick(ch, (0, 1, 2, 7, 100)) for _ in range(_pick(ch, (1, 1, 2)))})
+    shared = 8192 + ch.integer(0, 63)
+    for n, dev in enumerate(devs):
+        bits = _pick(ch, (1, 1, 2, 3)) if not rare() else _pick(ch, (16, 17))
+        itt = ITS_ITT + 0x1000 * n if not rare() else UNBACKED
+        nxt = devs[n + 1] - dev if n + 1 < len(devs) else 0
+        if rare():
+            nxt = _pick(ch, (0, 1, 0x3FFF))
+        table = ITS_L2[0] if indirect else ITS_DT
+        out.append(Op.poke(table + 8 * dev, VALID_BIT | nxt << 49 | (itt >> 8) << 5 | (bits - 1)))
+        events = sorted({ch.integer(0, min(3, (1 << bits) - 1)) for _ in range(_pick(ch, (1, 1, 2)))})
+        for j, ev in enumerate(events):
+            intid = shared if ch.integer(0, 2) == 0 else 8192 + ch.integer(0, 63)
+            if rare():
+                intid = _pick(ch, (100, 0x10000))
+            icid = _pick(ch, icids) if not rare() else 77
+            enxt = events[j + 1] - ev if j + 1 < len(events) else 0
+            if rare():
+                enxt = _pick(ch, (1, 0xFFFF))
+            if itt != UNBACKED:
+                out.append(Op.poke(itt + 8 * ev, enxt << 48 | intid << 16 | icid))
     if ch.integer(0, 1):
-        out.append(Op.poke(PENDING_WORD, 1 << (intid - 8192)))
+        out.append(Op.poke(PENDING_WORD, _pick(ch, ((1 << 64) - 1, 1 << (shared - 8192), 0x0F0F0F0F0F0F0F0F))))
     out += [Op.set(ITS, "ITS_REGS", 0x80, VALID_BIT | MEM_QUEUE[0] | SHARE, 64),
-            Op.set(ITS, "ITS_REGS", 0x100, VALID_BIT | ITS_DT | SHARE, 64),
-            Op.set(ITS, "ITS_REGS", 0x108, VALID_BIT | ITS_CT | SHARE, 64)]
-    out.append(Op.ctrl(ITS, "ITS_RESTORE_TABLES"))
+            Op.set(ITS, "ITS_REGS", 0x100, VALID_BIT | (INDIRECT_BIT if indirect else 0) | ITS_DT | SHARE
+                   | _pick(ch, (0, 0, 0, 1)), 64),
+            Op.set(ITS, "ITS_REGS", 0x108, VALID_BIT | ITS_CT | SHARE, 64),
+            Op.ctrl(ITS, "ITS_RESTORE_TABLES")]
+    if ch.integer(0, 2) == 0:  # enabled, as QEMU leaves it (GITS_CTLR restored last)
+        out += [Op.set(ITS, "ITS_REGS", 0x0, 1, 64), Op.get(ITS, "ITS_REGS", 0x0, 64)]
+        for _ in range(ch.integer(0, 2)):
+            name = _pick(ch, ("CREADR", "CWRITER", "CBASER", "BASER0", "BASER1"))
+            out.append(Op.set(ITS, "ITS_REGS", GITS_OFFSETS[name], _its_reg_value(ch, name), 64))
+        if ch.integer(0, 1):
+            out.append(Op.set(ITS, "ITS_REGS", 0x0, 0, 64))
     if ch.integer(0, 1):
-        out += [Op.peek(PENDING_WORD), Op.poke(ITS_CT, 0), Op.poke(ITS_DT + 8 * dev, 0), Op.poke(itt, 0),
-                Op.ctrl(ITS, "ITS_SAVE_TABLES"), Op.ctrl(0, "SAVE_PENDING_TABLES"), Op.peek(ITS_CT),
-                Op.peek(ITS_DT + 8 * dev), Op.peek(itt), Op.peek(PENDING_WORD)]
+        out += [Op.peek(PENDING_WORD), Op.poke(ITS_CT, 0), Op.poke(ITS_DT + 8 * devs[0], 0),
+                Op.poke(ITS_ITT, 0x1234), Op.ctrl(ITS, "ITS_SAVE_TABLES"), Op.ctrl(0, "SAVE_PENDING_TABLES"),
+                Op.peek(ITS_CT), Op.peek(ITS_CT + 8), Op.peek(ITS_DT + 8 * devs[0]), Op.peek(ITS_ITT),
+                Op.peek(ITS_ITT + 8), Op.peek(PENDING_WORD)]
+    if ch.integer(0, 3) == 0:
+        out.append(Op.ctrl(ITS, _pick(ch, ("ITS_RESTORE_TABLES", "ITS_CTRL_RESET"))))
     return out
 
 
@@ -799,7 +840,9 @@ def generate_its(ch: Chooser, max_ops: int = 32) -> Program:
     vcpus = _pick(ch, (1, 2, 2, 3, 4))
     irqs = _pick(ch, SMALL_IRQS)
     body = _its_memory(ch)
-    if ch.integer(0, 1):
+    if ch.integer(0, 2):
+        if Op.mem(*MEM_TABLES) not in body and ch.integer(0, 7):
+            body.append(Op.mem(*MEM_TABLES))
         body += _its_tables_scenario(ch, vcpus)
     n = len(body) + ch.integer(1, max_ops)
     while len(body) < n:
