@@ -154,6 +154,36 @@ BOUNDARIES = (
              "read)", "believed v7.1; Debian's changelogs list it under the 6.1.175 and 6.12.92 stable "
              "updates; present in 6.1.176, 6.12.107 and 7.1.8, absent from 5.10.223",
              (((6, 1), 175), ((6, 12), 92))),
+    Boundary("its_baser_change_frees", "with an ITS: a GITS_BASER0/1 write that changes the stored value "
+             "(after sanitising) frees the table's devices or collections, as one clearing Valid always did "
+             "(vgic_mmio_write_its_baser); before it a Valid base moved elsewhere kept them, and a second "
+             "RESTORE_TABLES found them (-EEXIST)", (7, 2),
+             "not identified: no 7.2 or 6.12.108+ source was available (the 6.12.107 and 7.1.8 sources, and "
+             "the kvmarm tree snapshots the library stores, free only on Valid clear)",
+             "observed by gicproof conform gicv3-its on Debian 6.12.117 and 7.2.13 (any change: address, "
+             "size, shareability, outer cacheability; a rewrite of the same value or of read-only fields "
+             "frees nothing), not on 6.1.176 and 5.10.223; not pinned: taken as v7.2 and stable 6.12.117, the "
+             "first releases seen with it", (((6, 12), 117),)),
+    Boundary("its_save_unmapped_ite", "with an ITS: KVM_DEV_ARM_ITS_SAVE_TABLES writes a zero entry for an event "
+             "whose collection was freed (a GITS_BASER1 write) and links the ITT's entries around it "
+             "(vgic_its_save_ite: 'MAPC with V=0 keeps the ITEs mapped but drops their collection ... Save a "
+             "zeroed entry'; compute_next_eventid_offset skips such entries); before it vgic_its_save_ite "
+             "dereferenced 'ite->collection->collection_id': an oops (seen on 5.10.223 and 6.1.176, "
+             "tests/test_kernel_oracle.py)", (7, 2),
+             "not identified; the code is in the vgic-its.c of Marc Zyngier's arm-platforms tree stored by "
+             "the library (snapshot 3a81112544), not in 7.1.8",
+             "observed on Debian 6.12.117 and 7.2.13 (a zero ITE, no oops); not pinned: taken as v7.2 and "
+             "stable 6.12.117", (((6, 12), 117),)),
+    Boundary("its_save_skips_unreachable_device", "with an ITS: KVM_DEV_ARM_ITS_SAVE_TABLES skips a device whose "
+             "entry the device table no longer reaches (vgic_its_check_id fails: its level-1 entry cleared) "
+             "and links the entries it writes around it (the previous DTE's next offset points at the next "
+             "device it writes; the skipped device's ITT is not written; the device stays mapped); before it "
+             "the save stopped there with -EINVAL (vgic_its_save_device_tables: 'if "
+             "(!vgic_its_check_id(...)) return -EINVAL;')", (7, 2),
+             "not identified: no 7.2 or 6.12.108+ source was available (the kvmarm tree snapshot with the "
+             "zero-ITE change still returns -EINVAL here)",
+             "observed by gicproof conform gicv3-its on Debian 6.12.117 and 7.2.13, not on 6.1.176; not "
+             "pinned: taken as v7.2 and stable 6.12.117", (((6, 12), 117),)),
 )
 
 OLDEST = (5, 10)
@@ -180,6 +210,11 @@ class GicV3Semantics:
     # restore (5.19); refuses a DTE with more than 16 EventID bits (7.1, stable 6.1.175, 6.12.92)
     its_restore_checks: bool = False
     its_dte_eventid_bits: bool = False
+    # with an ITS: a GITS_BASER write that changes the value frees the table's list; SAVE_TABLES
+    # writes a zero ITE for an event whose collection was freed (both seen on 6.12.117 and 7.2.13)
+    its_baser_change_frees: bool = False
+    its_save_unmapped_ite: bool = False
+    its_save_skips_unreachable_device: bool = False
 
     @property
     def host_info(self) -> HostKind:
@@ -196,7 +231,8 @@ class GicV3Semantics:
 
     def flags(self) -> tuple:
         return (self.iidr_write, self.iidr_revision, self.typer2_write, self.typer_last_uaccess,
-                self.its_clears_unmapped, self.its_restore_checks, self.its_dte_eventid_bits)
+                self.its_clears_unmapped, self.its_restore_checks, self.its_dte_eventid_bits,
+                self.its_baser_change_frees, self.its_save_unmapped_ite, self.its_save_skips_unreachable_device)
 
 
 @dataclass(frozen=True)
@@ -255,7 +291,10 @@ def _base(kernel: str) -> GicV3Semantics:
                           typer_last_uaccess=has["typer_last"], revision="", source=source,
                           its_clears_unmapped=has["its_clears_unmapped"],
                           its_restore_checks=has["its_restore_checks"],
-                          its_dte_eventid_bits=has["its_dte_eventid_bits"])
+                          its_dte_eventid_bits=has["its_dte_eventid_bits"],
+                          its_baser_change_frees=has["its_baser_change_frees"],
+                          its_save_unmapped_ite=has["its_save_unmapped_ite"],
+                          its_save_skips_unreachable_device=has["its_save_skips_unreachable_device"])
 
 
 REVISIONS = ("5.10", "5.13", "5.19", "6.13", "6.17", "7.1")

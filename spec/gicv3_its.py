@@ -463,8 +463,13 @@ def _baser_rw(n: int, field: str, table_type: int, clears: tuple[str, ...]) -> t
         new = sanitise_baser(ops, d, table_type)
         value = ops.ite(en, f[field], new)
         # '/* When GITS_CTLR.Enable is 1, we ignore write accesses. */' then, for a write
-        # that clears Valid: 'vgic_its_free_device_list' / 'vgic_its_free_collection_list'
-        freed = ops.and_(ops.not_(en, 1), ops.not_(_valid(ops, new), 1))
+        # that clears Valid: 'vgic_its_free_device_list' / 'vgic_its_free_collection_list';
+        # from 7.2 (stable 6.12.117; spec/gicv3.py its_baser_change_frees) also for a write
+        # that changes the stored value
+        drop = ops.not_(_valid(ops, new), 1)
+        if ctx.semantics.its_baser_change_frees:
+            drop = ops.or_(drop, ops.not_(ops.eq(new, f[field]), 1))
+        freed = ops.and_(ops.not_(en, 1), drop)
         upd = {field: value}
         for name in clears:
             upd[name] = ops.ite(freed, ops.const(0, 3 if name == "cte_target" else 1), f[name])
@@ -474,7 +479,8 @@ def _baser_rw(n: int, field: str, table_type: int, clears: tuple[str, ...]) -> t
     return (Accessor(f"vgic_mmio_read_its_baser{n}", "read", rd, f"{ITS}: vgic_mmio_read_its_baser",
                      f"the {what} table's base"),
             Accessor(f"vgic_mmio_write_its_baser{n}", "write", wr, f"{ITS}: vgic_mmio_write_its_baser",
-                     f"ignored while enabled; sanitised; clearing Valid frees every {what}"))
+                     f"ignored while enabled; sanitised; clearing Valid (from 7.2, changing the value) "
+                     f"frees every {what}"))
 
 
 _baser0 = _baser_rw(0, "its_baser_device", BASER_TYPE_DEVICE, ("dte_valid", "ite_valid", "lpi_pending"))

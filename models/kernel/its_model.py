@@ -38,7 +38,8 @@ vCPU's ap_list, which holds a reference), the vgic-v3's registers once an ITS ex
 the ITS already holds (list_sort orders equal IDs unstably), and KVM_DEV_ARM_ITS_SAVE_TABLES
 of an event whose collection was freed (vgic_its_save_ite dereferences
 'ite->collection->collection_id': an oops on 5.10.223 and 6.1.176,
-tests/test_kernel_oracle.py).
+tests/test_kernel_oracle.py; from 7.2 and 6.12.117 a zero entry, spec/gicv3.py
+its_save_unmapped_ite).
 """
 
 from __future__ import annotations
@@ -359,16 +360,19 @@ class KernelModelIts(KernelModelV3):
         m = its.machine
         if value is None:
             return f"0x{m.read_word(reg, word, 0):x}"
-        before = {k: its.reg(k) for k in ("its_enabled", "its_creadr", "its_cwriter", "its_cbaser")}
+        before = {k: its.reg(k) for k in ("its_enabled", "its_creadr", "its_cwriter", "its_cbaser",
+                                          "its_baser_device", "its_baser_coll")}
         err, errno = m.write_word(reg, word, 0, value & ((1 << 64) - 1))
         if err:
             return errno
         if reg.name in ("GITS_BASER0", "GITS_BASER1") and not before["its_enabled"]:
             field_ = "its_baser_device" if reg.name == "GITS_BASER0" else "its_baser_coll"
-            if not its.reg(field_) & VALID:
-                # spec/gicv3_its.py _baser_rw ('clearing Valid frees every device' /
-                # 'collection'): vgic_mmio_write_its_baser 'if (!(reg & GITS_BASER_VALID))'
-                # -> vgic_its_free_device_list / vgic_its_free_collection_list
+            changed = self.its_sem.its_baser_change_frees and its.reg(field_) != before[field_]
+            if not its.reg(field_) & VALID or changed:
+                # spec/gicv3_its.py _baser_rw ('clearing Valid (from 7.2, changing the
+                # value) frees every device' / 'collection'): vgic_mmio_write_its_baser 'if
+                # (!(reg & GITS_BASER_VALID))' -> vgic_its_free_device_list /
+                # vgic_its_free_collection_list; spec/gicv3.py its_baser_change_frees
                 if reg.name == "GITS_BASER0":
                     self._free_devices(r, its)
                 else:
@@ -649,27 +653,40 @@ class KernelModelIts(KernelModelV3):
         order at itt_addr + EventID * 8, 'next << 48 | pINTID << 16 | ICID', next the
         distance to the next EventID capped at 0xffff, 0 for the last); then its DTE at the
         checked address, 'V | next << 49 | (itt_addr >> 8) << 5 | (EventID bits - 1)', next
-        capped at 2^14 - 1), then the collection table (vgic_its_save_collection_table:
+        capped at 2^14 - 1; from 7.2 and 6.12.117 a device the table no longer reaches is
+        skipped, spec/gicv3.py its_save_skips_unreachable_device), then the collection table (vgic_its_save_collection_table:
         nothing with the BASER not Valid; every collection in list order from the base,
         'V | RDBase << 16 | ICID', then a zero entry unless the table is exactly full).
         Every failed write is -EFAULT."""
         baser = its.reg("its_baser_device")
+        skips = self.its_sem.its_save_skips_unreachable_device
         if baser & VALID:
             devices = sorted(its.devices, key=lambda d: d.device_id)
             for i, dev in enumerate(devices):
                 eaddr = self._check_id(r, baser, dev.device_id)
                 if eaddr is None:
+                    if skips:  # spec/gicv3.py its_save_skips_unreachable_device
+                        continue
                     raise ItsError("EINVAL")
                 ites = sorted(dev.ites, key=lambda t: t.event)
                 for j, ite in enumerate(ites):
                     if ite.collection is None:
-                        raise Hazard("KVM_DEV_ARM_ITS_SAVE_TABLES of an event whose collection was freed "
-                                     "(vgic_its_save_ite: 'ite->collection->collection_id')")
-                    nxt = 0 if j == len(ites) - 1 else min(ites[j + 1].event - ite.event, ITE_MAX_NEXT)
+                        if not self.its_sem.its_save_unmapped_ite:
+                            raise Hazard("KVM_DEV_ARM_ITS_SAVE_TABLES of an event whose collection was freed "
+                                         "(vgic_its_save_ite: 'ite->collection->collection_id', an oops)")
+                        # spec/gicv3.py its_save_unmapped_ite: 'Save a zeroed entry'
+                        if not r.mem.write64(dev.itt_addr + ite.event * ESZ, 0):
+                            raise ItsError("EFAULT")
+                        continue
+                    next_ites = [t for t in ites[j + 1:] if t.collection is not None or
+                                 not self.its_sem.its_save_unmapped_ite]
+                    nxt = min(next_ites[0].event - ite.event, ITE_MAX_NEXT) if next_ites else 0
                     if not r.mem.write64(dev.itt_addr + ite.event * ESZ,
                                          nxt << 48 | ite.intid << 16 | ite.collection.icid):
                         raise ItsError("EFAULT")
-                nxt = 0 if i == len(devices) - 1 else min(devices[i + 1].device_id - dev.device_id, DTE_MAX_NEXT)
+                next_devs = [d for d in devices[i + 1:]
+                             if not skips or self._check_id(r, baser, d.device_id) is not None]
+                nxt = min(next_devs[0].device_id - dev.device_id, DTE_MAX_NEXT) if next_devs else 0
                 if not r.mem.write64(eaddr, VALID | nxt << 49 | (dev.itt_addr >> 8) << 5 | (dev.nbits - 1)):
                     raise ItsError("EFAULT")
         baser = its.reg("its_baser_coll")
