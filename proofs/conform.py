@@ -12,6 +12,13 @@ chunk removed, fewer vCPUs or interrupts, simpler values) of every disagreeing p
 in one batch, so a round costs one boot, and keeps the smallest candidate that still
 disagrees.
 
+Three devices have a generator and a model of the kernel: ``gicv2`` (``generate``,
+``generate_lifecycle``), ``gicv3`` (``generate_v3``, ``generate_lifecycle_v3``) and
+``gicv3-its`` (``generate_its``, ``generate_lifecycle_its``: the ITS's registers, base
+address and CTRL attributes, its tables in guest memory through the runner's ``mem``,
+``poke`` and ``peek``; a program that would reach an oops of the kernel under test is cut
+before it, ``_model_runs``).
+
 The generator draws from a ``Chooser``: ``RandomChooser`` (a seeded ``random.Random``,
 what the command line uses, so a run is reproducible with ``--seed``) or, in the tests,
 Hypothesis's ``data.draw`` (``tests/test_conform.py``), so the same code is both.
