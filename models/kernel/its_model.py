@@ -232,6 +232,7 @@ class KernelModelIts(KernelModelV3):
 
     release: str
     lifecycle: lifecycle.Lifecycle = lifecycle.GICV3_ITS
+    its_devices = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
