@@ -788,7 +788,7 @@ def _its_tables_scenario(ch: Chooser, vcpus: int) -> list[Op]:
     if indirect:
         out.append(Op.poke(ITS_DT + 8 * l1, VALID_BIT | ITS_L2[0]))
     devs = sorted({_pick(ch, (0, 1, 2, 7, 100)) for _ in range(_pick(ch, (1, 1, 2)))})
-    shared = 8192 + ch.integer(0, 63)
+    shared = 8192 + ch.integer(0, 7)
     for n, dev in enumerate(devs):
         bits = _pick(ch, (1, 1, 2, 3)) if not rare() else _pick(ch, (16, 17))
         itt = ITS_ITT + 0x1000 * n if not rare() else UNBACKED
@@ -840,6 +840,30 @@ def _its_memory(ch: Chooser) -> list[Op]:
     return out
 
 
+ITS2_TABLES = (MEM_TABLES[0] + 0xA0000, MEM_TABLES[0] + 0xB0000, MEM_TABLES[0] + 0xC0000)  # CT, DT, ITT
+
+
+def _second_its(ch: Chooser, vcpus: int) -> list[Op]:
+    """A second ITS (device 2) with a collection, a device and an event of its own, whose
+    LPI is often one the first ITS maps too (the LPIs are the VM's: vgic_add_lpi finds it
+    and reads nothing), then resets, saves and reads of either ITS."""
+    ct, dt, itt = ITS2_TABLES
+    its2 = 2
+    target = _pick(ch, (0, vcpus - 1, 0xFFFFFFFF))
+    dev = _pick(ch, (0, 3))
+    out = [Op.device("its"), Op.set(its2, "ADDR", 4, harness.V3_ITS_BASE + 0x20000, 64),
+           Op.poke(ct, VALID_BIT | target << 16 | 4), Op.poke(dt + 8 * dev, VALID_BIT | (itt >> 8) << 5),
+           Op.poke(itt, (8192 + ch.integer(0, 7)) << 16 | 4),
+           Op.set(its2, "ITS_REGS", 0x100, VALID_BIT | dt | SHARE, 64),
+           Op.set(its2, "ITS_REGS", 0x108, VALID_BIT | ct | SHARE, 64), Op.ctrl(its2, "ITS_RESTORE_TABLES")]
+    for _ in range(ch.integer(1, 4)):
+        out.append(_pick(ch, (Op.ctrl(ITS, "ITS_CTRL_RESET"), Op.ctrl(its2, "ITS_CTRL_RESET"),
+                              Op.ctrl(0, "SAVE_PENDING_TABLES"), Op.peek(PENDING_WORD),
+                              Op.ctrl(its2, "ITS_SAVE_TABLES"), Op.poke(itt, 0), Op.peek(itt),
+                              Op.ctrl(ITS, "ITS_RESTORE_TABLES"), Op.get(its2, "ITS_REGS", 0x108, 64))))
+    return out
+
+
 def generate_its(ch: Chooser, max_ops: int = 32) -> Program:
     """One random gicv3-its register program after harness.v3_setup(its=True): guest
     memory, GITS register accesses, table entries, RESTORE/SAVE_TABLES, CTRL_RESET,
@@ -851,6 +875,8 @@ def generate_its(ch: Chooser, max_ops: int = 32) -> Program:
         if Op.mem(*MEM_TABLES) not in body and ch.integer(0, 7):
             body.append(Op.mem(*MEM_TABLES))
         body += _its_tables_scenario(ch, vcpus)
+        if ch.integer(0, 4) == 0:
+            body += _second_its(ch, vcpus)
     n = len(body) + ch.integer(1, max_ops)
     while len(body) < n:
         body.extend(_its_event(ch, vcpus))
