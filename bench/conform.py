@@ -4,7 +4,7 @@ them) and the disagreements, summed over the runs, and the medians over the runs
 boot time (to /init, and in total) and of the operations per second on the kernel.
 
     python bench/conform.py [--programs N] [--runs R] [--seed S] [--lifecycle P]
-                            [--kernels 5.10,6.1,...]
+                            [--kernels 5.10,6.1,...] [--device gicv2|gicv3|gicv3-its]
 
 Run r uses seed S + r, so the runs compare different programs.
 """
@@ -30,13 +30,16 @@ def main() -> int:
     ap.add_argument("--lifecycle", type=float, default=LIFECYCLE_SHARE,
                     help=f"proportion of lifecycle programs (default {LIFECYCLE_SHARE})")
     ap.add_argument("--kernels", default=",".join(k.label for k in harness.list_kernels()))
+    ap.add_argument("--device", default="gicv2", choices=("gicv2", "gicv3", "gicv3-its"),
+                    help="the device (default gicv2)")
     args = ap.parse_args()
     rows = []
     worst = 0
     for label in [k for k in args.kernels.split(",") if k]:
         reps = []
         for r in range(max(1, args.runs)):
-            rep = conform(label, programs=args.programs, seed=args.seed + r, lifecycle=args.lifecycle)
+            rep = conform(label, programs=args.programs, seed=args.seed + r, lifecycle=args.lifecycle,
+                          device=args.device)
             worst = max(worst, rep.exit_code)
             if rep.disagreements:
                 print(rep.render(), file=sys.stderr)

@@ -30,6 +30,7 @@ from spec.device import (
     DeviceSpec,
     Effect,
     Register,
+    errno_of,
 )
 from spec.sequence import Condition, Step, ValueSpec
 
@@ -255,7 +256,7 @@ class Machine:
         if glob_updates:
             self._apply(self.state.glob, Effect(glob_updates, eff.error, eff.errno, eff.kept), guard)
         if eff.error is not None:
-            error, errno = eff.error, eff.errno
+            error, errno = eff.error, eff.errno if ops.symbolic else errno_of(eff)
         return error, errno
 
     def _apply(self, fields: dict[str, Value], eff: Effect, guard: Value | None = None) -> None:

@@ -431,14 +431,14 @@ def _unwritable(output: str) -> str:
     return ""
 
 
-CONFORM_GIC = {"gicv2": 2, "gicv3": 3}  # the devices with a model of the kernel, and their QEMU host
+CONFORM_GIC = {"gicv2": 2, "gicv3": 3, "gicv3-its": 3}  # the devices with a model of the kernel, and their QEMU host
 
 
 def cmd_conform(args: argparse.Namespace) -> int:
     if args.device not in DEVICES:
         return _input_error(f"unknown device {args.device!r}: one of {', '.join(DEVICES)}")
     if args.device not in CONFORM_GIC:
-        return _input_error(f"conform: only {' and '.join(CONFORM_GIC)} have a model of the kernel "
+        return _input_error(f"conform: only {', '.join(CONFORM_GIC)} have a model of the kernel "
                             f"(not {args.device})")
     gic = CONFORM_GIC[args.device]
     if args.gic is not None and args.gic != gic:
@@ -446,7 +446,7 @@ def cmd_conform(args: argparse.Namespace) -> int:
             return _input_error(f"--gic {args.gic}: only a GICv2 host (--gic 2) is modelled for gicv2; a "
                                 "vgic-v2 on a GICv3 host needs the host's GICv2 compatibility, which "
                                 "QEMU's emulated GICv3 does not have")
-        return _input_error(f"--gic {args.gic}: only a GICv3 host (--gic 3) is modelled for gicv3; a "
+        return _input_error(f"--gic {args.gic}: only a GICv3 host (--gic 3) is modelled for {args.device}; a "
                             "GICv2 host cannot run a vgic-v3, and a GICv4 host (QEMU gic-version=4) "
                             "is not modelled")
     missing = harness.missing_host_tools()
@@ -600,15 +600,19 @@ def parser() -> argparse.ArgumentParser:
         "conform", help="compare the model with a real kernel on random programs",
         description="Generate random programs from the device table (register reads and writes "
                     "at random words, vCPU fields and values, offsets with no register, SPI "
-                    "line levels), run them all in one boot of a real kernel under QEMU "
-                    "(models/kernel/, one fresh VM per program) and on the model of that "
-                    "kernel's release, and compare every result line. Each disagreement is "
-                    "shrunk to a minimal program with more boots and shown with both answers.",
+                    "line levels; for gicv3-its the ITS registers, table entries written into "
+                    "guest memory, RESTORE/SAVE_TABLES, CTRL_RESET, reads of the tables), run "
+                    "them all in one boot of a real kernel under QEMU (models/kernel/, one fresh "
+                    "VM per program) and on the model of that kernel's release, and compare every "
+                    "result line. Each disagreement is shrunk to a minimal program with more "
+                    "boots and shown with both answers.",
         epilog="Exit status: 0 no disagreement, 1 a disagreement, 2 bad input (unknown device "
                "or kernel, QEMU or the cross tools missing: models/kernel/install-parts.sh), 3 the "
                "kernel could not be booted.")
-    co.add_argument("device", help="gicv2 (a vgic-v2 on QEMU's GICv2) or gicv3 (a vgic-v3 on QEMU's "
-                    "GICv3, no ITS)")
+    co.add_argument("device", help="gicv2 (a vgic-v2 on QEMU's GICv2), gicv3 (a vgic-v3 on QEMU's "
+                    "GICv3, no ITS) or gicv3-its (a vgic-v3 and its ITS on QEMU's GICv3: the GITS "
+                    "registers, the ITS's base and CTRL attributes, its tables in guest memory, "
+                    "SAVE/RESTORE_TABLES, CTRL_RESET)")
     co.add_argument("--kernel", required=True, metavar="K",
                     help="a cached kernel: 5.10, 6.1, 6.12, sid, or its exact release "
                          "(python -m models.kernel.harness --list); the model takes the semantics "
@@ -617,12 +621,12 @@ def parser() -> argparse.ArgumentParser:
                     help="random programs in the batch (default 300)")
     co.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     co.add_argument("--lifecycle", type=_share, default=0.5, metavar="P",
-                    help="the proportion of lifecycle programs (vCPUs, device, NR_IRQS, addresses, "
+                    help="the proportion of lifecycle programs (vCPUs, devices, NR_IRQS, addresses, "
                          "INIT, accesses and lines before INIT, in random order), 0 to 1; the "
                          "rest run after the standard setup (default 0.5)")
     co.add_argument("--gic", type=int, default=None, metavar="N",
-                    help="QEMU's host GIC version: 2 for gicv2, 3 for gicv3 (the default; the only "
-                         "host modelled for each)")
+                    help="QEMU's host GIC version: 2 for gicv2, 3 for gicv3 and gicv3-its (the "
+                         "default; the only host modelled for each)")
     co.add_argument("--json", action="store_true", help="print the result as JSON")
     co.set_defaults(func=cmd_conform)
     mx = sub.add_parser(

@@ -96,6 +96,20 @@ class Effect:
     # (set_gic_ctlr stores a lower PRIbits before checking IDbits, SEIS and A3V); each is
     # the field's value whether or not the write then fails
     kept: Mapping[str, Value] = field(default_factory=dict)
+    # the kernel's checks in its order, (condition, errno), when a write can fail with more
+    # than one errno (GITS_CREADR: -EBUSY while the ITS is enabled, then -EINVAL beyond the
+    # queue): ``error`` is their disjunction and ``errno`` names them all (what a symbolic
+    # report shows); on concrete values the first that holds is the errno (``errno_of``)
+    errnos: tuple[tuple[Value, str], ...] = ()
+
+
+def errno_of(eff: Effect) -> str:
+    """The errno of a failing write on concrete values: the first of ``eff.errnos`` whose
+    condition holds, else ``eff.errno``."""
+    for cond, errno in eff.errnos:
+        if isinstance(cond, int) and cond:
+            return errno
+    return eff.errno
 
 
 @dataclass(frozen=True)

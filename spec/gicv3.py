@@ -134,6 +134,57 @@ BOUNDARIES = (
              "6.1.176, 6.12.107 and 7.1.8, absent from 5.10.223 (read in each); later 5.10 stable releases "
              "were not checked (the model takes every 5.10 release as without it)",
              (((6, 1), 120), ((6, 12), 1))),
+    Boundary("its_restore_checks", "with an ITS: KVM_DEV_ARM_ITS_RESTORE_TABLES checks every restored "
+             "collection's ICID and device's DeviceID against its table (vgic_its_restore_cte / "
+             "vgic_its_restore_dte: 'if (!vgic_its_check_id(...)) return -EINVAL;') and, when it fails, frees "
+             "what it restored (vgic_its_restore_collection_table / _device_tables / _tables_v0: "
+             "vgic_its_free_collection_list, vgic_its_free_device_list); before it a collection outside "
+             "its table was skipped and the scan went on (vgic_its_alloc_collection returned the positive "
+             "E_ITS_MAPC_COLLECTION_OOR, which vgic_its_restore_collection_table reads as 'next entry'), a "
+             "DeviceID above 0xffff was restored, and a failed restore kept what it had restored", (5, 19),
+             "270e5f87fe19 'KVM: arm64: vgic: Add more checks when restoring ITS tables' and the rest of its "
+             "series (lore 20220510001633.552496-*; the other patches' subjects were not read)",
+             "believed v5.19 (the series was posted in May 2022); absent from 5.10.223, present in 6.1.176, "
+             "6.12.107 and 7.1.8 (read in each)"),
+    Boundary("its_dte_eventid_bits", "with an ITS: KVM_DEV_ARM_ITS_RESTORE_TABLES refuses a DTE with more than "
+             "16 EventID bits with -EINVAL (vgic_its_restore_dte: '/* Mimic the MAPD behaviour and reject "
+             "invalid EID bits. */ if (num_eventid_bits > VITS_TYPER_IDBITS) return -EINVAL;'); before it "
+             "such a device is restored and its ITT of 2^bits entries scanned (scan_its_table takes the size "
+             "as an int)", (7, 1),
+             "'KVM: arm64: vgic-its: Reject restored DTE with out-of-range num_eventid_bits' (commit id not "
+             "read)", "believed v7.1; Debian's changelogs list it under the 6.1.175 and 6.12.92 stable "
+             "updates; present in 6.1.176, 6.12.107 and 7.1.8, absent from 5.10.223",
+             (((6, 1), 175), ((6, 12), 92))),
+    Boundary("its_baser_change_frees", "with an ITS: a GITS_BASER0/1 write that changes the stored value "
+             "(after sanitising) frees the table's devices or collections, as one clearing Valid always did "
+             "(vgic_mmio_write_its_baser); before it a Valid base moved elsewhere kept them, and a second "
+             "RESTORE_TABLES found them (-EEXIST)", (7, 2),
+             "not identified: no 7.2 or 6.12.108+ source was available (the 6.12.107 and 7.1.8 sources, and "
+             "the kvmarm tree snapshots the library stores, free only on Valid clear)",
+             "observed by gicproof conform gicv3-its on Debian 6.12.117 and 7.2.13 (any change: address, "
+             "size, shareability, outer cacheability; a rewrite of the same value or of read-only fields "
+             "frees nothing), not on 6.1.176 and 5.10.223; not pinned: taken as v7.2 and stable 6.12.117, the "
+             "first releases seen with it", (((6, 12), 117),)),
+    Boundary("its_save_unmapped_ite", "with an ITS: KVM_DEV_ARM_ITS_SAVE_TABLES writes a zero entry for an event "
+             "whose collection was freed (a GITS_BASER1 write) and links the ITT's entries around it "
+             "(vgic_its_save_ite: 'MAPC with V=0 keeps the ITEs mapped but drops their collection ... Save a "
+             "zeroed entry'; compute_next_eventid_offset skips such entries); before it vgic_its_save_ite "
+             "dereferenced 'ite->collection->collection_id': an oops (seen on 5.10.223 and 6.1.176, "
+             "tests/test_kernel_oracle.py)", (7, 2),
+             "not identified; the code is in the vgic-its.c of Marc Zyngier's arm-platforms tree stored by "
+             "the library (snapshot 3a81112544), not in 7.1.8",
+             "observed on Debian 6.12.117 and 7.2.13 (a zero ITE, no oops); not pinned: taken as v7.2 and "
+             "stable 6.12.117", (((6, 12), 117),)),
+    Boundary("its_save_skips_unreachable_device", "with an ITS: KVM_DEV_ARM_ITS_SAVE_TABLES skips a device whose "
+             "entry the device table no longer reaches (vgic_its_check_id fails: its level-1 entry cleared) "
+             "and links the entries it writes around it (the previous DTE's next offset points at the next "
+             "device it writes; the skipped device's ITT is not written; the device stays mapped); before it "
+             "the save stopped there with -EINVAL (vgic_its_save_device_tables: 'if "
+             "(!vgic_its_check_id(...)) return -EINVAL;')", (7, 2),
+             "not identified: no 7.2 or 6.12.108+ source was available (the kvmarm tree snapshot with the "
+             "zero-ITE change still returns -EINVAL here)",
+             "observed by gicproof conform gicv3-its on Debian 6.12.117 and 7.2.13, not on 6.1.176; not "
+             "pinned: taken as v7.2 and stable 6.12.117", (((6, 12), 117),)),
 )
 
 OLDEST = (5, 10)
@@ -156,6 +207,15 @@ class GicV3Semantics:
     # with an ITS: unmapping a device (MAPD V=0) or an event (DISCARD) clears its entry in
     # guest memory (6.13, stable 6.1.120)
     its_clears_unmapped: bool = False
+    # with an ITS: RESTORE_TABLES checks restored IDs against their tables and undoes a failed
+    # restore (5.19); refuses a DTE with more than 16 EventID bits (7.1, stable 6.1.175, 6.12.92)
+    its_restore_checks: bool = False
+    its_dte_eventid_bits: bool = False
+    # with an ITS: a GITS_BASER write that changes the value frees the table's list; SAVE_TABLES
+    # writes a zero ITE for an event whose collection was freed (both seen on 6.12.117 and 7.2.13)
+    its_baser_change_frees: bool = False
+    its_save_unmapped_ite: bool = False
+    its_save_skips_unreachable_device: bool = False
 
     @property
     def host_info(self) -> HostKind:
@@ -172,7 +232,8 @@ class GicV3Semantics:
 
     def flags(self) -> tuple:
         return (self.iidr_write, self.iidr_revision, self.typer2_write, self.typer_last_uaccess,
-                self.its_clears_unmapped)
+                self.its_clears_unmapped, self.its_restore_checks, self.its_dte_eventid_bits,
+                self.its_baser_change_frees, self.its_save_unmapped_ite, self.its_save_skips_unreachable_device)
 
 
 @dataclass(frozen=True)
@@ -229,7 +290,12 @@ def _base(kernel: str) -> GicV3Semantics:
     return GicV3Semantics(kernel=kernel, iidr_write=iidr_write, iidr_revision=rev,
                           typer2_write="nassgicap" if has["typer2_nassgicap"] else "equal",
                           typer_last_uaccess=has["typer_last"], revision="", source=source,
-                          its_clears_unmapped=has["its_clears_unmapped"])
+                          its_clears_unmapped=has["its_clears_unmapped"],
+                          its_restore_checks=has["its_restore_checks"],
+                          its_dte_eventid_bits=has["its_dte_eventid_bits"],
+                          its_baser_change_frees=has["its_baser_change_frees"],
+                          its_save_unmapped_ite=has["its_save_unmapped_ite"],
+                          its_save_skips_unreachable_device=has["its_save_skips_unreachable_device"])
 
 
 REVISIONS = ("5.10", "5.13", "5.19", "6.13", "6.17", "7.1")

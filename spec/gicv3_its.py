@@ -93,6 +93,11 @@ BASER_TYPE_COLLECTION = 4
 # (GIC_BASER_CacheRaWb is 3, InnerShareable 1, GITS_BASER_PAGE_SIZE_64K 2 << 8)
 INITIAL_BASER = (3 << 59) | (1 << 10) | (2 << 8)
 INITIAL_PROPBASER = (3 << 7) | (1 << 10)  # vgic-its.c INITIAL_PROPBASER_VALUE, set by vgic_its_create
+# vgic_mmio_read_its_typer (the same in 5.10.223, 6.1.176, 6.12.107 and 7.1.8): 'u64 reg =
+# GITS_TYPER_PLPIS;' and GIC_ENCODE_SZ(VITS_TYPER_DEVBITS = 16, 5) << GITS_TYPER_DEVBITS_SHIFT
+# (13), GIC_ENCODE_SZ(VITS_TYPER_IDBITS = 16, 5) << GITS_TYPER_IDBITS_SHIFT (8),
+# GIC_ENCODE_SZ(abi->ite_esz = 8, 4) << GITS_TYPER_ITT_ENTRY_SIZE_SHIFT (4); PTA and CIL 0
+GITS_TYPER_VALUE = 1 | (8 - 1) << 4 | (16 - 1) << 8 | (16 - 1) << 13
 
 
 def _cmd_offset_ok(ops: Ops, offset: Value, cbaser: Value) -> Value:
@@ -101,13 +106,15 @@ def _cmd_offset_ok(ops: Ops, offset: Value, cbaser: Value) -> Value:
     return ops.ule(ops.extract(offset, 19, 12), ops.extract(cbaser, 7, 0))
 
 
-# Queue offsets are kept in bits 19:5 ('ITS_CMD_OFFSET(reg) (reg & GENMASK(19, 5))'); the
-# model keeps CBASER.Size to 2 bits (1 to 4 pages: every queue size and offset relation the
-# checks distinguish, at a fraction of the cost)
+# Queue offsets are kept in bits 19:5 ('ITS_CMD_OFFSET(reg) (reg & GENMASK(19, 5))')
 CMD_OFFSET_MASK = mask(20) & ~mask(5)
-# vgic_sanitise_its_cbaser: '/* Sanitise the physical address to be 64k aligned. */ reg &=
-# ~GENMASK_ULL(15, 12);'
-CBASER_MASK = VALID | (mask(3) << 59) | (mask(3) << 53) | (mask(32) << 16) | (mask(2) << 10) | mask(2)
+# vgic_mmio_write_its_cbaser stores the written value through vgic_sanitise_its_cbaser, which
+# fixes the shareability and cacheability fields and '/* Sanitise the physical address to be
+# 64k aligned. */ reg &= ~GENMASK_ULL(15, 12);': every other bit is kept as written (the
+# whole Size field 7:0, RES0 bits, address bits 51:48). The model kept only Valid, the
+# cacheability/shareability fields, address bits 47:16 and Size 1:0 until gicproof conform
+# gicv3-its found a written 0x61791fef read back as 0x1800000061790fef on every kernel.
+CBASER_MASK = mask(64) & ~(mask(4) << 12)
 # the page size is forced to 64K ('reg = (reg & ~GITS_BASER_PAGE_SIZE_MASK) |
 # GITS_BASER_PAGE_SIZE_64K;'); Indirect (62) is kept for the device table only (the
 # collection table is flat: vgic_mmio_write_its_baser clears it)
@@ -449,8 +456,9 @@ def _uaccess_write_creadr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: 
     ret = -EINVAL; goto out; } its->creadr = cmd_offset;'"""
     off = ops.and_(ops.extract(d, 19, 0), ops.const(CMD_OFFSET_MASK, 20))
     busy = f["its_enabled"]
-    bad = ops.or_(busy, ops.not_(_cmd_offset_ok(ops, off, f["its_cbaser"]), 1))
-    return Effect({"its_creadr": off}, error=bad, errno="EBUSY or EINVAL")
+    beyond = ops.not_(_cmd_offset_ok(ops, off, f["its_cbaser"]), 1)
+    return Effect({"its_creadr": off}, error=ops.or_(busy, beyond), errno="EBUSY or EINVAL",
+                  errnos=((busy, "EBUSY"), (beyond, "EINVAL")))
 
 
 def _write_cwriter(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
@@ -475,8 +483,13 @@ def _baser_rw(n: int, field: str, table_type: int, clears: tuple[str, ...]) -> t
         new = sanitise_baser(ops, d, table_type)
         value = ops.ite(en, f[field], new)
         # '/* When GITS_CTLR.Enable is 1, we ignore write accesses. */' then, for a write
-        # that clears Valid: 'vgic_its_free_device_list' / 'vgic_its_free_collection_list'
-        freed = ops.and_(ops.not_(en, 1), ops.not_(_valid(ops, new), 1))
+        # that clears Valid: 'vgic_its_free_device_list' / 'vgic_its_free_collection_list';
+        # from 7.2 (stable 6.12.117; spec/gicv3.py its_baser_change_frees) also for a write
+        # that changes the stored value
+        drop = ops.not_(_valid(ops, new), 1)
+        if ctx.semantics.its_baser_change_frees:
+            drop = ops.or_(drop, ops.not_(ops.eq(new, f[field]), 1))
+        freed = ops.and_(ops.not_(en, 1), drop)
         upd = {field: value}
         for name in clears:
             upd[name] = ops.ite(freed, ops.const(0, TARGET_BITS if name == "cte_target" else 1), f[name])
@@ -486,7 +499,8 @@ def _baser_rw(n: int, field: str, table_type: int, clears: tuple[str, ...]) -> t
     return (Accessor(f"vgic_mmio_read_its_baser{n}", "read", rd, f"{ITS}: vgic_mmio_read_its_baser",
                      f"the {what} table's base"),
             Accessor(f"vgic_mmio_write_its_baser{n}", "write", wr, f"{ITS}: vgic_mmio_write_its_baser",
-                     f"ignored while enabled; sanitised; clearing Valid frees every {what}"))
+                     f"ignored while enabled; sanitised; clearing Valid (from 7.2, changing the value) "
+                     f"frees every {what}"))
 
 
 _baser0 = _baser_rw(0, "its_baser_device", BASER_TYPE_DEVICE, ("dte_valid", "ite_valid", "lpi_pending"))
@@ -514,6 +528,13 @@ ITS_REGISTERS = (
              Accessor("vgic_mmio_uaccess_write_its_iidr", "write", _uaccess_write_its_iidr,
                       f"{ITS}: vgic_mmio_uaccess_write_its_iidr", "a revision other than 0 is -EINVAL"),
              width=32, doc="selects the table ABI; QEMU writes it first"),
+    _its_row("GITS_TYPER", 0x08, (),
+             Accessor("vgic_mmio_read_its_typer", "read", lambda ops, ctx, f: ops.const(GITS_TYPER_VALUE, 64),
+                      f"{ITS}: vgic_mmio_read_its_typer",
+                      "a constant: PLPIS, ITT_entry_size 8 bytes, IDbits 16, Devbits 16, PTA 0, CIL 0"),
+             write_wi(f"{ITS}: GITS_TYPER its_mmio_write_wi (no uaccess write: a userspace write is "
+                      "ignored and succeeds)"),
+             doc="read-only; QEMU does not migrate it"),
     _its_row("GITS_CBASER", 0x80, ("its_cbaser",),
              Accessor("vgic_mmio_read_its_cbaser", "read", lambda ops, ctx, f: f["its_cbaser"],
                       f"{ITS}: vgic_mmio_read_its_cbaser", "the command queue's base"),
@@ -683,6 +704,10 @@ GICV3_ITS = compose(
     invariant=_invariant,
     invariant_conjuncts=_conjuncts,
     cross_invariant=cross_invariant,
+    # the releases where its semantics change: gicv3's, and 7.2, whose ITS changes (spec/gicv3.py
+    # its_baser_change_frees, its_save_unmapped_ite, its_save_skips_unreachable_device) leave
+    # the GICv3 rows as 7.1 has them, so gicv3 itself does not list it
+    versions={**gicv3.VERSIONS, "7.2": gicv3.semantics_for("7.2")},
     # its GICv3 rows' invariant and clear-then-set obligations are gicv3's (the same rows);
     # the ITS's own invariant is not yet proved inductive, and its ordering graph (60 rows
     # and 6 operations) does not yet fit the check's time: `gicproof graph gicv3-its` derives it

@@ -729,5 +729,195 @@ GICV3 = Lifecycle(
     ),
 )
 
-__all__ = ["GICV2", "GICV3", "IGNORED", "Check", "Effect", "Hook", "Invoke", "Lifecycle", "MissingHook",
+
+# =======================================================================================
+# GICv3 with ITSes (KVM_DEV_TYPE_ARM_VGIC_V3 and any number of KVM_DEV_TYPE_ARM_VGIC_ITS)
+#
+# The GICv3 section above with the ITS devices a VM may create beside its vgic-v3, before
+# or after it (vgic_its_create checks nothing about the vgic-v3: an ITS may even exist
+# without one), as the kernel's userspace interface exposes them (arm-vgic-its.rst;
+# arch/arm64/kvm/vgic/vgic-its.c, read in the Debian sources of 5.10.223, 6.1.176, 6.12.107
+# and 7.1.8), checked by ``gicproof conform gicv3-its``. Each ITS is one entry of the state's
+# ``its`` list, in creation order (its base address); its registers and its tables are the
+# device model's (the hooks ``its_register``, ``its_has_register``, ``its_tables``). Scope
+# (the generator keeps to it): no KVM_RUN (a first run maps the vGIC's resources, the
+# ITS's included, which the register model does not follow), and the vgic-v3's registers
+# are not accessed once an ITS exists (GICD_TYPER, GICR_TYPER and GICR_CTLR change with an
+# ITS: the GICv3 rows spec/gicv3_its.py composes, not the conformance model's yet).
+
+ITS_C = "arch/arm64/kvm/vgic/vgic-its.c"
+ITS_DOC = "Documentation/virt/kvm/devices/arm-vgic-its.rst"
+ADDR_ITS = 4  # KVM_VGIC_ITS_ADDR_TYPE
+ITS_SIZE = 0x20000  # KVM_VGIC_V3_ITS_SIZE: the ITS's two 64K frames
+ITS_ALIGN = 0x10000  # SZ_64K
+ITS_CTRL_RESET, ITS_SAVE_TABLES, ITS_RESTORE_TABLES = 4, 1, 2
+GITS_TYPER_OFFSET, GITS_PIDR4_OFFSET = 0x8, 0xFFD0
+# vgic_its_ctrl: an unknown KVM_DEV_ARM_VGIC_GRP_CTRL attribute leaves 'int ret = 0' in
+# 5.10.223, 6.1.176 and 6.12.107 (the switch has no default: the ioctl succeeds), and is
+# -ENXIO in 7.1.8 ('default: ret = -ENXIO;'; also in the kvmarm trees of Oliver Upton and
+# Marc Zyngier stored by the library, both after 6.16). The commit was not found; the
+# boundary is taken as 7.1, the first release read with it (not pinned: 6.13-7.0 were
+# neither read nor booted). Seen on the oracle: 6.12.117 answers ok, 7.2.13 ENXIO.
+ITS_CTRL_ENXIO = "7.1"
+
+
+def _its(s: State, a: Args) -> dict[str, Any]:
+    return s["its"][a["its"]]
+
+
+def _its_align(offset: int) -> int:
+    """vgic_its_attr_regs_access / vgic_its_has_attr_regs: 'if ((offset < GITS_TYPER) ||
+    (offset >= GITS_PIDR4)) align = 0x3; else align = 0x7;' (32-bit GITS_CTLR, GITS_IIDR
+    and ID registers, 64-bit accesses to every other register)."""
+    return 0x3 if offset < GITS_TYPER_OFFSET or offset >= GITS_PIDR4_OFFSET else 0x7
+
+
+def _create_device(s: State, a: Args) -> None:
+    if a["kind"] == "v3":
+        s.update(device=True, max_vcpus=V3_MAX_CPUS)
+    else:
+        s["its"].append({"addr": None})
+        s["has_its"] = True
+
+
+def _its_operations() -> dict[str, Operation]:
+    ops = dict(_v3_operations())
+    is_v3 = lambda a: a["kind"] == "v3"  # noqa: E731
+    ops["create_device"] = Operation(
+        "create_device", "KVM_CREATE_DEVICE: the vgic-v3 (one per VM) or an ITS (any number, before "
+        "or after the vgic-v3, with or without one)", (
+            Check("ENODEV", lambda s, a: a["kind"] not in V3_HOST_DEVICES,
+                  "the host registers no device of this type (QEMU's GICv3 has no GICv2 compatibility)",
+                  "virt/kvm/kvm_main.c: kvm_ioctl_create_device (no ops: -ENODEV); vgic-kvm-device.c: "
+                  "kvm_register_vgic_device (the vgic-v3 registers the ITS's ops too: "
+                  "kvm_vgic_register_its_device)"),
+            Check("EEXIST", lambda s, a: is_v3(a) and s["device"], "a vGIC already exists in this VM",
+                  f"{INIT_C}: kvm_vgic_create ('if (irqchip_in_kernel(kvm)) return -EEXIST'); an ITS is "
+                  f"another device: {ITS_C}: vgic_its_create checks only its type"),
+            Check("EBUSY", lambda s, a: False, "a vCPU has already run",
+                  f"{INIT_C}: kvm_vgic_create ('vcpu->arch.has_run_once')", reachable=False),
+            Effect("the vGIC exists (max_vcpus = 512), or one more ITS (has_its; its base address "
+                   "VGIC_ADDR_UNDEF, dist->propbaser = INITIAL_PROPBASER_VALUE)", _create_device,
+                   f"{INIT_C}: kvm_vgic_create; {ITS_C}: vgic_its_create"),
+        ))
+    ops["its_set_address"] = Operation(
+        "its_set_address", "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR on an ITS: its 64K-aligned base "
+        "(two 64K frames); needs no vgic-v3", (
+            Check("ENODEV", lambda s, a: a["type"] != ADDR_ITS, "not KVM_VGIC_ITS_ADDR_TYPE",
+                  f"{ITS_C}: vgic_its_set_attr ('if (type != KVM_VGIC_ITS_ADDR_TYPE) return -ENODEV;')",
+                  doc="KVM_VGIC_ITS_ADDR_TYPE (rw, 64-bit) Base address in the guest physical address "
+                      "space of the GICv3 ITS control register frame."),
+            # 5.10: vgic_check_ioaddr(kvm, &its->vgic_its_base, addr, SZ_64K)
+            Check("E2BIG", lambda s, a: a["addr"] >> s["ipa_bits"] != 0, "the base is outside the IPA space",
+                  f"{DEVICE_C}: vgic_check_ioaddr ('addr & ~kvm_phys_mask(kvm)')", until=IORANGE),
+            Check("EINVAL", lambda s, a: a["addr"] % ITS_ALIGN != 0, "not 64K aligned",
+                  f"{DEVICE_C}: vgic_check_ioaddr ('!IS_ALIGNED(addr, alignment)')", until=IORANGE),
+            Check("EEXIST", lambda s, a: _its(s, a)["addr"] is not None, "the ITS's base is already set",
+                  f"{DEVICE_C}: vgic_check_ioaddr ('!IS_VGIC_ADDR_UNDEF(*ioaddr)')",
+                  doc="-EEXIST  Address already configured", until=IORANGE),
+            # 5.16 on: vgic_check_iorange(kvm, its->vgic_its_base, addr, SZ_64K, KVM_VGIC_V3_ITS_SIZE)
+            Check("EEXIST", lambda s, a: _its(s, a)["addr"] is not None, "the ITS's base is already set",
+                  f"{DEVICE_C}: vgic_check_iorange ('!IS_VGIC_ADDR_UNDEF(ioaddr)')",
+                  doc="-EEXIST  Address already configured", since=IORANGE),
+            Check("EINVAL", lambda s, a: a["addr"] % ITS_ALIGN != 0, "not 64K aligned",
+                  f"{DEVICE_C}: vgic_check_iorange ('!IS_ALIGNED(addr, alignment)')",
+                  doc="-EINVAL  Incorrectly aligned address", since=IORANGE),
+            Check("EINVAL", lambda s, a: a["addr"] + ITS_SIZE > 0xFFFFFFFFFFFFFFFF, "the 128K region wraps around",
+                  f"{DEVICE_C}: vgic_check_iorange ('addr + size < addr')", since=IORANGE),
+            Check("E2BIG", lambda s, a: _beyond_ipa(s, a["addr"], ITS_SIZE),
+                  "the 128K region does not fit in the IPA space",
+                  f"{DEVICE_C}: vgic_check_iorange ('(addr + size) > kvm_phys_size(...)'); {ITS_C}: "
+                  "vgic_its_set_attr passes KVM_VGIC_V3_ITS_SIZE from 5.16 (the series that introduced "
+                  "vgic_check_iorange: 'KVM: arm64: vgic-v3: Check ITS region is not above the VM IPA size')",
+                  doc="-E2BIG   Address outside of addressable IPA range", since=IORANGE),
+            Check("EBUSY", lambda s, a: False, "the base is already set (a race with another setter)",
+                  f"{ITS_C}: vgic_register_its_iodev ('if (!IS_VGIC_ADDR_UNDEF(its->vgic_its_base))')",
+                  reachable=False),  # the EEXIST check above sees it first
+            Effect("the ITS's base is set and its MMIO frame registered",
+                   lambda s, a: _its(s, a).__setitem__("addr", a["addr"]),
+                   f"{ITS_C}: vgic_register_its_iodev (kvm_io_bus_register_dev; 7.x: vgic_its_debug_init)"),
+        ))
+    ops["its_get_address"] = Operation(
+        "its_get_address", "KVM_GET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR on an ITS: the base, or "
+        "VGIC_ADDR_UNDEF (all ones) when unset", (
+            Check("ENODEV", lambda s, a: a["type"] != ADDR_ITS, "not KVM_VGIC_ITS_ADDR_TYPE",
+                  f"{ITS_C}: vgic_its_get_attr ('if (type != KVM_VGIC_ITS_ADDR_TYPE) return -ENODEV;')"),
+        ), value=lambda s, a: ADDR_UNDEF if _its(s, a)["addr"] is None else _its(s, a)["addr"])
+    ops["its_ctrl"] = Operation(
+        "its_ctrl", "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_CTRL on an ITS: CTRL_INIT does nothing; "
+        "CTRL_RESET, SAVE_TABLES and RESTORE_TABLES need no base address, no vgic-v3 and no INIT", (
+            Check(IGNORED, lambda s, a: a["attr"] == 0, "KVM_DEV_ARM_VGIC_CTRL_INIT: nothing to do",
+                  f"{ITS_C}: vgic_its_ctrl ('if (attr == KVM_DEV_ARM_VGIC_CTRL_INIT) /* Nothing to do */ "
+                  "return 0;')"),
+            Check("EBUSY", lambda s, a: False, "a vCPU is running", f"{ITS_C}: vgic_its_ctrl (lock_all_vcpus; "
+                  "7.x kvm_trylock_all_vcpus)", doc="-EBUSY   One or more VCPUS are running", reachable=False),
+            Check(IGNORED, lambda s, a: a["attr"] not in (ITS_CTRL_RESET, ITS_SAVE_TABLES, ITS_RESTORE_TABLES),
+                  "another attribute (KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES included): the switch has no "
+                  "default, 'ret = 0'", f"{ITS_C}: vgic_its_ctrl", until=ITS_CTRL_ENXIO),
+            Check("ENXIO", lambda s, a: a["attr"] not in (ITS_CTRL_RESET, ITS_SAVE_TABLES, ITS_RESTORE_TABLES),
+                  "another attribute (KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES included)",
+                  f"{ITS_C}: vgic_its_ctrl ('default: ret = -ENXIO;')", since=ITS_CTRL_ENXIO),
+            Hook("its_tables", f"{ITS_C}: vgic_its_reset, vgic_its_save_tables_v0, vgic_its_restore_tables_v0"),
+        ))
+    ops["its_register_access"] = Operation(
+        "its_register_access", "KVM_{GET,SET}_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ITS_REGS: a 64-bit value "
+        "whatever the register's width; needs the base address, not the vgic-v3's INIT", (
+            Check("EINVAL", lambda s, a: a["offset"] & _its_align(a["offset"]) != 0,
+                  "not 64-bit aligned (32-bit aligned for GITS_CTLR, GITS_IIDR and the ID registers)",
+                  f"{ITS_C}: vgic_its_attr_regs_access ('if (offset & align) return -EINVAL;')",
+                  doc="-EINVAL  Offset is not 64-bit aligned"),
+            Check("EBUSY", lambda s, a: False, "a vCPU is running (5.10: checked after the region)",
+                  f"{ITS_C}: vgic_its_attr_regs_access", doc="-EBUSY   one or more VCPUS are running",
+                  reachable=False),
+            Check("ENXIO", lambda s, a: _its(s, a)["addr"] is None, "the ITS's base address is not set",
+                  f"{ITS_C}: vgic_its_attr_regs_access ('if (IS_VGIC_ADDR_UNDEF(its->vgic_its_base)) "
+                  "{ ret = -ENXIO;')"),
+            Hook("its_register", f"{ITS_C}: vgic_its_attr_regs_access (vgic_find_mmio_region over "
+                 "its_registers[]: no region -ENXIO; its_read, or uaccess_its_write / its_write)"),
+        ))
+    ops["its_has_attr"] = Operation(
+        "its_has_attr", "KVM_HAS_DEVICE_ATTR on an ITS", (
+            Check("ENXIO", lambda s, a: a["group"] == "ADDR" and a["attr"] != ADDR_ITS,
+                  "not KVM_VGIC_ITS_ADDR_TYPE", f"{ITS_C}: vgic_its_has_attr"),
+            Check("ENXIO", lambda s, a: a["group"] == "CTRL" and a["attr"] not in
+                  (0, ITS_CTRL_RESET, ITS_SAVE_TABLES, ITS_RESTORE_TABLES),
+                  "not CTRL_INIT, CTRL_RESET, SAVE_TABLES or RESTORE_TABLES", f"{ITS_C}: vgic_its_has_attr"),
+            Check("ENXIO", lambda s, a: a["group"] not in ("ADDR", "CTRL", "ITS_REGS"),
+                  "not an ITS attribute group", f"{ITS_C}: vgic_its_has_attr"),
+            Check("EINVAL", lambda s, a: a["group"] == "ITS_REGS" and a["attr"] & _its_align(a["attr"]) != 0,
+                  "an unaligned register offset", f"{ITS_C}: vgic_its_has_attr_regs ('if (offset & align) "
+                  "return -EINVAL;')"),
+            Hook("its_has_register", f"{ITS_C}: vgic_its_has_attr_regs (vgic_find_mmio_region: -ENXIO)"),
+        ))
+    ops["its_attr_other"] = Operation(
+        "its_attr_other", "KVM_{GET,SET}_DEVICE_ATTR on an ITS with another group, or a get of "
+        "KVM_DEV_ARM_VGIC_GRP_CTRL", (
+            Check("ENXIO", lambda s, a: True, "not an ITS attribute group",
+                  f"{ITS_C}: vgic_its_set_attr / vgic_its_get_attr ('return -ENXIO')",
+                  doc="-ENXIO  The group or attribute is unknown/unsupported for this device"),
+        ))
+    save = ops["save_pending_tables"]
+    ops["save_pending_tables"] = Operation(
+        save.name, "KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES: each LPI's pending state into its vCPU's "
+        "pending table", save.steps + (
+            Hook("pending_tables", f"{V3_C}: vgic_v3_save_pending_tables (every LPI with a target vCPU: "
+                 "its byte at GICR_PENDBASER + intid / 8 read, and rewritten where the bit differs)"),))
+    return ops
+
+
+GICV3_ITS = Lifecycle(
+    device="gicv3-its",
+    state={**GICV3.state, "its": [], "has_its": False},
+    operations=_its_operations(),
+    notes=GICV3.notes + (
+        "An ITS's registers need its base address, not the vgic-v3's CTRL_INIT nor the ITS's "
+        "(vgic_its_attr_regs_access checks neither; the ITS's CTRL_INIT does nothing).",
+        "The LPIs are the VM's (5.10.223, 6.1.176: dist->lpi_list_head; 6.12.107, 7.1.8: "
+        "dist->lpi_xa): two ITSes mapping one "
+        "INTID share it, and vgic_add_lpi reads its configuration and pending bit only when it is "
+        "created.",
+    ),
+)
+
+__all__ = ["GICV2", "GICV3", "GICV3_ITS", "IGNORED", "Check", "Effect", "Hook", "Invoke", "Lifecycle", "MissingHook",
            "Operation", "release_key", "run"]

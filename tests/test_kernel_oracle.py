@@ -591,7 +591,8 @@ def test_save_tables_after_the_collection_table_is_invalidated_on_a_real_kernel(
     this state (its conjunct "a mapped event's collection is mapped" breaks on a BASER1
     write). On Debian 5.10.223 and 6.1.176 KVM_DEV_ARM_ITS_SAVE_TABLES then oopses
     (vgic_its_save_tables_v0 on the console; a guest can clear BASER1 itself, and QEMU saves
-    the tables whenever the VM stops). Debian 6.12.117 and 7.2.13 return 0 and write no ITE.
+    the tables whenever the VM stops). Debian 6.12.117 and 7.2.13 return 0 and write a zero
+    ITE (spec/gicv3.py its_save_unmapped_ite; gicproof conform gicv3-its models both).
     Run with GICPROOF_KERNEL=5.10 to see the oops (the boot fails, reported below)."""
     if not shutil.which(harness.QEMU):
         pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")

@@ -441,6 +441,7 @@ class KernelModelV3(KernelModel):
     release: str
     spec: DeviceSpec = GICV3
     lifecycle: lifecycle.Lifecycle = lifecycle.GICV3
+    its_devices = False  # an ITS changes the vgic-v3's semantics: KernelModelIts models it
 
     def __post_init__(self) -> None:
         self.sem3 = gicv3.semantics_for(self.release)
@@ -487,6 +488,8 @@ class KernelModelV3(KernelModel):
             return self._op(r, "run")
         if op.name == "irq" and op.args[0] not in SPI_TYPES:
             raise OutOfScope(f"{op.line()}: only SPIs are modelled")
+        if op.name == "device" and str(op.args[0]) == "its" and not self.its_devices:
+            raise OutOfScope(f"{op.line()}: an ITS is KernelModelIts's (gicproof conform gicv3-its)")
         return super().step(r, op)
 
     def attr(self, r: Run, op: Op) -> str:
@@ -624,7 +627,10 @@ class KernelModelV3(KernelModel):
 
 
 def kernel_model(device: str, release: str) -> KernelModel:
-    """The model of the kernel for ``device`` ('gicv2' or 'gicv3') at ``release``."""
+    """The model of the kernel for ``device`` ('gicv2', 'gicv3' or 'gicv3-its') at ``release``."""
+    if device == "gicv3-its":
+        from models.kernel.its_model import KernelModelIts
+        return KernelModelIts(release)
     if device == "gicv3":
         return KernelModelV3(release)
     if device == "gicv2":
