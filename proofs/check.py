@@ -161,15 +161,20 @@ def job_ordering_graph(device: str, kernel: str, destination: str, host: str, pa
             out.append(_input_error(e))
             continue
         want = sorted(seq.violates)
-        # an unresolved pair is unknown; a cycle (no valid order), other violations, or an
-        # edge whose witness did not replay on the concrete backend (a tool bug) fail
+        # an unresolved pair is unknown; other violations than the file expects, or an edge
+        # whose witness did not replay on the concrete backend (a tool bug), fail. A cycle
+        # (two steps each of whose orders loses something: no valid order, as on 5.10 for
+        # guest memory and the ITS tables) is a finding the graph reports; which of its
+        # edges a file violates is still exact, and is what the file states
         unreplayed = sorted(f"{x} -> {y}" for (x, y), e in og.edges.items() if not e.replayed)
-        ok = got == want and not og.unresolved and og.cycle is None and not unreplayed
+        ok = got == want and not og.unresolved and not unreplayed
         unknown = bool(og.unresolved) and og.cycle is None
         out.append(Outcome(
             {"obligation": "ordering-graph-check", "file": seq.path, "kernel": kernel,
-             "violated": got, "expected": want, "matches": ok, "unreplayed_edges": unreplayed},
+             "violated": got, "expected": want, "matches": ok, "unreplayed_edges": unreplayed,
+             "cycle": [f"{x} -> {y}" for x, y in og.cycle or []]},
             (short(seq.path), kernel, f"{len(og.edges)} edges"
+             + (" (a cycle: no valid order)" if og.cycle is not None else "")
              + (f" ({len(unreplayed)} DID NOT REPLAY)" if unreplayed else ""), ", ".join(got) or "none",
              "as expected" if got == want else ", ".join(want) or "none",
              "ok" if ok else ("UNKNOWN" if unknown else "MISMATCH")),

@@ -481,6 +481,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
     edges: dict[tuple[str, str], Edge] = {}
     order = _initial_order(spec, nodes)
     cycle: list[tuple[str, str]] | None = None
+    conflicts: dict[tuple[str, str], Edge] = {}  # pairs each of whose orders loses something
     equivalent: list[tuple[str, str]] = []
     settled: set[tuple[str, str]] = set()
     # Settle each non-commuting pair in the context of the current reference order: the
@@ -518,11 +519,13 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
                 order = new_order
                 changed = True
             elif keep_x_first and keep_y_first:
-                # each order loses something the other keeps: no valid order for this pair
-                edges[(x, y)] = _edge(spec, kernel, x, y, swapped, keep_x_first, destination, host)
-                edges[(y, x)] = _edge(spec, kernel, y, x, order, keep_y_first, destination, host)
-                cycle = [(x, y), (y, x)]
-                break
+                # each order loses something the other keeps: no valid order for this pair.
+                # Kept apart from the edges while the other pairs are settled (in the
+                # reference order, which keeps x before y), so that they are settled too
+                conflicts[(x, y)] = _edge(spec, kernel, x, y, swapped, keep_x_first, destination, host)
+                conflicts[(y, x)] = _edge(spec, kernel, y, x, order, keep_y_first, destination, host)
+                if cycle is None:
+                    cycle = [(x, y), (y, x)]
             else:
                 eq = equivalent_in_context(spec, kernel, order, swapped, config, destination, budget, host)
                 queries += 1
@@ -531,9 +534,9 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
                 else:
                     unresolved.append((x, y, "do not commute; neither order restores more, but they "
                                        "end in different states"))
-        if cycle is not None or not changed:
+        if (cycle is not None and not conflicts) or not changed:
             break
-    if cycle is None:
+    if cycle is None or conflicts:
         # Confirm every edge once more in the final reference order: moving the later step
         # just before the earlier one must lose state (the witness shown is this one).
         for (x, y) in list(edges):
@@ -547,6 +550,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
             else:
                 del edges[(x, y)]
                 unresolved.append((x, y, "an edge found earlier was not confirmed in the final order"))
+    edges.update(conflicts)
     g = nx.DiGraph()
     g.add_nodes_from(n.name for n in nodes)
     g.add_edges_from(edges)
@@ -749,5 +753,8 @@ def check_sequence(og: OrderingGraph, spec: DeviceSpec, seq: Sequence) -> Sequen
     g = og.graph.subgraph(present).copy()
     chain = [n for n in present if n in kept_set]
     g.add_edges_from(zip(chain, chain[1:], strict=False))
-    res.suggestion = list(nx.lexicographical_topological_sort(g, key=lambda x: pos[x]))
+    if nx.is_directed_acyclic_graph(g):
+        res.suggestion = list(nx.lexicographical_topological_sort(g, key=lambda x: pos[x]))
+    # else the graph has a cycle (two steps each of whose orders loses something): no
+    # order is valid, so none is suggested; the violated edges are still reported
     return res
