@@ -244,6 +244,9 @@ def spec_merge(dest: Sequence[int], dest_val: Sequence[int], inc: Sequence[int],
 # The whole protocol on concrete lists.
 
 ROUND_TRIP, REFUSED, SILENT, UNKNOWN = "round trip", "refused", "silent change", "unknown"
+# the entries that make a load that succeeded a silent change: a value the source had that the
+# destination does not end with
+SILENT_KINDS = ("dropped", "hidden-dropped", "hidden-differs", "kept-reset", "changed")
 
 
 @dataclass
@@ -297,6 +300,25 @@ def migrate(src: S.RegList, dst: S.RegList, variant: S.Variant, accel: str = "kv
     mig = Migration(src.label, dst.label, variant.name, accel, hidden=hid, safe_missing=safe)
     s_list = build_list(src.registers, hid, sort)
     d_list = build_list(dst.registers, hid, sort)
+    s_raw = {r.index: r for r in src.registers}
+    d_raw = {r.index: r for r in dst.registers}
+    for idx in hid:  # hidden: left out of both lists (never read, sent, expected or written)
+        sr, dr = s_raw.get(idx), d_raw.get(idx)
+        if sr is None and dr is None:
+            continue
+        name = (sr or dr).name  # type: ignore[union-attr]
+        if sr is not None and dr is not None:
+            same = (sr.value & dr.rule.compared) == (dr.value & dr.rule.compared)
+            mig.entries.append(Entry(idx, name, "hidden" if same else "hidden-differs", sr.value, dr.value, dr.value,
+                                     why="hidden on both sides: not sent; the destination keeps its reset value"
+                                     + (", which equals the source's" if same else ", not the source's")))
+        elif sr is not None:
+            mig.entries.append(Entry(idx, name, "hidden-dropped", sr.value,
+                                     why="hidden: not sent; the destination's kernel has no such register"))
+        else:
+            mig.entries.append(Entry(idx, name, "kept-reset", None, dr.value, dr.value,  # type: ignore[union-attr]
+                                     why="hidden: the destination's register keeps its reset value; the source's "
+                                         "kernel has no such register"))
     n, m = len(d_list), len(s_list)
     mig.sent = m
     # cpu_pre_load (v6): the incoming arrays hold n + |safe| + 10 entries
@@ -378,11 +400,14 @@ def migrate(src: S.RegList, dst: S.RegList, variant: S.Variant, accel: str = "kv
     if mig.by("unknown-rule"):
         mig.verdict = UNKNOWN
         mig.reason = "a value the model has no KVM rule for: " + ", ".join(e.name for e in mig.by("unknown-rule"))
-    elif mig.by("dropped") or mig.by("kept-reset") or mig.by("changed"):
+    elif any(mig.by(w) for w in SILENT_KINDS):
         mig.verdict = SILENT
         parts = []
         if mig.by("dropped"):
             parts.append(f"{len(mig.by('dropped'))} incoming register(s) dropped without an error")
+        if mig.by("hidden-dropped") or mig.by("hidden-differs"):
+            parts.append(f"{len(mig.by('hidden-dropped')) + len(mig.by('hidden-differs'))} hidden register(s) "
+                         "whose value does not reach the destination")
         if mig.by("kept-reset"):
             parts.append(f"{len(mig.by('kept-reset'))} destination-only register(s) left at reset")
         if mig.by("changed"):
@@ -395,6 +420,11 @@ def migrate(src: S.RegList, dst: S.RegList, variant: S.Variant, accel: str = "kv
 # Real lists: spec/cpregs/*.json (the format of models.kernel.reglist).
 
 CPREGS_DIR = Path(S.__file__).resolve().parent / "cpregs"
+
+
+# The record fields of a capture (models/kernel/reglist.py: Decoded.cls, Decoded.kind)
+CLASSES = ("core", "sysreg", "firmware", "firmware-bitmap", "demux", "sve")
+KINDS = ("core", "id", "firmware", "timer", "counter", "sve", "state")
 
 
 class ListError(ValueError):
@@ -434,11 +464,21 @@ def load_list(path: Path | str) -> S.RegList:
         if isinstance(r, dict) and r.get("name") == "CTR_EL0" and "value" in r:
             ctr = int(r["value"], 16)
     regs = []
+    seen: set[int] = set()
+    if not isinstance(records, list):
+        raise ListError(f"{p}: \"registers\" must be a list of register entries")
     for r in records:
         line = _line_of(text, json.dumps(r.get("index"))) if isinstance(r, dict) else 0
         try:
             index = int(r["index"], 16)
             name, cls, kind = str(r["name"]), str(r["class"]), str(r["kind"])
+            if cls not in CLASSES:
+                raise ValueError(f"unknown register class {cls!r}: valid: {', '.join(CLASSES)}")
+            if kind not in KINDS:
+                raise ValueError(f"unknown register kind {kind!r}: valid: {', '.join(KINDS)}")
+            if index in seen:
+                raise ValueError(f"index {index:#018x} is listed twice")
+            seen.add(index)
             if "value" not in r:
                 raise ValueError(f"no value (errno {r.get('errno', '?')}): a register KVM_GET_ONE_REG "
                                  "refused cannot be migrated")

@@ -33,6 +33,7 @@ from typing import Any
 
 from models import cpregs as M
 from models.concrete import CONCRETE
+from models.kernel.reglist import compress_names  # the decoder's family folding (CCSIDR, PMU...)
 from models.symbolic import SymbolicListOps, fresh_symbolic, is_true
 from proofs import solver
 from spec import cpregs as S
@@ -976,3 +977,276 @@ def run(variants: list[str], budget: solver.Budget, progress: Callable[[str], No
 
 
 __all__ = ["PROVED", "COUNTEREXAMPLE", "UNKNOWN", "Obligation", "Witness", "run", "is_true"]
+
+
+# ---------------------------------------------------------------------------------------
+# Real lists: every ordered pair of the shipped kernels, and what KVM's selftest
+# "blessed list" approach would say of the same pair.
+
+
+@dataclass
+class Blessed:
+    """tools/testing/selftests/kvm/get-reg-list.c (Linux 7.1.8) run on the destination's
+    kernel with the source's list as its blessed list: a blessed register missing from the
+    destination's list fails the test; a new one is only printed ("Consider adding them to
+    the blessed reg list"); every present blessed register is read and written back with
+    the destination's own value (never another kernel's)."""
+
+    missing: list[str]
+    new: list[str]
+
+    @property
+    def verdict(self) -> str:
+        return "fails" if self.missing else "passes"
+
+
+def blessed(src: S.RegList, dst: S.RegList) -> Blessed:
+    s = {r.index: r.name for r in src.registers}
+    d = {r.index: r.name for r in dst.registers}
+    return Blessed([s[i] for i in sorted(s.keys() - d.keys())], [d[i] for i in sorted(d.keys() - s.keys())])
+
+
+@dataclass
+class Matrix:
+    variant: S.Variant
+    accel: str
+    lists: list[S.RegList]
+    cells: dict[tuple[str, str], M.Migration]
+    blessed: dict[tuple[str, str], Blessed]
+    seconds: float = 0.0
+    sort: bool = True
+
+    def exit_code(self) -> int:
+        """0: no silent change and nothing unknown; 1: a silent change; 3: unknown (none silent)."""
+        verdicts = [c.verdict for c in self.cells.values()]
+        if M.SILENT in verdicts:
+            return 1
+        if M.UNKNOWN in verdicts:
+            return 3
+        return 0
+
+
+def real_matrix(lists: list[S.RegList], variant: S.Variant, accel: str = "kvm",
+                hidden: list[int] | None = None, safe_missing: list[int] | None = None,
+                sort: bool = True) -> Matrix:
+    t0 = time.perf_counter()
+    cells, bl = {}, {}
+    for a in lists:
+        for b in lists:
+            cells[(a.label, b.label)] = M.migrate(a, b, variant, accel, hidden, safe_missing, sort)
+            bl[(a.label, b.label)] = blessed(a, b)
+    return Matrix(variant, accel, lists, cells, bl, time.perf_counter() - t0, sort)
+
+
+def _names(entries: list[M.Entry], limit: int = 6) -> str:
+    names = compress_names(e.name for e in entries)
+    more = f", +{len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _first(entries: list[M.Entry]) -> str:
+    return entries[0].name + (f" +{len(entries) - 1}" if len(entries) > 1 else "") if entries else ""
+
+
+def cell_text(mig: M.Migration) -> str:
+    """One short line for a table cell."""
+    if mig.source == mig.destination and mig.verdict == M.ROUND_TRIP:
+        return "round trip (same kernel)"
+    if mig.verdict == M.REFUSED:
+        if mig.stage == "length":
+            return f"refused: length {mig.sent} > {mig.capacity}"
+        if mig.stage == "merge":
+            return f"refused: merge, {_first(mig.by('refused'))}"
+        return f"refused: write, {_first(mig.by('write-refused'))}"
+    if mig.verdict == M.SILENT:
+        parts = []
+        lost = mig.by("dropped") + mig.by("hidden-dropped") + mig.by("hidden-differs")
+        if lost:
+            parts.append("dropped " + _first(lost))
+        if mig.by("changed"):
+            parts.append("changed " + _first(mig.by("changed")))
+        if mig.by("kept-reset"):
+            parts.append(f"{len(mig.by('kept-reset'))} at reset")
+        return "SILENT: " + "; ".join(parts)
+    if mig.verdict == M.UNKNOWN:
+        return "unknown: " + _first(mig.by("unknown-rule"))
+    return "round trip"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    out = []
+    for n, r in enumerate(rows):
+        out.append("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def render_matrix(mx: Matrix, details: bool = True) -> str:
+    labels = [x.label for x in mx.lists]
+    v = mx.variant
+    head = [f"gicproof cpregs matrix: one vCPU migrated QEMU-style between the shipped kernels' register "
+            f"lists ({mx.accel.upper()}; variant {v.name}: {v.title}{'' if mx.sort else '; lists NOT sorted'})",
+            "rows: source kernel, columns: destination kernel"]
+    rows = [["source \\ destination"] + labels]
+    for a in labels:
+        rows.append([a] + [cell_text(mx.cells[(a, b)]) for b in labels])
+    out = head + ["", _table(rows)]
+    out += ["", "KVM's get-reg-list selftest with the source's list as the blessed list, run on the destination "
+                "(tools/testing/selftests/kvm/get-reg-list.c: missing registers fail it, new ones are only printed, "
+                "values are only written back to the kernel they came from):", ""]
+    rows = [["source \\ destination"] + labels]
+    for a in labels:
+        row = [a]
+        for b in labels:
+            bl = mx.blessed[(a, b)]
+            row.append("passes" if not bl.missing and not bl.new else
+                       f"{bl.verdict} ({len(bl.missing)} missing, {len(bl.new)} new)")
+        rows.append(row)
+    out.append(_table(rows))
+    if details:
+        out += ["", "Details (every pair that is not a round trip):"]
+        for a in labels:
+            for b in labels:
+                mig = mx.cells[(a, b)]
+                if mig.verdict != M.ROUND_TRIP:
+                    out += [""] + render_pair(mig, mx.blessed[(a, b)])
+    return "\n".join(out)
+
+
+_TITLES = (("refused", "refused, only in the source's list"),
+           ("unknown-incoming", "only in the source's list"),
+           ("write-refused", "KVM_SET_ONE_REG refuses the source's value"),
+           ("dropped", "dropped without an error"),
+           ("hidden", "hidden on both sides, the same value"),
+           ("hidden-dropped", "hidden, not carried"),
+           ("hidden-differs", "hidden, the destination keeps another value"),
+           ("changed", "accepted but reads back another value"),
+           ("kept-reset", "only in the destination's list, left at its reset value"),
+           ("unknown-rule", "no KVM write rule modelled"))
+
+
+def render_pair(mig: M.Migration, bl: Blessed) -> list[str]:
+    """Every register whose fate is not 'carried', grouped, with values and reasons."""
+    out = [f"{mig.source} -> {mig.destination}: {mig.verdict.upper()}" + (f" at the {mig.stage}" if mig.stage else "")
+           + (f": {mig.reason}" if mig.reason else "")]
+    for what, title in _TITLES:
+        es = mig.by(what)
+        if not es:
+            continue
+        out.append(f"  {title} ({len(es)}): {_names(es, 40)}")
+        if what in ("write-refused", "dropped", "changed", "hidden-dropped", "hidden-differs", "unknown-rule"):
+            for e in es[:5]:
+                vals = []
+                if e.source_value is not None:
+                    vals.append(f"source {e.source_value:#x}")
+                if e.dest_value is not None:
+                    vals.append(f"destination {e.dest_value:#x}")
+                if e.final is not None and e.final != e.dest_value:
+                    vals.append(f"after {e.final:#x}")
+                out.append(f"    {e.name} ({e.index:#018x}): {', '.join(vals)}; {e.why}")
+    out.append(f"  blessed-list check: {bl.verdict}"
+               + (f"; missing {_names_str(bl.missing)}" if bl.missing else "")
+               + (f"; new (printed only) {_names_str(bl.new)}" if bl.new else ""))
+    return out
+
+
+def _names_str(names: list[str], limit: int = 8) -> str:
+    ns = compress_names(names)
+    return ", ".join(ns[:limit]) + (f", +{len(ns) - limit} more" if len(ns) > limit else "")
+
+
+def matrix_json(mx: Matrix) -> dict[str, Any]:
+    cells = []
+    for (a, b), mig in mx.cells.items():
+        bl = mx.blessed[(a, b)]
+        cells.append({
+            "source": a, "destination": b, "verdict": mig.verdict, "stage": mig.stage or None,
+            "reason": mig.reason, "sent": mig.sent, "capacity": mig.capacity,
+            "registers": [{"index": f"{e.index:#018x}", "name": e.name, "what": e.what,
+                           "source_value": None if e.source_value is None else f"{e.source_value:#x}",
+                           "destination_value": None if e.dest_value is None else f"{e.dest_value:#x}",
+                           "after": None if e.final is None else f"{e.final:#x}", "why": e.why}
+                          for e in mig.entries if e.what != "carried" or e.why],
+            "blessed_list": {"verdict": bl.verdict, "missing": bl.missing, "new": bl.new}})
+    return {"variant": mx.variant.name, "accel": mx.accel, "sorted": mx.sort,
+            "kernels": [{"label": x.label, "release": ".".join(map(str, x.release)), "file": x.source}
+                        for x in mx.lists],
+            "hidden": [f"{i:#018x}" for i in next(iter(mx.cells.values())).hidden] if mx.cells else [],
+            "safe_missing": [f"{i:#018x}" for i in next(iter(mx.cells.values())).safe_missing] if mx.cells else [],
+            "cells": cells, "exit": mx.exit_code()}
+
+
+# ---------------------------------------------------------------------------------------
+# The mitigations on small migrations of each kind (the concrete protocol, one register
+# kind: plain): which refusals each variant turns into a load, and what the load loses.
+
+_A, _B, _C, _D = 0x6030000000130001, 0x6030000000130002, 0x6030000000130003, 0x6030000000130004
+
+
+def _rl(label: str, regs: list[tuple[int, int]], const: tuple[int, ...] = ()) -> S.RegList:
+    names = {_A: "A", _B: "B", _C: "C", _D: "D"}
+    return S.RegList(label, (0,), tuple(S.Register(i, names[i], S.RegRule(S.CONSTANT if i in const else S.PLAIN), v)
+                                        for i, v in regs))
+
+
+# (name, description, source list, destination list, hidden, safe-missing)
+CLASSES: list[tuple[str, str, S.RegList, S.RegList, tuple[int, ...], tuple[int, ...]]] = [
+    ("identical", "the same registers on both sides", _rl("src", [(_A, 1), (_B, 2)]), _rl("dst", [(_A, 0), (_B, 0)]),
+     (), ()),
+    ("dest-extra", "the destination also has B (the source's kernel does not list it)",
+     _rl("src", [(_A, 1)]), _rl("dst", [(_A, 0), (_B, 0)]), (), ()),
+    ("source-extra (inside)", "the source has B, the destination C instead (same count)",
+     _rl("src", [(_A, 1), (_B, 2), (_D, 4)]), _rl("dst", [(_A, 0), (_C, 0), (_D, 0)]), (_B,), (_B,)),
+    ("source-extra (after the last)", "the source has C, above the destination's last index B (same count)",
+     _rl("src", [(_A, 1), (_C, 3)]), _rl("dst", [(_A, 0), (_B, 0)]), (_C,), (_C,)),
+    ("source-longer", "the source has one register more (C)", _rl("src", [(_A, 1), (_B, 2), (_C, 3)]),
+     _rl("dst", [(_A, 0), (_B, 0)]), (_C,), (_C,)),
+    ("hidden, both have it", "both kernels have B; hidden on both sides", _rl("src", [(_A, 1), (_B, 2)]),
+     _rl("dst", [(_A, 0), (_B, 0)]), (_B,), ()),
+    ("constant differs", "A is constant on the destination with another value",
+     _rl("src", [(_A, 1)]), _rl("dst", [(_A, 0)], const=(_A,)), (), ()),
+]
+
+
+def variant_table() -> list[tuple[str, str, dict[str, M.Migration]]]:
+    out = []
+    for name, desc, src, dst, hid, safe in CLASSES:
+        row = {}
+        for v in S.VARIANTS.values():
+            row[v.name] = M.migrate(src, dst, v, "kvm", list(hid), list(safe))
+        out.append((name, desc, row))
+    return out
+
+
+def render_variant_table(rows: list[tuple[str, str, dict[str, M.Migration]]]) -> str:
+    names = list(S.VARIANTS)
+    head = [["migration"] + names]
+    for name, _, row in rows:
+        head.append([name] + [_short(row[n]) for n in names])
+    lines = [_table(head), ""]
+    for name, desc, row in rows:
+        hid = next(iter(row.values()))
+        lines.append(f"{name}: {desc}")
+        del hid
+    lines.append("")
+    lines.append("hidden / safe-missing list the extra register of each migration (B or C); 'SILENT' means the load "
+                 "succeeds and the listed register's value does not reach the destination.")
+    return "\n".join(lines)
+
+
+def _short(mig: M.Migration) -> str:
+    if mig.verdict == M.REFUSED:
+        return f"refused ({mig.stage})"
+    if mig.verdict == M.SILENT:
+        lost = [e.name for e in mig.entries if e.what in M.SILENT_KINDS]
+        return "SILENT (" + ",".join(lost) + ")"
+    return mig.verdict
+
+
+def variants_json(rows: list[tuple[str, str, dict[str, M.Migration]]]) -> list[dict[str, Any]]:
+    return [{"migration": name, "description": desc,
+             "outcomes": {v: {"verdict": mig.verdict, "stage": mig.stage or None,
+                              "lost": [e.name for e in mig.entries if e.what in M.SILENT_KINDS]}
+                          for v, mig in row.items()}} for name, desc, row in rows]
