@@ -25,7 +25,6 @@ a timeout, never from assumptions that cannot hold):
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -265,7 +264,7 @@ def _sat(name: str, hyps: list[Any], budget: solver.Budget) -> Query:
 
 # Small examples that reach every branch of the loop (for the vacuity checks): (dest,
 # incoming, safe). Their values are arbitrary.
-_EXAMPLES = [
+_EXAMPLES: list[tuple[list[int], list[int], tuple[int, ...]]] = [
     ([1, 3], [1, 3], ()),  # match, match, end
     ([1, 2, 3], [1, 3], ()),  # skip in the middle
     ([1, 3], [1, 2, 3], ()),  # unknown in the middle
@@ -287,7 +286,8 @@ def _concrete_states(loop: str, safe_on: bool) -> list[tuple[M.MergeInputs, M.Me
             continue
         dv = tuple(0x100 + x for x in dest)
         sv = tuple(0x200 + x for x in inc)
-        inp = M.MergeInputs(tuple(dest), len(dest), tuple(inc), sv, len(inc), lambda x, s=safe: x in s)
+        safe_set = frozenset(safe)
+        inp = M.MergeInputs(tuple(dest), len(dest), tuple(inc), sv, len(inc), safe_set.__contains__)
         st = M.initial(L, dv, (0,) * len(dest), (-1,) * len(inc))
         out.append((inp, st, safe))
         for _ in range(len(dest) + len(inc) + 2):
@@ -342,10 +342,12 @@ def _concrete_branch(loop: str, name: str) -> Callable[[M.MergeInputs, M.MergeSt
 
 
 def _verdict(queries: list[Query], vacuity: list[Query]) -> tuple[str, str]:
+    if any(q.status == "sat" for q in queries):
+        bad = next(q.name for q in queries if q.status == "sat")
+        return UNKNOWN, (f"a verification condition does not hold ({bad}): the invariant or the claim fails "
+                         "for some state, which need not be reachable; no concrete witness, so not a counterexample")
     if any(q.status == "unknown" for q in queries + vacuity):
         return UNKNOWN, "a solver query ran out of its budget or answered unknown"
-    if any(q.status in ("sat",) for q in queries):
-        return UNKNOWN, "a verification condition does not hold (the invariant is not inductive)"
     if any(q.status != "sat" for q in vacuity):
         return UNKNOWN, "assumptions not shown satisfiable: a proof could be vacuous"
     return PROVED, ""
@@ -520,7 +522,8 @@ def _preferred(u: Unrolled) -> list[tuple[Any, int]]:
 def search(loop: str, safe: bool, query: Callable[[Unrolled], list[Any]], budget: solver.Budget,
            sizes: list[tuple[int, int]] | None = None) -> tuple[Unrolled | None, solver.Answer | None, list[Query]]:
     """The smallest lists (by n + m, then n) for which ``query`` is satisfiable."""
-    sizes = sizes or sorted(itertools.product(range(BOUND + 1), repeat=2), key=lambda s: (s[0] + s[1], s[0]))
+    sizes = sizes or sorted(((n, m) for n in range(BOUND + 1) for m in range(BOUND + 1)),
+                            key=lambda s: (s[0] + s[1], s[0]))
     queries = []
     for n, m in sizes:
         u = unroll(loop, n, m, safe)
