@@ -2,7 +2,7 @@
 
     gicproof cpregs prove    [--variant V,..] [--json] [--rlimit N] [--timeout S]
     gicproof cpregs matrix   [--variant V] [--hidden I,..] [--safe-missing I,..]
-                             [--lists FILE ...] [--no-sort] [--brief] [--json]
+                             [--lists FILE ...] [--no-sort] [--brief] [--on-kernel] [--json]
     gicproof cpregs migrate  SOURCE DESTINATION [the matrix options]
     gicproof cpregs variants [--json]
     gicproof cpregs describe
@@ -27,6 +27,7 @@ from proofs import solver
 from spec import cpregs as S
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_KERNEL_DISAGREES = 5  # --on-kernel: a real kernel answered otherwise than the model
 JSON_VERSION = 1
 
 
@@ -206,11 +207,33 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         return _error(err)
     mx = P.real_matrix(lists, v, "kvm", hidden, safe, not args.no_sort)
     code = mx.exit_code()
+    chk = None
+    if args.on_kernel:
+        if args.lists:
+            return _error("--on-kernel: only the shipped lists (their kernels are the oracle's cached ones)")
+        from models.kernel import harness
+        from proofs import cpregs_kernel
+        tty = sys.stderr.isatty() and not args.json
+        try:
+            chk = cpregs_kernel.confirm(mx, _progress(tty))
+        except harness.KernelOracleError as e:
+            _done(tty)
+            print(f"gicproof: the kernel could not be booted: {e}", file=sys.stderr)
+            return EXIT_UNKNOWN
+        _done(tty)
+        if chk.disagreements:
+            code = EXIT_KERNEL_DISAGREES
     if args.json:
-        print(json.dumps({"gicproof": JSON_VERSION, "command": "cpregs matrix", "results": [P.matrix_json(mx)],
+        doc = P.matrix_json(mx)
+        if chk is not None:
+            doc["on_kernel"] = chk.json()
+        doc["exit"] = code
+        print(json.dumps({"gicproof": JSON_VERSION, "command": "cpregs matrix", "results": [doc],
                           "exit": code}, indent=2))
     else:
         print(P.render_matrix(mx, details=not args.brief))
+        if chk is not None:
+            print("\n" + chk.render())
     return code
 
 
@@ -336,7 +359,8 @@ def register(sub: Any) -> None:
                     "sorted lists of every length, find replayed counterexamples, and migrate the shipped kernels' "
                     "real lists (spec/cpregs/*.json) between each other.",
         epilog="Exit status: 0 as expected (prove) / no silent change (matrix, migrate), 1 an obligation not as "
-               "expected or a silent change, 2 bad input, 3 unknown, 4 a bug in gicproof.")
+               "expected or a silent change, 2 bad input, 3 unknown (or, --on-kernel, a kernel that could not be "
+               "booted), 4 a bug in gicproof, 5 (matrix --on-kernel) a real kernel disagreed with the model.")
     cs = c.add_subparsers(dest="cpregs_command", required=True, metavar="SUBCOMMAND")
     pr = cs.add_parser("prove", help="prove or refute every obligation of the protocol",
                        description="Every obligation: the merge for sorted lists of every length (a loop invariant "
@@ -359,6 +383,10 @@ def register(sub: Any) -> None:
     _matrix_options(mx)
     mx.add_argument("--lists", nargs="+", metavar="FILE", help="register list files (default: the shipped four)")
     mx.add_argument("--brief", action="store_true", help="the tables only, without the per-pair details")
+    mx.add_argument("--on-kernel", action="store_true",
+                    help="also boot each destination kernel whose migrations reach KVM (models/kernel/, QEMU TCG) "
+                         "and replay their write phase there: every register written as kvm_arm_cpu_post_load "
+                         "does, then read back, against the model's prediction (exit 5 on a disagreement)")
     mx.set_defaults(func=cmd_matrix)
     mg = cs.add_parser("migrate", help="one migration between two register lists, with every register's fate",
                        description="One vCPU migrated QEMU-style from SOURCE to DESTINATION (each a shipped kernel: "

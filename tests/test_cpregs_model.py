@@ -291,3 +291,24 @@ def test_bad_list_file(tmp_path: Path, body, needle, capsys):
     assert main(["cpregs", "migrate", str(f), "sid"]) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.kernel
+def test_write_phase_on_the_real_kernel():
+    """sid -> 6.12 (the tail drop) replayed on 6.12: every register written as
+    kvm_arm_cpu_post_load does and read back agrees with the model (one boot)."""
+    import shutil
+
+    from models.kernel import harness
+    from proofs import cpregs_kernel
+    if not shutil.which(harness.QEMU):
+        pytest.skip(f"{harness.QEMU} is not installed (models/kernel/install-parts.sh installs it)")
+    lists = {x.label: x for x in M.shipped_lists()}
+    mx = P.real_matrix([lists["sid"], lists["6.12"]], S.VARIANTS["qemu"])
+    try:
+        chk = cpregs_kernel.confirm(mx)
+    except harness.KernelOracleError as e:
+        pytest.fail(f"kernel oracle: {e}", pytrace=False)
+    assert [(a, b) for a, b, _ in chk.checked] == [("sid", "6.12")]
+    assert not chk.disagreements, chk.render()
+    assert {name.split(" ")[0] for _, _, name, _, _ in chk.evidence} == {"CNTP_CTL_EL0", "CNTV_CTL_EL0"}
