@@ -312,3 +312,16 @@ def test_write_phase_on_the_real_kernel():
     assert [(a, b) for a, b, _ in chk.checked] == [("sid", "6.12")]
     assert not chk.disagreements, chk.render()
     assert {name.split(" ")[0] for _, _, name, _, _ in chk.evidence} == {"CNTP_CTL_EL0", "CNTV_CTL_EL0"}
+
+
+def test_readme_cpregs_blocks_are_real_output(capsys):
+    """The README's arm-cpregs output blocks are lines of the real commands' output."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for cmd, argv in (("$ gicproof cpregs matrix --brief", ["cpregs", "matrix", "--brief"]),
+                      ("$ gicproof cpregs variants", ["cpregs", "variants"])):
+        block = readme.split(cmd + "\n")[1].split("```")[0]
+        main(argv)
+        real = capsys.readouterr().out.splitlines()
+        shown = [line for line in block.splitlines() if line.strip() not in ("", "...")]
+        assert len(shown) > 5
+        assert [line for line in shown if line not in real] == []
