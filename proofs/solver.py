@@ -135,6 +135,8 @@ def check(assumptions: list[Any], query: list[Any], budget: Budget = DEFAULT_BUD
 
 def satisfiable(assumptions: list[Any], budget: Budget = DEFAULT_BUDGET,
                 logic: str | None = DEFAULT_LOGIC) -> Answer:
+    if logic == DEFAULT_LOGIC:  # the device proofs' call, as before the logic option
+        return check(assumptions, [], budget)
     return check(assumptions, [], budget, logic)
 
 
