@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -507,7 +507,3 @@ def shipped_lists() -> list[S.RegList]:
     lists = [load_list(p) for p in sorted(CPREGS_DIR.glob("*.json"))]
     return sorted(lists, key=lambda r: r.release)
 
-
-def with_hidden(reglist: S.RegList, hidden: Iterable[int]) -> S.RegList:
-    hid = set(hidden)
-    return replace(reglist, registers=tuple(r for r in reglist.registers if r.index not in hid))

@@ -33,7 +33,7 @@ from typing import Any
 from models import cpregs as M
 from models.concrete import CONCRETE
 from models.kernel.reglist import compress_names  # the decoder's family folding (CCSIDR, PMU...)
-from models.symbolic import SymbolicListOps, fresh_symbolic, is_true
+from models.symbolic import SymbolicListOps, fresh_symbolic
 from proofs import solver
 from spec import cpregs as S
 
@@ -246,15 +246,10 @@ class MergeSystem:
 
 
 def _ask(name: str, hyps: list[Any], goal: Any, budget: solver.Budget) -> Query:
-    """Is ``hyps => goal`` valid? (unsat of hyps and not goal)"""
-    L_not = _not(goal)
-    ans = solver.check(hyps, [L_not], budget, logic=None)
+    """Is ``hyps => goal`` valid? (unsat of hyps and not goal; the negation through the
+    solver layer, which owns z3)"""
+    ans = solver.check(hyps, [solver.none_of([goal])], budget, logic=None)
     return Query(name, ans.status, ans.seconds, ans.reason)
-
-
-def _not(c: Any) -> Any:
-    import_ok = c  # a z3 Boolean: negate through the solver layer's helpers
-    return solver.none_of([import_ok])
 
 
 def _sat(name: str, hyps: list[Any], budget: solver.Budget) -> Query:
@@ -981,7 +976,7 @@ def run(variants: list[str], budget: solver.Budget, progress: Callable[[str], No
     return out
 
 
-__all__ = ["PROVED", "COUNTEREXAMPLE", "UNKNOWN", "Obligation", "Witness", "run", "is_true"]
+__all__ = ["PROVED", "COUNTEREXAMPLE", "UNKNOWN", "Obligation", "Witness", "run"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -1231,10 +1226,8 @@ def render_variant_table(rows: list[tuple[str, str, dict[str, M.Migration]]]) ->
     for name, _, row in rows:
         head.append([name] + [_short(row[n]) for n in names])
     lines = [_table(head), ""]
-    for name, desc, row in rows:
-        hid = next(iter(row.values()))
+    for name, desc, _ in rows:
         lines.append(f"{name}: {desc}")
-        del hid
     lines.append("")
     lines.append("hidden / safe-missing list the extra register of each migration (B or C); 'SILENT' means the load "
                  "succeeds and the listed register's value does not reach the destination.")

@@ -20,7 +20,6 @@ from typing import Any
 from models import cpregs as M
 from models.kernel import harness
 from proofs.cpregs import Matrix
-from spec import cpregs as S
 
 WRITTEN = {"carried", "changed", "write-refused", "unknown-rule", "kept-reset"}
 
@@ -96,7 +95,6 @@ def confirm(mx: Matrix, progress: Any = None) -> KernelCheck:
     """Boot each destination kernel once and replay the write phases that reach it."""
     say = progress or (lambda s: None)
     chk = KernelCheck()
-    lists = {x.label: x for x in mx.lists}
     for dst in mx.lists:
         cells = [(a, mig) for (a, b), mig in mx.cells.items()
                  if b == dst.label and a != b and mig.stage not in ("length", "merge")]
@@ -142,8 +140,7 @@ def confirm(mx: Matrix, progress: Any = None) -> KernelCheck:
                 elif not reg.live and (got is None or (got & cmp) != (want & cmp)):
                     chk.disagreements.append(Disagreement(a, dst.label, e.name, e.index, model, kernel))
             chk.checked.append((a, dst.label, len(writes)))
-    del lists
     return chk
 
 
-__all__ = ["KernelCheck", "confirm", "S"]
+__all__ = ["KernelCheck", "confirm"]

@@ -361,8 +361,6 @@ HISTORY: tuple[tuple[str, str], ...] = (
 # UNMODELLED (their current value is accepted by every rule; another value would be
 # reported UNKNOWN, never guessed).
 
-# The shipped kernels (spec/cpregs/README.md): label -> release
-RELEASES = {"5.10": (5, 10, 223), "6.1": (6, 1, 176), "6.12": (6, 12, 117), "sid": (7, 2, 13)}
 # Writable ID registers arrived in Linux 6.7 (set_id_reg -> arm64_check_features); the
 # CCSIDR and CLIDR rules in 6.3. The shipped kernels are either side of both.
 WRITABLE_ID_SINCE = (6, 7)
