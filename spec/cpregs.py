@@ -204,7 +204,7 @@ def _field(ops: Ops, v: Value, lsb: int, width: int) -> Value:
 
 
 def _ule(ops: Ops, a: Value, b: Value) -> Value:
-    return ops.not_(ops.ult(b, a), 1)
+    return ops.ule(a, b)
 
 
 def write(ops: Ops, rule: RegRule, current: Value, value: Value, accel: str = "kvm") -> tuple[Value, Value]:
