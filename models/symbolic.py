@@ -164,3 +164,138 @@ SYMBOLIC = SymbolicOps()
 def fresh_symbolic() -> SymbolicOps:
     """Symbolic operations in a new Z3 context (one per proof)."""
     return SymbolicOps(z3.Context())
+
+
+class SymbolicListOps:
+    """``models.cpregs.ListOps`` over Z3 terms, for the CPU register list proofs: positions
+    are integers, indexes and values 64-bit bit-vectors, arrays Z3 arrays from positions,
+    conditions Booleans. Also the quantifiers and fresh variables the proofs state their
+    invariants with (``proofs.cpregs`` imports no z3)."""
+
+    symbolic = True
+
+    def __init__(self, ctx: z3.Context | None = None, words_as_ints: bool = False):
+        """``words_as_ints``: indexes and values as integers instead of 64-bit bit-vectors
+        (the merge only compares indexes, with ``ult`` and ``weq``, and copies values; the
+        integers with ``<`` order any 64-bit values exactly as ULT does, so a proof over
+        integers covers them, and Z3 decides integer order much faster than bit-blasted
+        64-bit comparisons)."""
+        self.ctx = ctx if ctx is not None else z3.Context()
+        self.ints = words_as_ints
+        self._n = 0
+
+    def _wsort(self) -> z3.SortRef:
+        return z3.IntSort(self.ctx) if self.ints else z3.BitVecSort(64, self.ctx)
+
+    # ListOps
+    def pos(self, p: int) -> z3.ArithRef:
+        return z3.IntVal(p, self.ctx)
+
+    def word(self, x: int) -> Value:
+        if self.ints:
+            return z3.IntVal(x & (2**64 - 1), self.ctx)
+        return z3.BitVecVal(x & (2**64 - 1), 64, self.ctx)
+
+    def true(self) -> z3.BoolRef:
+        return z3.BoolVal(True, self.ctx)
+
+    def false(self) -> z3.BoolRef:
+        return z3.BoolVal(False, self.ctx)
+
+    def plt(self, a: Value, b: Value) -> z3.BoolRef:
+        return a < b
+
+    def peq(self, a: Value, b: Value) -> z3.BoolRef:
+        return a == b
+
+    def add(self, a: Value, k: int) -> Value:
+        return a + k
+
+    def ult(self, a: Value, b: Value) -> z3.BoolRef:
+        return a < b if self.ints else z3.ULT(a, b)
+
+    def weq(self, a: Value, b: Value) -> z3.BoolRef:
+        return a == b
+
+    def and_(self, *cs: Value) -> z3.BoolRef:
+        return z3.And(*cs) if cs else self.true()
+
+    def or_(self, *cs: Value) -> z3.BoolRef:
+        return z3.Or(*cs) if cs else self.false()
+
+    def not_(self, c: Value) -> z3.BoolRef:
+        return z3.Not(c)
+
+    def ite(self, c: Value, a: Value, b: Value) -> Value:
+        if z3.is_true(c):
+            return a
+        if z3.is_false(c):
+            return b
+        return z3.If(c, a, b)
+
+    def read(self, arr: Value, p: Value) -> Value:
+        return z3.Select(arr, p)
+
+    def write(self, arr: Value, p: Value, x: Value) -> Value:
+        return z3.Store(arr, p, x)
+
+    # for the proofs
+    def fresh(self, stem: str) -> str:
+        self._n += 1
+        return f"{stem}!{self._n}"
+
+    def pos_var(self, name: str) -> z3.ArithRef:
+        return z3.Int(name, self.ctx)
+
+    def word_var(self, name: str) -> Value:
+        return z3.Const(name, self._wsort())
+
+    def words(self, name: str) -> z3.ArrayRef:
+        """An array of 64-bit words indexed by position."""
+        return z3.Array(name, z3.IntSort(self.ctx), self._wsort())
+
+    def positions(self, name: str) -> z3.ArrayRef:
+        """An array of positions indexed by position (the ghost arrays)."""
+        return z3.Array(name, z3.IntSort(self.ctx), z3.IntSort(self.ctx))
+
+    def const_positions(self, p: int) -> z3.ArrayRef:
+        return z3.K(z3.IntSort(self.ctx), z3.IntVal(p, self.ctx))
+
+    def word_array(self, values: list[int]) -> z3.ArrayRef:
+        """A concrete array (0 past the end), for pinning a witness state."""
+        arr = z3.K(z3.IntSort(self.ctx), self.word(0))
+        for p, x in enumerate(values):
+            arr = z3.Store(arr, z3.IntVal(p, self.ctx), self.word(x))
+        return arr
+
+    def pos_array(self, values: list[int], default: int = 0) -> z3.ArrayRef:
+        arr = self.const_positions(default)
+        for p, x in enumerate(values):
+            arr = z3.Store(arr, z3.IntVal(p, self.ctx), z3.IntVal(x, self.ctx))
+        return arr
+
+    def word_set(self, name: str) -> z3.ArrayRef:
+        """A set of 64-bit words (x-mig-safe-missing-regs), as a Boolean array."""
+        return z3.Array(name, self._wsort(), z3.BoolSort(self.ctx))
+
+    def word_set_of(self, values: list[int]) -> z3.ArrayRef:
+        """A concrete set of words (for pinning a witness state)."""
+        arr = z3.K(self._wsort(), z3.BoolVal(False, self.ctx))
+        for x in values:
+            arr = z3.Store(arr, self.word(x), z3.BoolVal(True, self.ctx))
+        return arr
+
+    def member(self, s: Value, x: Value) -> z3.BoolRef:
+        return z3.Select(s, x)
+
+    def implies(self, a: Value, b: Value) -> z3.BoolRef:
+        return z3.Implies(a, b)
+
+    def forall(self, vs: list[Value], body: Value) -> z3.BoolRef:
+        return z3.ForAll(vs, body)
+
+    def exists(self, vs: list[Value], body: Value) -> z3.BoolRef:
+        return z3.Exists(vs, body)
+
+    def eval_pos(self, model: z3.ModelRef, term: Value) -> int:
+        return model.eval(term, model_completion=True).as_long()

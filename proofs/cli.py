@@ -11,6 +11,7 @@
     gicproof matrix FILE [--kernels A,B,..] [--hosts X,Y,..] [--cpus N] [--irqs M] [--jobs N]
                          [--rlimit N] [--timeout S] [--json]
     gicproof regress [--base REV] [--json] [--jobs N] [--rerun changed|all|none] [--devices A,B,..]
+    gicproof cpregs prove|matrix|migrate|variants|describe ...   (proofs/cpregs_cli.py)
 
 Exit status: 0 proved / as expected, 1 counterexample or unexpected verdict, 2 bad input,
 3 unknown (resource limit or timeout, solver unknown, or a witness that did not replay),
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models.kernel import harness
-from proofs import check, matrix, on_kernel, regress, solver
+from proofs import check, cpregs_cli, matrix, on_kernel, regress, solver
 from proofs.check import graph_for, run_sequence
 from proofs.conform import conform, resolve_kernel
 from proofs.executor import default_jobs, make_executor, stop
@@ -683,6 +684,7 @@ def parser() -> argparse.ArgumentParser:
                     help="compare only these devices (default: every device either side has)")
     rg.add_argument("--json", action="store_true", help="print the comparison as JSON (see README)")
     rg.set_defaults(func=cmd_regress)
+    cpregs_cli.register(sub)
     return p
 
 

@@ -76,8 +76,16 @@ def _context(conds: list[Any]) -> z3.Context:
     return z3.main_ctx()
 
 
-def _solver(budget: Budget, conds: list[Any]) -> z3.Solver:
-    s = z3.SolverFor("QF_BV", ctx=_context(conds))
+# The logic of the device proofs: quantifier-free bit-vectors. The CPU register list
+# proofs (proofs/cpregs.py) pass ``logic=None``: their loop invariants quantify over list
+# positions (integers) and read 64-bit indexes and values from arrays, so they need Z3's
+# general solver (quantifiers, arrays, integers and bit-vectors together).
+DEFAULT_LOGIC = "QF_BV"
+
+
+def _solver(budget: Budget, conds: list[Any], logic: str | None = DEFAULT_LOGIC) -> z3.Solver:
+    ctx = _context(conds)
+    s = z3.SolverFor(logic, ctx=ctx) if logic is not None else z3.Solver(ctx=ctx)
     # rlimit is relative to the context's count at each check (Z3 scoped_rlimit)
     s.set("rlimit", budget.rlimit)
     if budget.timeout_ms is not None:
@@ -85,9 +93,10 @@ def _solver(budget: Budget, conds: list[Any]) -> z3.Solver:
     return s
 
 
-def _loaded(assumptions: list[Any], query: list[Any], budget: Budget) -> z3.Solver:
+def _loaded(assumptions: list[Any], query: list[Any], budget: Budget,
+            logic: str | None = DEFAULT_LOGIC) -> z3.Solver:
     conds = list(assumptions) + list(query)
-    s = _solver(budget, conds)
+    s = _solver(budget, conds, logic)
     for c in conds:
         s.add(_as_bool(c))
     return s
@@ -108,9 +117,11 @@ def _run(s: z3.Solver, *literals: Any) -> Any:
     return r
 
 
-def check(assumptions: list[Any], query: list[Any], budget: Budget = DEFAULT_BUDGET) -> Answer:
-    """Is ``assumptions and query`` satisfiable? Conditions are 1-bit vectors or Booleans."""
-    s = _loaded(assumptions, query, budget)
+def check(assumptions: list[Any], query: list[Any], budget: Budget = DEFAULT_BUDGET,
+          logic: str | None = DEFAULT_LOGIC) -> Answer:
+    """Is ``assumptions and query`` satisfiable? Conditions are 1-bit vectors or Booleans.
+    ``logic=None``: Z3's general solver (quantifiers, arrays, integers)."""
+    s = _loaded(assumptions, query, budget, logic)
     t0 = time.perf_counter()
     r = _run(s)
     dt = time.perf_counter() - t0
@@ -122,16 +133,19 @@ def check(assumptions: list[Any], query: list[Any], budget: Budget = DEFAULT_BUD
     return Answer("unknown", reason=s.reason_unknown() or "unknown", seconds=dt)
 
 
-def satisfiable(assumptions: list[Any], budget: Budget = DEFAULT_BUDGET) -> Answer:
-    return check(assumptions, [], budget)
+def satisfiable(assumptions: list[Any], budget: Budget = DEFAULT_BUDGET,
+                logic: str | None = DEFAULT_LOGIC) -> Answer:
+    if logic == DEFAULT_LOGIC:  # the device proofs' call, as before the logic option
+        return check(assumptions, [], budget)
+    return check(assumptions, [], budget, logic)
 
 
 def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any, int]],
-             budget: Budget = DEFAULT_BUDGET) -> Answer:
+             budget: Budget = DEFAULT_BUDGET, logic: str | None = DEFAULT_LOGIC) -> Answer:
     """A model of ``assumptions and query`` that keeps as many of the ``preferred``
     (variable, value) pairs as it can, greedily (used to show small, readable witnesses:
     every field not involved keeps its reset value)."""
-    s = _loaded(assumptions, query, budget)
+    s = _loaded(assumptions, query, budget, logic)
     t0 = time.perf_counter()
     r = _run(s)
     if r != z3.sat:
