@@ -892,7 +892,7 @@ def build_runner() -> Path:
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name("runner.tmp")
+    tmp = out.with_name(f"runner.{os.getpid()}.tmp")  # test workers may build it at once
     _run([CROSS_CC, "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(tmp),
           str(RUNNER_SOURCE)], "compiling runner.c")
     tmp.rename(out)
