@@ -205,7 +205,7 @@ class Task:
     obligations: int  # how many outcomes it gives
     fn: Callable[..., Any]
     args: tuple[Any, ...]
-    seqs: tuple[int, ...] = ()  # graph: the indices of the sequences it checks
+    seqs: tuple[int, ...] = ()  # the indices of the sequences it checks (graph) or proves (round trip)
 
 
 def plan(seqs: list[Sequence], budget: solver.Budget) -> list[Task]:
@@ -223,8 +223,11 @@ def plan(seqs: list[Sequence], budget: solver.Budget) -> list[Task]:
         tasks.append(Task("graph", f"ordering graph {device} {kernel} {dest}" + (f" {host}" if host else ""),
                           len(idx), job_ordering_graph,
                           (device, kernel, dest, host, tuple(seqs[i].path for i in idx), budget), tuple(idx)))
-    for s in seqs:
-        tasks.append(Task("round-trip", f"round trip {short(s.path)}", 1, job_round_trip, (s.path, budget)))
+    # a file without a size of its own is proved for all sizes: those are the longest round
+    # trips (GICv3's walk every interrupt count), so they go first
+    for i in sorted(range(len(seqs)), key=lambda i: seqs[i].cpus is not None or seqs[i].irqs is not None):
+        tasks.append(Task("round-trip", f"round trip {short(seqs[i].path)}", 1, job_round_trip,
+                          (seqs[i].path, budget), (i,)))
     for spec in DEVICES.values():
         if "invariant" not in spec.obligations:
             continue
@@ -274,11 +277,15 @@ def run(executor: Executor, files: list[Path], budget: solver.Budget,
     results = [f.result() for f in futures]
     by_section: dict[str, list[Outcome]] = {"invariant": [], "round-trip": [], "clear-then-set": []}
     graphs: dict[int, Outcome] = {}
+    trips: dict[int, Outcome] = {}
     for t, r in zip(tasks, results, strict=True):
         if t.section == "graph":
             graphs.update(zip(t.seqs, r, strict=True))
+        elif t.section == "round-trip":
+            trips[t.seqs[0]] = r  # printed in file order, whatever the submission order
         else:
             by_section[t.section].append(r)
+    by_section["round-trip"] = [trips[i] for i in sorted(trips)]
     out = CheckOutcomes(by_section["invariant"], by_section["round-trip"], by_section["clear-then-set"],
                         [graphs[i] for i in sorted(graphs)])
     # bad input a job found: the first in the order the serial check met it (a sequence's

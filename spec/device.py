@@ -9,6 +9,7 @@ cited, every architectural field viewed by some register.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -339,11 +340,12 @@ class DeviceSpec:
     ideal_save: tuple[Any, ...] | None = None
 
     # -- lookups ---------------------------------------------------------------------
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Register]:
+        return {r.name: r for r in reversed(self.registers)}  # the first of a name wins
+
     def register(self, name: str) -> Register:
-        for r in self.registers:
-            if r.name == name:
-                return r
-        raise KeyError(name)
+        return self._by_name[name]
 
     def register_at(self, group: str, offset: int) -> tuple[Register, int] | None:
         """The register and word at a byte offset of an attribute group, or None where
