@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -37,12 +36,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models.kernel import harness
-from proofs import check, cpregs_cli, matrix, on_kernel, regress, solver
+from proofs import check, cpregs_cli, matrix, on_kernel, regress
 from proofs.check import graph_for, run_sequence
 from proofs.conform import conform, resolve_kernel
 from proofs.executor import default_jobs, make_executor, stop
 from proofs.graph import check_sequence
 from proofs.graph_report import graph_json, render_dot, render_image, render_text
+from proofs.options import budget as _budget
+from proofs.options import budget_options as _budget_options
+from proofs.options import positive as _positive
 from proofs.report import JSON_VERSION, render_sequence, sequence_json
 from spec.device import DeviceSpec
 from spec.devices import DEVICES, SEQUENCES_DIR, shipped_sequences
@@ -50,7 +52,6 @@ from spec.sequence import SequenceError, load, printable
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN, EXIT_BUG = 0, 1, 2, 3, 4
 EXIT_KERNEL_DISAGREES = 5  # prove --on-kernel: the real kernel answered otherwise than the model
-TIMEOUT_MIN_S, TIMEOUT_MAX_S = 0.001, 86400.0
 
 
 class Progress:
@@ -71,16 +72,6 @@ class Progress:
             sys.stderr.flush()
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
-    return v
-
-
 def _jobs(text: str) -> int:
     """How many obligations ``check`` runs at once: a whole number, 1 or more."""
     try:
@@ -92,28 +83,6 @@ def _jobs(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected at least 1 job (1 runs the obligations one after "
                                          f"another), got {v}")
     return v
-
-
-def _seconds(text: str) -> float:
-    """A per-query solver timeout in seconds. Z3 takes whole milliseconds and reads 0 as
-    "no limit", so anything below 1 ms would silently mean no timeout at all."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds (e.g. 30 or 0.5), got {text!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"the timeout must be a finite number of seconds, "
-                                         f"{TIMEOUT_MIN_S:g} to {TIMEOUT_MAX_S:g}, not {text!r}")
-    if v < TIMEOUT_MIN_S:
-        raise argparse.ArgumentTypeError(f"the timeout must be at least {TIMEOUT_MIN_S:g} s (1 ms, the solver's "
-                                         f"resolution), not {text!r}")
-    if v > TIMEOUT_MAX_S:
-        raise argparse.ArgumentTypeError(f"the timeout must be at most {TIMEOUT_MAX_S:g} s (one day), not {text!r}")
-    return v
-
-
-TIMEOUT_HELP = (f"also a wall-clock limit per solver query, in seconds, {TIMEOUT_MIN_S:g} to {TIMEOUT_MAX_S:g} "
-                "(default none: verdicts then do not depend on the machine's load); running out is UNKNOWN")
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
@@ -503,18 +472,6 @@ def _size_error(spec: DeviceSpec, cpus: int | None, irqs: int | None) -> str:
 def _input_error(msg: str) -> int:
     print(f"gicproof: error: {printable(msg)}", file=sys.stderr)
     return EXIT_INPUT
-
-
-def _budget_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rlimit", type=_positive, default=solver.DEFAULT_RLIMIT, metavar="N",
-                   help=f"Z3 resource limit per solver query (deterministic; default {solver.DEFAULT_RLIMIT}); "
-                        "running out is UNKNOWN")
-    p.add_argument("--timeout", type=_seconds, default=None, metavar="S", help=TIMEOUT_HELP)
-
-
-def _budget(args: argparse.Namespace) -> solver.Budget:
-    ms = None if args.timeout is None else max(1, round(args.timeout * 1000))
-    return solver.Budget(args.rlimit, ms)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,8 @@ from typing import Any
 
 from models import cpregs as M
 from proofs import cpregs as P
-from proofs import solver
+from proofs.options import budget as _budget
+from proofs.options import budget_options
 from spec import cpregs as S
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
@@ -313,31 +313,6 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
-    return v
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds (e.g. 30 or 0.5), got {text!r}") from None
-    if not math.isfinite(v) or not 0.001 <= v <= 86400:
-        raise argparse.ArgumentTypeError(f"the timeout must be 0.001 to 86400 seconds, not {text!r}")
-    return v
-
-
-def _budget(args: argparse.Namespace) -> solver.Budget:
-    ms = None if args.timeout is None else max(1, round(args.timeout * 1000))
-    return solver.Budget(args.rlimit, ms)
-
-
 def _matrix_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", metavar="V", help=f"the protocol variant (default qemu): {', '.join(S.VARIANTS)} "
                    "('gicproof cpregs describe' says what each is)")
@@ -368,10 +343,7 @@ def register(sub: Any) -> None:
                                    "side), replayed witnesses (tail drop, unsorted lists, reset values kept, the "
                                    "mitigations' silent drops), and the write of each register kind.")
     pr.add_argument("--variant", metavar="V,..", help=f"variants to prove (default all): {', '.join(S.VARIANTS)}")
-    pr.add_argument("--rlimit", type=_positive, default=solver.DEFAULT_RLIMIT, metavar="N",
-                    help=f"Z3 resource limit per query (default {solver.DEFAULT_RLIMIT}); running out is UNKNOWN")
-    pr.add_argument("--timeout", type=_seconds, default=None, metavar="S",
-                    help="also a wall-clock limit per query, in seconds (default none)")
+    budget_options(pr)
     pr.add_argument("--json", action="store_true", help="print the results as JSON")
     pr.set_defaults(func=cmd_prove)
     mx = cs.add_parser("matrix", help="migrate every ordered pair of the shipped kernels' register lists",

@@ -25,7 +25,7 @@ from helpers import deep
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proofs import cli
+from proofs import cli, options
 from proofs.cli import main
 
 QEMU = str(g.SHIPPED[0])
@@ -218,7 +218,7 @@ def test_timeout_must_be_finite_and_in_range(value, needle):
 
 
 def test_timeout_bounds_are_accepted():
-    assert cli._seconds("0.001") == 0.001 and cli._seconds("86400") == 86400.0 and cli._seconds("1e1") == 10.0
+    assert options.seconds("0.001") == 0.001 and options.seconds("86400") == 86400.0 and options.seconds("1e1") == 10.0
 
 
 def test_timeout_help_states_the_range():
