@@ -462,41 +462,57 @@ static void op_attr(int argc, char **argv)
 	}
 }
 
-static void op_reg_list(int argc, char **argv)
+/*
+ * KVM_GET_REG_LIST of vCPU argv[1]: the first call with n = 0 fails with E2BIG and sets n,
+ * the second fills the list. NULL once the result has been reported (no such vCPU, an
+ * error, or an empty list); the caller frees the list.
+ */
+static struct kvm_reg_list *reg_list(char **argv, int *fd)
 {
 	struct kvm_reg_list probe, *list;
-	int fd;
 	long r;
 
-	NEED(2);
-	if (vcpu_index(argv[1], &fd)) {
+	if (vcpu_index(argv[1], fd)) {
 		result("!no vcpu '%s'", argv[1]);
-		return;
+		return NULL;
 	}
 	probe.n = 0;
-	r = do_ioctl(fd, KVM_GET_REG_LIST, &probe);
+	r = do_ioctl(*fd, KVM_GET_REG_LIST, &probe);
 	if (r != -E2BIG) {
 		if (r < 0)
 			result_errno(r);
 		else
 			result("0x0");
-		return;
+		return NULL;
 	}
 	list = calloc(1, sizeof(*list) + probe.n * sizeof(list->reg[0]));
 	if (!list) {
 		result("!out of memory");
-		return;
+		return NULL;
 	}
 	list->n = probe.n;
-	r = do_ioctl(fd, KVM_GET_REG_LIST, list);
+	r = do_ioctl(*fd, KVM_GET_REG_LIST, list);
 	if (r < 0) {
 		result_errno(r);
-	} else {
-		printf("R %ld %ld 0x%llx", program_id, op_no, (unsigned long long)list->n);
-		for (uint64_t i = 0; i < list->n; i++)
-			printf(" 0x%llx", (unsigned long long)list->reg[i]);
-		putchar('\n');
+		free(list);
+		return NULL;
 	}
+	return list;
+}
+
+static void op_reg_list(int argc, char **argv)
+{
+	struct kvm_reg_list *list;
+	int fd;
+
+	NEED(2);
+	list = reg_list(argv, &fd);
+	if (!list)
+		return;
+	printf("R %ld %ld 0x%llx", program_id, op_no, (unsigned long long)list->n);
+	for (uint64_t i = 0; i < list->n; i++)
+		printf(" 0x%llx", (unsigned long long)list->reg[i]);
+	putchar('\n');
 	free(list);
 }
 
@@ -545,38 +561,16 @@ static void op_one_reg(int argc, char **argv)
 
 static void op_reg_dump(int argc, char **argv)
 {
-	struct kvm_reg_list probe, *list;
+	struct kvm_reg_list *list;
 	unsigned char buf[256];
 	struct kvm_one_reg reg;
 	int fd;
 	long r;
 
 	NEED(2);
-	if (vcpu_index(argv[1], &fd)) {
-		result("!no vcpu '%s'", argv[1]);
+	list = reg_list(argv, &fd);
+	if (!list)
 		return;
-	}
-	probe.n = 0;
-	r = do_ioctl(fd, KVM_GET_REG_LIST, &probe);
-	if (r != -E2BIG) {
-		if (r < 0)
-			result_errno(r);
-		else
-			result("0x0");
-		return;
-	}
-	list = calloc(1, sizeof(*list) + probe.n * sizeof(list->reg[0]));
-	if (!list) {
-		result("!out of memory");
-		return;
-	}
-	list->n = probe.n;
-	r = do_ioctl(fd, KVM_GET_REG_LIST, list);
-	if (r < 0) {
-		result_errno(r);
-		free(list);
-		return;
-	}
 	for (uint64_t i = 0; i < list->n; i++) {
 		uint64_t id = list->reg[i];
 		size_t size = (size_t)1 << ((id & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT);
