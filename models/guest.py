@@ -18,7 +18,7 @@ from models.machine import SPI_BANK, Machine
 from spec.algebra import Ops, Value, mask, nonzero
 from spec.device import AccessContext
 from spec.gicv2 import original_bits, original_fields, pending_view
-from spec.gicv3_its import TARGET_BITS
+from spec.gicv3_its import TARGET_BITS, _below_cpus
 
 SPURIOUS = 1023
 
@@ -345,7 +345,7 @@ def its_mapc(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, targ
     return E_ITS_MAPC_PROCNUM_OOR;' else the collection is mapped (or moved:
     update_affinity_collection retargets its LPIs). MAPC V=0 is not modelled while an event
     uses the collection (spec/gicv3_its.py: 'a mapped event's collection is mapped')."""
-    ok = bool_and_(ops, _its_on(ops, g), _below(ops, target, ctx.cpus))
+    ok = bool_and_(ops, _its_on(ops, g), _below_cpus(ops, target, ctx.cpus))
     return _upd(ops, ok, g, {"cte_valid": ops.const(1, 1), "cte_target": target})
 
 
@@ -409,13 +409,6 @@ def bool_and_(ops: Ops, *conds: Value) -> Value:
     out = ops.const(1, 1)
     for c in conds:
         out = ops.and_(out, c)
-    return out
-
-
-def _below(ops: Ops, v: Value, n: int) -> Value:
-    out = ops.const(0, 1)
-    for k in range(n):
-        out = ops.or_(out, ops.eq(v, ops.const(k, TARGET_BITS)))
     return out
 
 

@@ -140,22 +140,22 @@ def free_variables(terms: list[Value]) -> set[str]:
     return out
 
 
-def any_true(conds: list[z3.BoolRef]) -> z3.BoolRef:
-    """The disjunction of Z3 Booleans of one context, built in one call (z3.Or's
-    coercions cost more than the term on long lists)."""
+def _nary(mk: Any, conds: list[z3.BoolRef]) -> z3.BoolRef:
+    """Z3 Booleans of one context joined in one C call (z3.Or / z3.And's coercions cost
+    more than the term on long lists)."""
     ctx = conds[0].ctx
     arr = (z3.Ast * len(conds))()
     for i, c in enumerate(conds):
         arr[i] = c.as_ast()
-    return z3.BoolRef(z3.Z3_mk_or(ctx.ref(), len(conds), arr), ctx)
+    return z3.BoolRef(mk(ctx.ref(), len(conds), arr), ctx)
+
+
+def any_true(conds: list[z3.BoolRef]) -> z3.BoolRef:
+    return _nary(z3.Z3_mk_or, conds)
 
 
 def all_true(conds: list[z3.BoolRef]) -> z3.BoolRef:
-    ctx = conds[0].ctx
-    arr = (z3.Ast * len(conds))()
-    for i, c in enumerate(conds):
-        arr[i] = c.as_ast()
-    return z3.BoolRef(z3.Z3_mk_and(ctx.ref(), len(conds), arr), ctx)
+    return _nary(z3.Z3_mk_and, conds)
 
 
 SYMBOLIC = SymbolicOps()

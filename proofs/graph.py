@@ -215,12 +215,6 @@ def _all_equal(ops: SymbolicOps, a: Machine, b: Machine) -> Value:
     return eq
 
 
-def commute_locally(spec: DeviceSpec, kernel: str, a: Node, b: Node, config: Config,
-                    budget: solver.Budget, host: str = "") -> solver.Answer:
-    """unsat: A;B and B;A agree on every field and on failure from every reachable state."""
-    return Commutation(spec, kernel, config, host).check(a, b, budget)
-
-
 class Commutation:
     """The local commutation proofs of one graph, over one source, one ideal save and one
     destination state built once (a pair's proof only runs its two steps, twice).
@@ -270,8 +264,14 @@ class Commutation:
         return not (wa & (rb | wb)) and not (wb & ra)
 
     def check(self, a: Node, b: Node, budget: solver.Budget) -> solver.Answer:
+        """unsat: A;B and B;A agree on every field and on failure from every reachable
+        state (without a query when the footprints are disjoint)."""
         if self.independent(a, b):
             return solver.Answer("unsat", seconds=0.0, reason="independent footprints")
+        return self.prove(a, b, budget)
+
+    def prove(self, a: Node, b: Node, budget: solver.Budget) -> solver.Answer:
+        """The solver's answer for the pair, whatever the footprints."""
         m1, m2 = self._machine(), self._machine()
         r1 = run_restore(m1, [a.step, b.step], self.saved)
         r2 = run_restore(m2, [b.step, a.step], self.saved)
