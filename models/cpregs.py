@@ -444,6 +444,12 @@ def load_list(path: Path | str) -> S.RegList:
         text = p.read_text()
     except OSError as e:
         raise ListError(f"{p}: cannot read it: {e.strerror or e}") from None
+    return parse_list(text, p)
+
+
+def parse_list(text: str, p: Path) -> S.RegList:
+    """``load_list`` of a file's text (``p``: the name its errors give); ``gicproof
+    regress`` reads the base revision's lists this way, from git."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

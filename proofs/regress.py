@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models import cpregs as cpregs_model
 from proofs import streams as stream_model
 from spec import streams as stream_spec
 from spec.attrs import ERROR, VMM_ON_ERROR, unknown_attribute
@@ -736,6 +737,8 @@ class Report:
         n = sum(m.old_to_new.verdict == SILENT for m in self.migrations)
         n += sum(m.new_to_old.verdict == SILENT for m in self.migrations)
         n += sum(c["verdict"] == stream_model.SILENT for c in self.streams.get("cells", []))
+        for c in self.cpregs.get("changed", {}).values():
+            n += sum(bool(c.get(k)) and c[k]["verdict"] == cpregs_model.SILENT for k in ("old_to_new", "new_to_old"))
         return n
 
     @property
@@ -827,9 +830,34 @@ def _cpregs_report(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         plus = [f"{b[i]} ({i})" for i in b if i not in a]
         minus = [f"{a[i]} ({i})" for i in a if i not in b]
         if plus or minus or base[f].get("kernel") != new[f].get("kernel"):
-            changed[f] = {"added": plus, "removed": minus}
+            changed[f] = {"added": plus, "removed": minus,
+                          **_cpregs_migrations(f, base[f].get("text"), new[f].get("text"))}
     return {"added": added, "removed": removed, "changed": changed,
-            "note": "register lists are compared as data only; QEMU's merge of them is the arm-cpregs model's"}
+            "note": "each changed list is migrated base -> working tree and back by the working tree's "
+                    "arm-cpregs model (QEMU's merge, variant 'qemu': models.cpregs.migrate), as "
+                    "'gicproof cpregs migrate' does"}
+
+
+def _cpregs_migrations(name: str, base_text: str | None, new_text: str | None) -> dict[str, Any]:
+    """A vCPU of the base's kernel list migrated to the working tree's, and back: the
+    verdict of QEMU's (index, value) merge and write-back (seed 004; target/arm/machine.c
+    cpu_post_load), one cell each way, as the arm-cpregs model decides it."""
+    from proofs.cpregs import cell_text  # imports z3: only when a list changed
+    from spec.cpregs import VARIANTS
+    if base_text is None or new_text is None:
+        return {"old_to_new": None, "new_to_old": None, "error": "a side did not carry the list's text"}
+    try:
+        old = cpregs_model.parse_list(base_text, Path(f"{name} (base)"))
+        new = cpregs_model.parse_list(new_text, Path(f"{name} (working tree)"))
+    except cpregs_model.ListError as e:
+        return {"old_to_new": None, "new_to_old": None, "error": str(e)}
+    out: dict[str, Any] = {"error": ""}
+    for key, (src, dst) in (("old_to_new", (old, new)), ("new_to_old", (new, old))):
+        mig = cpregs_model.migrate(src, dst, VARIANTS["qemu"])
+        out[key] = {"verdict": mig.verdict, "cell": cell_text(mig), "stage": mig.stage,
+                    "registers": {what: [e.name for e in mig.by(what)]
+                                  for what in sorted({e.what for e in mig.entries}) if what != "carried"}}
+    return out
 
 
 def run(start: Path, rev: str = "HEAD", jobs: int = 1, rerun: str = "changed", devices: list[str] | None = None,
@@ -1074,7 +1102,7 @@ def render(r: Report, timing: bool = True) -> str:
     cp = r.cpregs
     if cp["added"] or cp["removed"] or cp["changed"]:
         out.append("")
-        out.append("vCPU register lists (spec/cpregs, data only)")
+        out.append("vCPU register lists (spec/cpregs; a vCPU migrated by QEMU's merge, arm-cpregs model)")
         for f in cp["added"]:
             out.append(f"  + {f}")
         for f in cp["removed"]:
@@ -1085,6 +1113,11 @@ def render(r: Report, timing: bool = True) -> str:
                             if c["added"] else "")
                          + (f" (-{', '.join(c['removed'][:5])}{' ...' if len(c['removed']) > 5 else ''})"
                             if c["removed"] else ""), 2)
+            if c.get("error"):
+                out += _wrap(f"not migrated: {c['error']}", 4)
+            for key, label in (("old_to_new", "old -> new"), ("new_to_old", "new -> old")):
+                if c.get(key):
+                    out += _wrap(f"{label}: {c[key]['cell']}", 4)
     for note in r.notes:
         out.append("")
         out += _wrap(f"note: {note}", 0)

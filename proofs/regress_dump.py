@@ -342,9 +342,12 @@ def cpregs(root: Path) -> dict[str, Any]:
         try:
             d = json.loads(p.read_text())
             regs = d.get("registers", [])
+            # the text too: the working tree's arm-cpregs model migrates the base's list
+            # to the working tree's and back (proofs.regress._cpregs_report)
             out[p.name] = {"kernel": d.get("kernel", {}).get("version") or d.get("kernel", {}).get("label", ""),
                            "count": len(regs),
-                           "registers": {str(r.get("index")): r.get("name", "") for r in regs}}
+                           "registers": {str(r.get("index")): r.get("name", "") for r in regs},
+                           "text": p.read_text()}
         except Exception as e:
             out[p.name] = {"error": f"{type(e).__name__}: {e}"}
     return out

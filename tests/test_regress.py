@@ -388,3 +388,31 @@ def test_streams_new_in_the_working_tree_are_compared_pairwise_for_the_devices_a
                                                                        ("qemu-45b1f81d90", "qemu-003f8dbc8e")}
     out = regress._stream_report(new, new, ["gicv2", "gicv3"])
     assert out["changed"] == [] and out["cells"] == []
+
+
+def test_a_register_removed_from_a_kernel_list_is_refused_old_to_new_and_kept_at_reset_new_to_old(
+        tmp_path, monkeypatch):
+    """A kernel's register list loses TPIDR_EL0 in a second commit (as if KVM stopped
+    exposing it): a vCPU from the base's kernel then names an index the destination does
+    not have; QEMU refuses it before the merge, at the stream's length field (the incoming
+    list is one longer than the destination's arrays: VMSTATE_INT32_POSITIVE_LE of
+    cpreg_vmstate_array_len, the "failed to load cpu:cpreg_vmstate_array_len" users meet);
+    the other way the destination's TPIDR_EL0 is not in the stream and keeps its reset
+    value, a silent change (seed 004; cpu_post_load)."""
+    repo = make_repo(tmp_path / "repo")
+    path = repo / "spec" / "cpregs" / "linux-7.2.13.json"
+    data = json.loads(path.read_text())
+    data["registers"] = [r for r in data["registers"] if r["name"] != "TPIDR_EL0"]
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    git(repo, "commit", "-qam", "cpregs: 7.2.13 without TPIDR_EL0")
+    monkeypatch.chdir(repo)
+    rep = regress.run(repo, "HEAD~1", jobs=1, rerun="none")
+    c = rep.cpregs["changed"]["linux-7.2.13.json"]
+    assert c["added"] == [] and [r.split(" ")[0] for r in c["removed"]] == ["TPIDR_EL0"]
+    assert c["old_to_new"]["verdict"] == "refused" and c["old_to_new"]["stage"] == "length"
+    assert c["new_to_old"]["verdict"] == "silent change"
+    assert c["new_to_old"]["registers"]["kept-reset"] == ["TPIDR_EL0"]
+    assert rep.silent == 1 and rep.exit_code() == 1
+    text = regress.render(rep, timing=False)
+    sent, room = map(int, re.search(r"old -> new: refused: length (\d+) > (\d+)", text).groups())
+    assert sent == room + 1 and "new -> old: SILENT: 1 at reset" in text
