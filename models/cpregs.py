@@ -497,6 +497,54 @@ def parse_list(text: str, p: Path) -> S.RegList:
     return S.RegList(label, release, tuple(regs), source=str(p))
 
 
+MATRIX_EXPECTATIONS = CPREGS_DIR / "matrix.toml"
+
+
+@dataclass(frozen=True)
+class CellExpectation:
+    source: str
+    destination: str
+    cell: str  # the cell text the tool computed (proofs.cpregs.cell_text)
+    why: str
+    line: int
+
+
+def load_matrix_expectations(path: Path | str = MATRIX_EXPECTATIONS) -> dict[tuple[str, str], CellExpectation]:
+    """The expected cells of the shipped lists' matrix (format gicproof-cpregs-matrix/1),
+    by (source label, destination label). Errors name the file, the line and what is valid."""
+    import tomllib
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ListError(f"{p}: cannot read it: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ListError(f"{p}: not TOML: {e}") from None
+    if data.get("format") != "gicproof-cpregs-matrix/1":
+        raise ListError(f"{p}:1: \"format\" must be \"gicproof-cpregs-matrix/1\"")
+    out: dict[tuple[str, str], CellExpectation] = {}
+    lines = [i + 1 for i, t in enumerate(text.splitlines()) if t.strip() == "[[cell]]"]
+    cells = data.get("cell", [])
+    if not isinstance(cells, list):
+        raise ListError(f"{p}: \"cell\" must be an array of tables ([[cell]])")
+    for n, c in enumerate(cells):
+        line = lines[n] if n < len(lines) else 0
+        unknown = sorted(set(c) - {"source", "destination", "cell", "why"})
+        missing = [k for k in ("source", "destination", "cell", "why") if not isinstance(c.get(k), str) or not c[k]]
+        if unknown or missing:
+            raise ListError(f"{p}:{line}: a [[cell]] needs the strings source, destination, cell and why"
+                            + (f" (missing: {', '.join(missing)})" if missing else "")
+                            + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        key = (c["source"], c["destination"])
+        if key in out:
+            raise ListError(f"{p}:{line}: {key[0]} -> {key[1]} is listed twice (first at line {out[key].line})")
+        out[key] = CellExpectation(c["source"], c["destination"], c["cell"], c["why"], line)
+    return out
+
+
 def _release(version: str) -> tuple[int, ...]:
     nums = []
     for part in version.replace("-", ".").replace("+", ".").split("."):

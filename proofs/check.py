@@ -182,6 +182,59 @@ def job_ordering_graph(device: str, kernel: str, destination: str, host: str, pa
     return out
 
 
+def job_cpregs_obligations(budget: solver.Budget) -> list[Outcome]:
+    """The CPU register list protocol's obligations (``gicproof cpregs prove``: the merge for
+    every length, per register, the mitigations), each against its documented expectation."""
+    from proofs import cpregs as P
+    from proofs.cpregs_cli import render_obligations
+    from spec.cpregs import VARIANTS
+    out = []
+    for o in P.run(list(VARIANTS), budget):
+        unknown = o.verdict == P.UNKNOWN
+        out.append(Outcome({"obligation": "cpregs", **o.json()},
+                           (f"arm-cpregs {o.name}", o.variant, o.verdict, o.expected,
+                            _status(o.as_expected, o.verdict)),
+                           bad=not o.as_expected and not unknown, unknown=unknown,
+                           detail="" if o.as_expected else render_obligations([o])))
+    return out
+
+
+def job_cpregs_matrix(expectations: str | None = None) -> list[Outcome]:
+    """One vCPU migrated QEMU-style between every ordered pair of the shipped kernels'
+    register lists (``gicproof cpregs matrix``), each cell against spec/cpregs/matrix.toml
+    (or ``expectations``)."""
+    from models import cpregs as M
+    from proofs.cpregs import cell_text, real_matrix, render_pair
+    from spec.cpregs import VARIANTS
+    try:
+        want = M.load_matrix_expectations(expectations or M.MATRIX_EXPECTATIONS)
+        mx = real_matrix(M.shipped_lists(), VARIANTS["qemu"])
+    except M.ListError as e:
+        where, _, message = str(e).partition(": ")
+        path, _, line = where.partition(":")
+        return [Outcome({}, (), error=(path, int(line) if line.isdigit() else 0, message))]
+    out = []
+    for (src, dst), mig in mx.cells.items():
+        got = cell_text(mig)
+        exp = want.get((src, dst))
+        expected = exp.cell if exp else ("round trip (same kernel)" if src == dst else "(not in matrix.toml)")
+        unknown = mig.verdict == M.UNKNOWN
+        ok = got == expected
+        out.append(Outcome({"obligation": "cpregs-matrix", "source": src, "destination": dst, "cell": got,
+                            "expected": expected, "matches": ok, "why": exp.why if exp else ""},
+                           (f"arm-cpregs matrix {src} -> {dst}", "qemu", got, "as expected" if ok else expected,
+                            "ok" if ok else ("UNKNOWN" if unknown else "MISMATCH")),
+                           bad=not ok and not unknown, unknown=unknown and not ok,
+                           detail="" if ok else "\n".join(render_pair(mig, mx.blessed[(src, dst)]))))
+    for (src, dst), exp in want.items():
+        if (src, dst) not in mx.cells:
+            out.append(Outcome({"obligation": "cpregs-matrix", "source": src, "destination": dst,
+                                "expected": exp.cell, "matches": False},
+                               (f"arm-cpregs matrix {src} -> {dst}", "qemu", "no such pair of shipped lists",
+                                exp.cell, "MISMATCH"), bad=True))
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # Running them.
 
@@ -192,17 +245,18 @@ class CheckOutcomes:
     sequences: list[Outcome]
     clear_set: list[Outcome]
     graphs: list[Outcome]  # one per sequence, in the order of ``sequences``
+    cpregs: list[Outcome] = dataclasses.field(default_factory=list)  # the CPU register list protocol
 
     def all(self) -> list[Outcome]:
         """In the order of the JSON results."""
-        return self.invariants + self.sequences + self.clear_set + self.graphs
+        return self.invariants + self.sequences + self.clear_set + self.graphs + self.cpregs
 
 
 @dataclass
 class Task:
-    section: str  # "graph" | "round-trip" | "invariant" | "clear-then-set"
+    section: str  # "graph" | "round-trip" | "invariant" | "clear-then-set" | "cpregs"
     label: str  # what it proves, for the progress line (and ``only``)
-    obligations: int  # how many outcomes it gives
+    obligations: int  # how many outcomes it gives (for the progress line; a cpregs job counts once)
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     seqs: tuple[int, ...] = ()  # the indices of the sequences it checks (graph) or proves (round trip)
@@ -241,6 +295,9 @@ def plan(seqs: list[Sequence], budget: solver.Budget) -> list[Task]:
             for set_reg, clear_reg in pairs(spec):
                 tasks.append(Task("clear-then-set", f"clear-then-set {spec.name} {kernel} {clear_reg.name}/{set_reg.name}",
                                   1, job_clear_then_set, (spec.name, kernel, set_reg.name, clear_reg.name, budget)))
+    # the CPU register list protocol (arm-cpregs): not a device of spec.devices, no sequences
+    tasks.append(Task("cpregs", "arm-cpregs obligations", 1, job_cpregs_obligations, (budget,)))
+    tasks.append(Task("cpregs", "arm-cpregs matrix of the shipped lists", 1, job_cpregs_matrix, ()))
     return tasks
 
 
@@ -278,23 +335,27 @@ def run(executor: Executor, files: list[Path], budget: solver.Budget,
     by_section: dict[str, list[Outcome]] = {"invariant": [], "round-trip": [], "clear-then-set": []}
     graphs: dict[int, Outcome] = {}
     trips: dict[int, Outcome] = {}
+    cpregs: list[Outcome] = []
     for t, r in zip(tasks, results, strict=True):
         if t.section == "graph":
             graphs.update(zip(t.seqs, r, strict=True))
+        elif t.section == "cpregs":
+            cpregs += r
         elif t.section == "round-trip":
             trips[t.seqs[0]] = r  # printed in file order, whatever the submission order
         else:
             by_section[t.section].append(r)
     by_section["round-trip"] = [trips[i] for i in sorted(trips)]
     out = CheckOutcomes(by_section["invariant"], by_section["round-trip"], by_section["clear-then-set"],
-                        [graphs[i] for i in sorted(graphs)])
+                        [graphs[i] for i in sorted(graphs)], cpregs)
     # bad input a job found: the first in the order the serial check met it (a sequence's
     # round trip before its graph check)
-    for o in out.sequences + out.graphs + out.invariants + out.clear_set:
+    for o in out.sequences + out.graphs + out.invariants + out.clear_set + out.cpregs:
         if o.error is not None:
             raise SequenceError(*o.error)
     return out
 
 
 __all__ = ["Outcome", "CheckOutcomes", "Task", "plan", "run", "run_sequence", "graph_for", "violations", "short",
-           "job_invariant", "job_round_trip", "job_clear_then_set", "job_ordering_graph"]
+           "job_invariant", "job_round_trip", "job_clear_then_set", "job_ordering_graph",
+           "job_cpregs_obligations", "job_cpregs_matrix"]

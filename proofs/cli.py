@@ -246,7 +246,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             "exit": code}, indent=2))
         return code
     print(f"gicproof check: {len(out.invariants)} invariant obligations, {len(out.sequences)} shipped sequences "
-          f"(round trip and ordering graph), {len(out.clear_set)} clear-then-set obligations\n")
+          f"(round trip and ordering graph), {len(out.clear_set)} clear-then-set obligations, "
+          f"{len(out.cpregs)} CPU register list obligations\n")
     print(_table([("obligation", "kernel", "verdict", "actions", "")] + [o.row for o in out.invariants]))
     print()
     print(_table([("sequence", "kernel", "dest", "expected", "verdict", "covers", "")]
@@ -255,7 +256,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(_table([("obligation", "kernel", "verdict", "set alone", "")] + [o.row for o in out.clear_set]))
     print()
     print(_table([("sequence", "kernel", "graph", "violated edges", "expected", "")] + [o.row for o in out.graphs]))
-    for o in out.invariants + out.sequences + out.clear_set:
+    if out.cpregs:
+        print()
+        print(_table([("CPU register list (arm-cpregs)", "variant", "verdict", "expected", "")]
+                     + [o.row for o in out.cpregs]))
+    for o in out.invariants + out.sequences + out.clear_set + out.cpregs:
         if o.detail:
             print("\n" + o.detail)
     print(f"\nsummary: {total} checked, {total - bad - unknown} as expected, {bad} not as expected, "

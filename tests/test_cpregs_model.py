@@ -325,3 +325,42 @@ def test_readme_cpregs_blocks_are_real_output(capsys):
         shown = [line for line in block.splitlines() if line.strip() not in ("", "...")]
         assert len(shown) > 5
         assert [line for line in shown if line not in real] == []
+
+
+# ---------------------------------------------------------------------------------------
+# `gicproof check`'s CPU register list section: the real lists' matrix against
+# spec/cpregs/matrix.toml.
+
+
+def test_check_matches_every_cell_of_the_shipped_matrix_and_fails_a_changed_expectation(tmp_path):
+    from proofs.check import job_cpregs_matrix
+    lists = len(M.shipped_lists())
+    out = job_cpregs_matrix()
+    assert len(out) == lists * lists and all(not o.bad and o.row[-1] == "ok" for o in out)
+    # every cross-kernel cell is stated (and explained) in the file; same-kernel ones round-trip
+    assert len(M.load_matrix_expectations()) == lists * (lists - 1)
+    text = M.MATRIX_EXPECTATIONS.read_text().replace('cell = "SILENT: 15 at reset"', 'cell = "round trip"')
+    (tmp_path / "m.toml").write_text(text)
+    bad = [o for o in job_cpregs_matrix(str(tmp_path / "m.toml")) if o.bad]
+    assert [o.row[0] for o in bad] == ["arm-cpregs matrix 6.1 -> sid"]
+    assert bad[0].row[2:] == ("SILENT: 15 at reset", "round trip", "MISMATCH") and "CNTP_CTL_EL0" in bad[0].detail
+
+
+@pytest.mark.parametrize("text,line,message", [
+    ('format = "gicproof-cpregs-matrix/1"\n[[cell]]\nsource = "6.1"\ndestination = "sid"\ncell = "x"\n', 2,
+     "a [[cell]] needs the strings source, destination, cell and why (missing: why)"),
+    ('format = "x"\n', 1, '"format" must be "gicproof-cpregs-matrix/1"'),
+    ('format = "gicproof-cpregs-matrix/1"\n[[cell]]\nsource = "a"\ndestination = "b"\ncell = "c"\nwhy = "d"\n'
+     '[[cell]]\nsource = "a"\ndestination = "b"\ncell = "c"\nwhy = "d"\n', 7,
+     "a -> b is listed twice (first at line 2)"),
+])
+def test_bad_matrix_expectations_are_bad_input_with_their_line(tmp_path, text, line, message):
+    """check reports them as bad input (file, line, what is valid), as it does a sequence file."""
+    from proofs.check import job_cpregs_matrix
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    with pytest.raises(M.ListError) as e:
+        M.load_matrix_expectations(path)
+    assert str(e.value) == f"{path}:{line}: {message}"
+    [o] = job_cpregs_matrix(str(path))
+    assert o.error == (str(path), line, message)
