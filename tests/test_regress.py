@@ -416,3 +416,23 @@ def test_a_register_removed_from_a_kernel_list_is_refused_old_to_new_and_kept_at
     text = regress.render(rep, timing=False)
     sent, room = map(int, re.search(r"old -> new: refused: length (\d+) > (\d+)", text).groups())
     assert sent == room + 1 and "new -> old: SILENT: 1 at reset" in text
+
+
+def test_a_list_recaptured_on_a_newer_kernel_gives_the_real_kernels_migrations(tmp_path, monkeypatch):
+    """regress across the real kernels' lists: the 6.12.117 capture replaced by the sid
+    (7.2.13) one, as a recapture on a newer kernel would. Old -> new is 6.12 -> sid,
+    refused at the length check (6.12 still lists TCR2_EL1, PIRE0_EL1, PIR_EL1, which 7.x
+    hides); new -> old is sid -> 6.12, which loads without an error although 6.12 has no
+    VENDOR_HYP_BMAP_2 (the highest index: cpu_post_load's merge ends before it), the
+    matrix's silent cell (spec/cpregs/matrix.toml)."""
+    repo = make_repo(tmp_path / "repo")
+    lists = repo / "spec" / "cpregs"
+    (lists / "linux-6.12.117.json").write_text((lists / "linux-7.2.13.json").read_text())
+    git(repo, "commit", "-qam", "cpregs: recapture the 6.12 list on 7.2.13")
+    monkeypatch.chdir(repo)
+    rep = regress.run(repo, "HEAD~1", jobs=1, rerun="none")
+    c = rep.cpregs["changed"]["linux-6.12.117.json"]
+    assert c["old_to_new"]["cell"] == "refused: length 184 > 182"
+    assert c["new_to_old"]["cell"] == "SILENT: dropped VENDOR_HYP_BMAP_2; 3 at reset"
+    assert c["new_to_old"]["registers"]["dropped"] == ["VENDOR_HYP_BMAP_2"]
+    assert rep.silent == 1 and rep.exit_code() == 1
