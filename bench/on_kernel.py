@@ -89,9 +89,9 @@ def main() -> int:
         if args.details or rep.disagreed:
             print(rep.render(), file=sys.stderr)
     rows.append(("all", "total", str(grand_cx), *(str(grand[c]) for c in COLUMNS)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    for r in rows:
-        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    for row in rows:
+        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     print()
     for t in timing:
         print(t)
