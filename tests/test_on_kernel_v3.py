@@ -33,7 +33,9 @@ from proofs.on_kernel import (
     confirm,
     state_differences,
 )
+from spec.device import Accessor
 from spec.devices import DEVICES, SEQUENCES_DIR
+from spec.gicv3 import GICV3
 from spec.sequence import load
 
 SEQS = SEQUENCES_DIR / "gicv3"
@@ -111,6 +113,27 @@ def test_phase_one_decides_the_conditional_steps_on_the_saved_ctlr(report):
     assert any("ICC_AP0R0_EL1" in n for n in save_notes)
     assert not any("ICC_AP0R1_EL1" in n for n in save_notes)
     assert {a.register.name for a in wr.save_skipped if a.register} >= {"ICC_AP0R1_EL1", "ICC_AP1R3_EL1"}
+
+
+def _level_read_ignores_trigger():
+    """GICV3 with a planted wrong prediction: a userspace LEVEL_INFO read shows the line
+    level of an edge-triggered interrupt too (the kernel reads 0 there:
+    vgic_read_irq_line_level_info 'if (irq->config == VGIC_CONFIG_LEVEL && irq->line_level)')."""
+    planted = Accessor("planted", "read", lambda ops, ctx, f: f["line_level"], "planted", "planted bug")
+    regs = tuple(dataclasses.replace(r, user_read=planted) if r.name == "VGIC_LINE_LEVEL" else r
+                 for r in GICV3.registers)
+    return dataclasses.replace(GICV3, registers=regs)
+
+
+def test_a_planted_wrong_prediction_is_a_disagreement(report):
+    """The truthful model plays the kernel; the planted model is judged against it."""
+    info, run = _model_kernel(RELEASE, [])
+    out = confirm([report], info, run=run, model=OracleModelV3(RELEASE, _level_read_ignores_trigger()))
+    bad = {o.label: o for o in out.outcomes if o.status == DISAGREED}
+    assert "line_level:1->0@spi" in bad, out.render()
+    d = bad["line_level:1->0@spi"].difference
+    assert d is not None and d.phase == "phase 1 (source)" and "VGIC_LINE_LEVEL" in d.note
+    assert d.model != d.kernel and out.disagreed
 
 
 def test_a_gicv41_host_is_not_run(capsys, monkeypatch):
