@@ -5,23 +5,29 @@ The proof's counterexamples are already replayed on the concrete model
 reset state plus the source's interrupt lines for a fresh destination), a configuration.
 Here each one is turned into runner programs (``models/kernel/runner.c``) and run on a
 real Debian kernel under QEMU (``models.kernel.harness``), beside the model of that
-kernel's release (``models.kernel.model.KernelModel``, which speaks the runner's
-language), line by line as ``gicproof conform`` compares them.
+kernel's release (``models.kernel.model.KernelModel`` for a vgic-v2 on QEMU's GICv2,
+``KernelModelV3`` for a vgic-v3 without an ITS on QEMU's GICv3; both speak the runner's
+language), line by line as ``gicproof conform`` compares them. The engine is one; what
+differs per device is named in ``DeviceParts`` (``GICV2_PARTS``, ``GICV3_PARTS``): the
+QEMU host, the model, the attribute encoding, the builder, the reveal writes.
 
 The runner cannot compute a value at run time, so a migration takes two boots (every
 witness of every file for one kernel shares them):
 
-* **phase 1** (the source): create the VM (vCPUs, vgic-v2, NR_IRQS, CTRL_INIT, as
+* **phase 1** (the source): create the VM (vCPUs, the vGIC, NR_IRQS, CTRL_INIT, as
   ``harness.gic_setup``), build the source state from reset through userspace writes
-  (``build_ops``), read every register back, run the file's save steps (reads and
-  save-side checks), and, when a line is held, lower every held line (KVM_IRQ_LINE 0) and
-  read everything again (the only way a read tells a pending latch from a held level line:
-  ``irq_is_pending`` ORs them);
+  (``build_ops``, ``build_ops_v3``), read every register back, run the file's save steps
+  (reads and save-side checks; a conditional step decided on the saved values), and then
+  the device's reveal writes and everything read again: on GICv2, when a line is held,
+  every held line lowered (KVM_IRQ_LINE 0; the only way a read tells a pending latch from
+  a held level line: ``irq_is_pending`` ORs them); on GICv3 always, every interrupt made
+  level-sensitive and ICC_CTLR_EL1.CBPR cleared (LEVEL_INFO hides an edge interrupt's
+  level, a CBPR read of BPR1 hides BPR1);
 * **phase 2** (the destination): a new VM, the destination's prior state built the same
   way, the file's restore steps with the values the *kernel* returned in phase 1 (each
   write's value computed by the sequence engine, ``models.machine.step_value``: ``saved``,
   ``ones``, masks and all), stopping after the first failing step as QEMU aborts, then
-  everything read back (and again after lowering the held lines).
+  everything read back (and again after the reveal writes).
 
 Every result line of both phases is compared with the model's. A counterexample is
 **confirmed** only when every kernel line equals the model's *and* the kernel's own reads
