@@ -103,11 +103,10 @@ def cmd_prove(args: argparse.Namespace) -> int:
     oracle = None
     kernel = args.kernel
     if args.on_kernel is not None:
-        hosts = {h for h in (args.host, seq.host, seq.source_host) if h}
-        if hosts - {"gicv2"}:
-            return _input_error(f"--on-kernel: the oracle's kernels run on QEMU's emulated GICv2 host; a "
-                                f"{', '.join(sorted(hosts - {'gicv2'}))} host cannot be confirmed there (QEMU's "
-                                "emulated GICv3 offers no GICv2 compatibility)")
+        parts = on_kernel.PARTS.get(spec.name)
+        if parts is not None and (why := on_kernel.unsupported_hosts(parts, (args.host, seq.host, seq.source_host))):
+            return _input_error(f"--on-kernel: the file needs {why}; only a {' or '.join(parts.hosts)} host "
+                                "can be confirmed there")
         try:
             oracle = on_kernel.resolve(spec, seq, args.on_kernel, args.kernel)
         except ValueError as e:

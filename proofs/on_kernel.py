@@ -5,23 +5,29 @@ The proof's counterexamples are already replayed on the concrete model
 reset state plus the source's interrupt lines for a fresh destination), a configuration.
 Here each one is turned into runner programs (``models/kernel/runner.c``) and run on a
 real Debian kernel under QEMU (``models.kernel.harness``), beside the model of that
-kernel's release (``models.kernel.model.KernelModel``, which speaks the runner's
-language), line by line as ``gicproof conform`` compares them.
+kernel's release (``models.kernel.model.KernelModel`` for a vgic-v2 on QEMU's GICv2,
+``KernelModelV3`` for a vgic-v3 without an ITS on QEMU's GICv3; both speak the runner's
+language), line by line as ``gicproof conform`` compares them. The engine is one; what
+differs per device is named in ``DeviceParts`` (``GICV2_PARTS``, ``GICV3_PARTS``): the
+QEMU host, the model, the attribute encoding, the builder, the reveal writes.
 
 The runner cannot compute a value at run time, so a migration takes two boots (every
 witness of every file for one kernel shares them):
 
-* **phase 1** (the source): create the VM (vCPUs, vgic-v2, NR_IRQS, CTRL_INIT, as
+* **phase 1** (the source): create the VM (vCPUs, the vGIC, NR_IRQS, CTRL_INIT, as
   ``harness.gic_setup``), build the source state from reset through userspace writes
-  (``build_ops``), read every register back, run the file's save steps (reads and
-  save-side checks), and, when a line is held, lower every held line (KVM_IRQ_LINE 0) and
-  read everything again (the only way a read tells a pending latch from a held level line:
-  ``irq_is_pending`` ORs them);
+  (``build_ops``, ``build_ops_v3``), read every register back, run the file's save steps
+  (reads and save-side checks; a conditional step decided on the saved values), and then
+  the device's reveal writes and everything read again: on GICv2, when a line is held,
+  every held line lowered (KVM_IRQ_LINE 0; the only way a read tells a pending latch from
+  a held level line: ``irq_is_pending`` ORs them); on GICv3 always, every interrupt made
+  level-sensitive and ICC_CTLR_EL1.CBPR cleared (LEVEL_INFO hides an edge interrupt's
+  level, a CBPR read of BPR1 hides BPR1);
 * **phase 2** (the destination): a new VM, the destination's prior state built the same
   way, the file's restore steps with the values the *kernel* returned in phase 1 (each
   write's value computed by the sequence engine, ``models.machine.step_value``: ``saved``,
   ``ones``, masks and all), stopping after the first failing step as QEMU aborts, then
-  everything read back (and again after lowering the held lines).
+  everything read back (and again after the reveal writes).
 
 Every result line of both phases is compared with the model's. A counterexample is
 **confirmed** only when every kernel line equals the model's *and* the kernel's own reads
@@ -42,6 +48,7 @@ Imports: spec, models and the harness only (no z3): it works from concrete repla
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,13 +57,24 @@ from typing import TYPE_CHECKING, Any
 from models import guest
 from models.concrete import CONCRETE
 from models.kernel import harness
-from models.kernel.harness import BatchResult, KernelInfo, KernelOracleError, Op, v2_attr
+from models.kernel.harness import (
+    BatchResult,
+    KernelInfo,
+    KernelOracleError,
+    Op,
+    dist_attr,
+    v2_attr,
+    v3_mpidr_attr,
+)
 from models.kernel.model import (
     _GROUP_OF,
     GROUP_NAMES,
     SPI_TYPES,
+    V3_GROUPS,
     KernelModel,
+    KernelModelV3,
     OutOfScope,
+    RunV3,
     _int,
     release_of,
     setup_prefix,
@@ -73,8 +91,10 @@ from models.machine import (
     run_restore,
     run_save_checked,
     saved_key,
+    step_condition,
     step_value,
 )
+from spec import gicv3
 from spec.device import DeviceSpec, Register
 from spec.gicv2 import (
     DOC,
@@ -87,6 +107,7 @@ from spec.gicv2 import (
     NR_SGIS,
     PRODUCT_ID_KVM,
 )
+from spec.gicv3 import GICV3
 
 if TYPE_CHECKING:  # only for annotations: importing them would pull in z3
     from proofs.replay import Replay
@@ -139,7 +160,17 @@ WHY_NOT_BUILDABLE = {
 class OracleModel(KernelModel):
     """``KernelModel``'s register model, after the standard setup prefix, plus ``irq PPI``
     and ``ctrl INIT``: the operations a migration's two phases need (the lifecycle table
-    is not needed here: every witness program starts with ``harness.gic_setup``)."""
+    is not needed here: every witness program starts with ``harness.gic_setup``).
+
+    A program runs on a *handle* (``begin``): here the register model itself, the setup
+    prefix taken as done (each of its lines is expected ``ok``)."""
+
+    def begin(self, cfg: Config) -> tuple[Any, list[str]]:
+        """A handle on a VM after ``setup_prefix`` and the model's answers to the prefix."""
+        return self.fresh(cfg.cpus, cfg.irqs), ["ok"] * len(setup_prefix(cfg.cpus, cfg.irqs))
+
+    def machine_of(self, handle: Any) -> Machine:
+        return handle
 
     def step_on(self, m: Machine, op: Op) -> str:
         if op.name in ("get32", "set32"):
@@ -163,6 +194,24 @@ class OracleModel(KernelModel):
             err, errno = m.operation("KVM_DEV_ARM_VGIC_CTRL_INIT")
             return errno if int(err) else "ok"
         raise OutOfScope(f"{op.line()}: not an operation of a migration's phases")
+
+
+@dataclass
+class OracleModelV3(KernelModelV3):
+    """``KernelModelV3`` (the vgic-v3 on QEMU's GICv3 host, no ITS) for a migration's
+    phases: the whole program, the setup prefix (``harness.gic_setup(3, ...)``) included,
+    runs through the model's lifecycle table, so the handle is the model's ``RunV3``."""
+
+    def begin(self, cfg: Config) -> tuple[Any, list[str]]:
+        r = RunV3(self.lifecycle.fresh())
+        return r, [self.step(r, op) for op in setup_prefix(cfg.cpus, cfg.irqs, 3)]
+
+    def machine_of(self, handle: Any) -> Machine:
+        assert isinstance(handle, RunV3) and handle.machine is not None, "the setup prefix initialises the vGIC"
+        return handle.machine
+
+    def step_on(self, handle: Any, op: Op) -> str:
+        return self.step(handle, op)
 
 
 # ---------------------------------------------------------------------------------------
@@ -302,6 +351,137 @@ def line_ops(state: DeviceState, cfg: Config, level: int) -> list[tuple[Op, str]
     return out
 
 
+# ---------------------------------------------------------------------------------------
+# GICv3 (a vgic-v3 on QEMU's GICv3 host, no ITS): attributes, builder, what reveals.
+
+V3_GROUP_NAMES = {group: name for name, group in V3_GROUPS.items()}
+ICC_CTLR_CBPR = 1  # ICC_CTLR_EL1 bit 0
+V3_REVEAL = "read-back with every interrupt level-sensitive and ICC_CTLR_EL1.CBPR clear"
+
+
+def v3_attr_op(reg: Register, word: int, vcpu: int, value: int | None) -> Op:
+    """A userspace access of one register word of the vgic-v3 as ``gicproof conform gicv3``
+    encodes it: DIST_REGS at the offset alone, REDIST_REGS, CPU_SYSREGS (64 bits) and
+    LEVEL_INFO (the vINTID of the word's first interrupt) with the vCPU's packed MPIDR in
+    bits 63:32 (arm-vgic-v3.rst)."""
+    group = V3_GROUP_NAMES[reg.group]
+    low = reg.offset + reg.unit * word
+    attr = dist_attr(low) if reg.group == gicv3.DIST else v3_mpidr_attr(vcpu, low)
+    bits = 64 if reg.group == gicv3.SYSREGS else 32
+    if value is None:
+        return Op.get(0, group, attr, bits)
+    return Op.set(0, group, attr, value & ((1 << bits) - 1), bits)
+
+
+def _places(spec: DeviceSpec, m: Machine, reg: Register) -> list[tuple[int, int]]:
+    """(word, vCPU) of every word of ``reg`` that holds state on ``m``: a private
+    interrupt's word and a CPU register once per vCPU, the others once."""
+    out = []
+    for w in range(reg.words):
+        if reg.scope == "irq":
+            banked = reg.word_irqs(w).start < spec.private_irqs
+            out += [(w, c) for c in (range(m.config.cpus) if banked else (0,)) if m.word_keys(reg, w, c)]
+        else:
+            out += [(w, c) for c in (range(m.config.cpus) if reg.scope == "cpu" else (0,))]
+    return out
+
+
+def build_ops_v3(spec: DeviceSpec, sem: Any, state: DeviceState, cfg: Config) -> list[tuple[Op, str]]:
+    """Userspace operations that take a freshly initialised vgic-v3 to ``state`` (as far as
+    userspace can: ``WitnessRun.prepare`` checks the result on the model). Each write is
+    simulated on the model as it is chosen, so a word is written only where it differs.
+    Read/write registers get the word a userspace read of ``state`` gives; the set/clear
+    pairs get the bits that change; line levels are written through LEVEL_INFO
+    (vgic_write_irq_line_level_info: 'Line level is set irrespective of irq type', no
+    pending latch), before the pending latches. Order: GICD_IIDR first (the revision
+    decides other registers' semantics), the trigger, the CPU interface's BPR1 before
+    ICC_CTLR_EL1 (with CBPR set a userspace BPR1 write is ignored: set_gic_bpr1 in
+    arch/arm64/kvm/vgic-sys-reg-v3.c), GICD_CTLR last."""
+    sim = Machine(spec, sem, cfg, CONCRETE, make_state(spec, sem, cfg, CONCRETE))
+    target = Machine(spec, sem, cfg, CONCRETE, state.copy())
+    view = state.copy()  # the target's reads with CBPR clear (get_gic_bpr1 reads min(BPR0 + 1, 7) with it set)
+    for _, f in view.cpu.items():
+        if "cbpr" in f:
+            f["cbpr"] = CONCRETE.const(0, 1)
+    uncovered = Machine(spec, sem, cfg, CONCRETE, view)
+    out: list[tuple[Op, str]] = []
+
+    def where(reg: Register, w: int, c: int) -> str:
+        banked = reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(w).start < spec.private_irqs)
+        return f"{reg.name}" + (f"[{w}]" if reg.words > 1 else "") + (f" cpu{c}" if banked else "")
+
+    def emit(reg: Register, w: int, c: int, value: int, note: str) -> None:
+        out.append((v3_attr_op(reg, w, c, value), f"build: {note} {where(reg, w, c)}"))
+        sim.write_word(reg, w, c, value, user=True)
+
+    def as_read(names: Sequence[str], note: str, source: Machine = uncovered) -> None:
+        for name in names:
+            reg = spec.register(name)
+            for w, c in _places(spec, sim, reg):
+                if int(source.read_error(reg, w, c)[0]):
+                    continue  # a register the kernel refuses here (ICC_AP<g>R<n> beyond the priority bits)
+                want = source.read_word(reg, w, c)
+                if want != sim.read_word(reg, w, c):
+                    emit(reg, w, c, want, note)
+
+    def bits(fld: str, set_name: str, clear_name: str) -> None:
+        sreg, creg = spec.register(set_name), spec.register(clear_name)
+        for w, c in _places(spec, sim, sreg):
+            keys = sim.word_keys(sreg, w, c)
+            have = {i: int(sim.state.irq[k].get(fld, 0)) for k, i in keys}
+            want = {i: int(state.irq[k].get(fld, 0)) if k in state.irq else have[i] for k, i in keys}
+            clear = sum(1 << sreg.slice_shift(i) for i in have if have[i] and not want[i])
+            if clear:
+                emit(creg, w, c, clear, fld)
+            more = sum(1 << sreg.slice_shift(i) for i in have if want[i] and not have[i])
+            if more:
+                emit(sreg, w, c, more, fld)
+
+    as_read(["GICD_IIDR"], "revision")
+    as_read(["GICD_ICFGR", "GICR_ICFGR0", "GICR_ICFGR1"], "trigger")
+    as_read(["GICD_IGROUPR", "GICR_IGROUPR0", "GICD_IPRIORITYR", "GICR_IPRIORITYR", "GICD_IROUTER"], "")
+    bits("enabled", "GICD_ISENABLER", "GICD_ICENABLER")
+    bits("enabled", "GICR_ISENABLER0", "GICR_ICENABLER0")
+    level = spec.register("VGIC_LINE_LEVEL")
+    for w, c in _places(spec, sim, level):
+        keys = sim.word_keys(level, w, c)
+        want = sum(int(state.irq[k].get("line_level", 0)) << level.slice_shift(i) for k, i in keys if k in state.irq)
+        have = sum(int(sim.state.irq[k].get("line_level", 0)) << level.slice_shift(i) for k, i in keys)
+        if want != have:
+            emit(level, w, c, want, "line levels")
+    bits("pending_latch", "GICD_ISPENDR", "GICD_ICPENDR")
+    bits("pending_latch", "GICR_ISPENDR0", "GICR_ICPENDR0")
+    bits("active", "GICD_ISACTIVER", "GICD_ICACTIVER")
+    bits("active", "GICR_ISACTIVER0", "GICR_ICACTIVER0")
+    as_read(["ICC_PMR_EL1", "ICC_BPR0_EL1", "ICC_BPR1_EL1", *(f"ICC_AP{g}R{n}_EL1" for g in (0, 1) for n in range(4)),
+             "ICC_IGRPEN0_EL1", "ICC_IGRPEN1_EL1", "ICC_SRE_EL1"], "CPU interface")
+    as_read(["ICC_CTLR_EL1"], "CPU interface", target)
+    as_read(["GICR_PROPBASER", "GICR_PENDBASER"], "LPI tables")
+    as_read(["GICD_CTLR"], "distributor", target)
+    return out
+
+
+def reveal_ops_v3(spec: DeviceSpec, m: Machine, cfg: Config) -> list[tuple[Op, str]]:
+    """Writes after which a userspace read shows what the vgic-v3 keeps but does not show:
+    every interrupt level-sensitive (LEVEL_INFO reads a line level only 'if (irq->config
+    == VGIC_CONFIG_LEVEL && irq->line_level)', vgic_read_irq_line_level_info), and
+    ICC_CTLR_EL1.CBPR clear (with it set a userspace ICC_BPR1_EL1 read is min(BPR0 + 1, 7),
+    get_gic_bpr1). The values come from the model's reads at this point of the program,
+    whose every earlier line has been compared with the kernel's."""
+    out = []
+    for name in ("GICD_ICFGR", "GICR_ICFGR1"):
+        reg = spec.register(name)
+        for w, c in _places(spec, m, reg):
+            if m.read_word(reg, w, c):
+                out.append((v3_attr_op(reg, w, c, 0), f"level-sensitive {reg.name}[{w}] cpu{c}"))
+    ctlr = spec.register("ICC_CTLR_EL1")
+    for c in range(cfg.cpus):
+        v = m.read_word(ctlr, 0, c)
+        if v & ICC_CTLR_CBPR:
+            out.append((v3_attr_op(ctlr, 0, c, v & ~ICC_CTLR_CBPR), f"CBPR clear ICC_CTLR_EL1 cpu{c}"))
+    return out
+
+
 def state_differences(spec: DeviceSpec, want: DeviceState, got: DeviceState) -> list[tuple[str, Any, str, int, int]]:
     """(scope, key, field, wanted, built) for every field where two states differ."""
     diffs: list[tuple[str, Any, str, int, int]] = []
@@ -342,6 +522,60 @@ def place(spec: DeviceSpec, scope: str, key: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------
+# The parts that differ between devices; everything below them is one engine.
+
+
+@dataclass(frozen=True)
+class DeviceParts:
+    """How one device's witnesses become runner programs: the oracle's host (QEMU's
+    gic-version), the model of the kernel, a register word's attribute, the builder of a
+    state, and the writes after which userspace reads show state a plain read hides."""
+
+    spec: DeviceSpec
+    gic: int
+    hosts: tuple[str, ...]  # the files' host kinds the oracle's QEMU provides
+    no_host: dict[str, str]  # why another host kind cannot be provided (default key "")
+    model: Callable[[str], Any]  # release -> an OracleModel(V3)
+    attr_op: Callable[[Register, int, int, int | None], Op]
+    build: Callable[[DeviceSpec, Any, DeviceState, Config], list[tuple[Op, str]]]
+    reveal: Callable[[DeviceSpec, DeviceState, Machine, Config], list[tuple[Op, str]]]
+    revealed: str  # the name of the read-back after the reveal
+    revealed_when: str  # what the evidence says about it
+    always_reveal: bool  # read back again even when no reveal write is needed
+
+    def why_no_host(self, host: str) -> str:
+        return self.no_host.get(host, self.no_host[""])
+
+
+GICV2_PARTS = DeviceParts(
+    GICV2, 2, ("gicv2",),
+    {"": "the oracle's QEMU gives a vgic-v2 guest a GICv2 host (gic-version=2); its emulated GICv3 "
+         "offers no GICv2 compatibility"},
+    lambda release: OracleModel(release), _attr_op, build_ops,
+    lambda spec, state, m, cfg: line_ops(state, cfg, 0),
+    "read-back after lowering the lines", " after lowering the held lines on both sides", False)
+
+GICV3_PARTS = DeviceParts(
+    GICV3, 3, ("gicv3",),
+    {"gicv4.1": "the oracle's QEMU offers no GICv4.1 host (its gic-version=4 is used as a GICv4.0: "
+                "models/kernel/harness.py run_batch)",
+     "gicv3-pri7": "QEMU's emulated GICv3 gives its vCPUs 5 virtual priority bits, not 7 (ICC_CTLR_EL1 "
+                   "reads PRIbits 4 on every oracle kernel: proofs/conform.py V3_ICC_CTLR)",
+     "": "the oracle's QEMU provides only a GICv3 host (gic-version=3) for a vgic-v3"},
+    lambda release: OracleModelV3(release), v3_attr_op, build_ops_v3,
+    lambda spec, state, m, cfg: reveal_ops_v3(spec, m, cfg),
+    V3_REVEAL, " with every interrupt level-sensitive and ICC_CTLR_EL1.CBPR clear on both sides", True)
+
+PARTS = {p.spec.name: p for p in (GICV2_PARTS, GICV3_PARTS)}
+
+
+def unsupported_hosts(parts: DeviceParts, hosts: Sequence[str]) -> str:
+    """Why the oracle cannot run a file with these host kinds ('' if it can)."""
+    bad = sorted({h for h in hosts if h} - set(parts.hosts))
+    return "; ".join(f"a {h} host: {parts.why_no_host(h)}" for h in bad)
+
+
+# ---------------------------------------------------------------------------------------
 # Programs: the operations, what each one is, and the model's answer to each.
 
 
@@ -354,29 +588,32 @@ class Program:
     expected: list[str] = field(default_factory=list)
     sections: dict[str, list[tuple[Access, int]]] = field(default_factory=dict)  # read-backs
 
-    def add(self, model: OracleModel, m: Machine, op: Op, note: str) -> str:
+    def add(self, model: Any, handle: Any, op: Op, note: str) -> str:
         self.ops.append(op)
         self.notes.append(note)
-        got = model.step_on(m, op)
+        got = model.step_on(handle, op)
         self.expected.append(got)
-        return got
+        return str(got)
 
 
-def _start(model: OracleModel, cfg: Config) -> tuple[Program, Machine]:
+def _start(parts: DeviceParts, model: Any, cfg: Config) -> tuple[Program, Any, Machine]:
+    """A program after the setup prefix: (program, the model's handle, its machine)."""
     p = Program(cfg.cpus, cfg.irqs)
-    for op in setup_prefix(cfg.cpus, cfg.irqs):
+    handle, answers = model.begin(cfg)
+    for op, got in zip(setup_prefix(cfg.cpus, cfg.irqs, parts.gic), answers, strict=True):
         p.ops.append(op)
         p.notes.append("setup (harness.gic_setup)")
-        p.expected.append("ok")
-    return p, model.fresh(cfg.cpus, cfg.irqs)
+        p.expected.append(got)
+    return p, handle, model.machine_of(handle)
 
 
-def _readback(spec: DeviceSpec, model: OracleModel, m: Machine, p: Program, name: str) -> None:
+def _readback(parts: DeviceParts, model: Any, handle: Any, m: Machine, p: Program, name: str) -> None:
+    spec = parts.spec
     reads = []
     for acc in expand(spec, ideal_save_steps(spec), m.config):
         assert acc.register is not None
         reads.append((acc, len(p.ops)))
-        p.add(model, m, _attr_op(acc.register, acc.word, acc.vcpu, None), f"{name}: {acc.label(spec)}")
+        p.add(model, handle, parts.attr_op(acc.register, acc.word, acc.vcpu, None), f"{name}: {acc.label(spec)}")
     p.sections[name] = reads
 
 
@@ -440,8 +677,9 @@ class WitnessRun:
     """Prepares, runs and judges one replayed counterexample."""
 
     def __init__(self, spec: DeviceSpec, seq: Any, rep: Replay, release: str,
-                 model: OracleModel):
+                 model: Any, parts: DeviceParts | None = None):
         self.spec, self.seq, self.rep, self.release, self.model = spec, seq, rep, release, model
+        self.parts = parts or PARTS[spec.name]
         self.sem = model.semantics
         self.cfg = Config(rep.config.cpus, rep.config.irqs)
         w = rep.witness
@@ -450,10 +688,35 @@ class WitnessRun:
         self.phase1: Program | None = None
         self.phase2: Program | None = None
         self.saved_from: list[tuple[Access, int]] = []
+        self.save_skipped: list[Access] = []  # conditional save reads whose condition did not hold
         self.save_stopped: Access | None = None
         self.restore_stopped: Access | None = None
         self.restore_ops: list[tuple[Access, int]] = []
         self.k1: list[str] = []  # the kernel's phase-1 lines
+
+    def _build(self, state: DeviceState) -> list[tuple[Op, str]]:
+        return self.parts.build(self.spec, self.sem, state, self.cfg)
+
+    def _op(self, acc: Access, value: int | None) -> Op:
+        assert acc.register is not None
+        return self.parts.attr_op(acc.register, acc.word, acc.vcpu, value)
+
+    def _decide(self, p: Program, handle: Any, m: Machine, acc: Access, saved: dict, note: str) -> bool:
+        """Whether a step runs (``Step.when``). The runner cannot decide at run time, so
+        the phase decides it here: a ``saved`` condition on the saved words (in phase 1
+        the model's, each compared with the kernel's read before the phase is judged; in
+        phase 2 the kernel's), a ``read`` condition on the model's answer to the read the
+        VMM makes, which goes into the program (and is compared), ``exists`` on the
+        model's answer too (the read-back reads every register, refused or not)."""
+        cond = acc.step.when
+        if cond is None or acc.action == "op":
+            return True
+        if cond.source == "read":
+            reg = self.spec.register(cond.register)
+            word = cond.lo // reg.width if reg.words > 1 else 0
+            p.add(self.model, handle, self.parts.attr_op(reg, word, acc.vcpu, None), f"{note}: its condition's read")
+        holds, _, _ = step_condition(m, acc, saved)
+        return holds is None or bool(int(holds))
 
     # -- before any boot -----------------------------------------------------------------
     def prepare(self) -> bool:
@@ -462,22 +725,13 @@ class WitnessRun:
         if not rep.confirmed:
             self.out.status, self.out.detail = NOT_RUN, "the witness did not replay on the model (a tool bug)"
             return False
-        conditional = [s for s in _flat(tuple(self.save_steps) + tuple(self.seq.restore))
-                       if s.when is not None and s.when.source != "exists"]
-        if conditional:
-            # the runner cannot decide a step at run time, and the phases replay the file's
-            # steps one for one: a condition would have to be decided on the model's values
-            self.out.status = NOT_RUN
-            self.out.detail = (f"line {conditional[0].line} is a conditional step ({conditional[0].when.describe()}"
-                               "): conditional steps are not run on a kernel yet")
-            return False
-        spec, sem, cfg = self.spec, self.sem, self.cfg
+        spec, cfg = self.spec, self.cfg
         built: dict[str, DeviceState] = {}
         for side, st in (("source", rep.source), ("destination", rep.prior)):
-            m = self.model.fresh(cfg.cpus, cfg.irqs)
-            for op, _ in build_ops(spec, sem, st, cfg):
-                self.model.step_on(m, op)
-            built[side] = m.state
+            handle, _ = self.model.begin(cfg)
+            for op, _ in self._build(st):
+                self.model.step_on(handle, op)
+            built[side] = self.model.machine_of(handle).state
         # does the loss still show from the states userspace could build?
         still, why = self._model_loss(built["source"], built["destination"])
         diffs = {side: state_differences(spec, st, built[side])
@@ -500,20 +754,25 @@ class WitnessRun:
             self.out.notes.append("built with " + "; ".join(listed) + ": the model shows the same loss "
                                   "from the built states")
         # phase 1: the source and its save
-        p, m = _start(self.model, cfg)
-        for op, note in build_ops(spec, sem, rep.source, cfg):
-            p.add(self.model, m, op, note)
-        _readback(spec, self.model, m, p, "source read-back")
+        p, h, m = _start(self.parts, self.model, cfg)
+        for op, note in self._build(rep.source):
+            p.add(self.model, h, op, note)
+        _readback(self.parts, self.model, h, m, p, "source read-back")
         saved: dict = {}
         for acc in expand(spec, self.save_steps, cfg):
             note = f"save line {acc.step.line}: {acc.label(spec)}"
             if acc.action == "op":
-                p.add(self.model, m, Op.ctrl(0, _ctrl_attr(acc.step.target)), note)
+                p.add(self.model, h, Op.ctrl(0, _ctrl_attr(acc.step.target)), note)
                 continue
             reg = acc.register
             assert reg is not None
+            if not self._decide(p, h, m, acc, saved, note):
+                # no access; the value saved before stays (0 if none: a VMM's state starts zeroed)
+                saved.setdefault(saved_key(spec, reg, acc.word, acc.saved_cpu), _split(m, reg, acc, 0))
+                self.save_skipped.append(acc)
+                continue
             idx = len(p.ops)
-            got = p.add(self.model, m, _attr_op(reg, acc.word, acc.vcpu, None), note)
+            got = p.add(self.model, h, self._op(acc, None), note)
             self.saved_from.append((acc, idx))
             if got.startswith("E"):
                 self.save_stopped = acc
@@ -524,7 +783,7 @@ class WitnessRun:
             if acc.action == "check" and _word_of(reg, step_value(m, acc, saved)) != v:
                 self.save_stopped = acc  # the VMM refuses to save
                 break
-        self._lower_and_read(p, m, rep.source, "source")
+        self._reveal_and_read(p, h, m, rep.source, "source")
         self.phase1 = p
         return True
 
@@ -550,13 +809,13 @@ class WitnessRun:
             return False, f"{w.field} goes {a}->{b}, not {w.label}"
         return True, ""
 
-    def _lower_and_read(self, p: Program, m: Machine, state: DeviceState, side: str) -> None:
-        lows = line_ops(state, self.cfg, 0)
-        if not lows:
+    def _reveal_and_read(self, p: Program, h: Any, m: Machine, state: DeviceState, side: str) -> None:
+        ops = self.parts.reveal(self.spec, state, m, self.cfg)
+        if not ops and not self.parts.always_reveal:
             return
-        for op, note in lows:
-            p.add(self.model, m, op, f"{side}: {note}")
-        _readback(self.spec, self.model, m, p, f"{side} read-back after lowering the lines")
+        for op, note in ops:
+            p.add(self.model, h, op, f"{side}: {note}")
+        _readback(self.parts, self.model, h, m, p, f"{side} {self.parts.revealed}")
 
     # -- after phase 1 ---------------------------------------------------------------------
     def after_phase1(self, kernel: list[str]) -> bool:
@@ -569,11 +828,14 @@ class WitnessRun:
             self._judge_refusal(self.save_stopped, kernel, self.phase1, save=True)
             return False
         spec, cfg = self.spec, self.cfg
-        p, m = _start(self.model, cfg)
-        for op, note in build_ops(spec, self.sem, self.rep.prior, cfg):
-            p.add(self.model, m, op, note)
-        _readback(spec, self.model, m, p, "destination read-back")
+        p, h, m = _start(self.parts, self.model, cfg)
+        for op, note in self._build(self.rep.prior):
+            p.add(self.model, h, op, note)
+        _readback(self.parts, self.model, h, m, p, "destination read-back")
         saved: dict = {}
+        for acc in self.save_skipped:
+            assert acc.register is not None
+            saved.setdefault(saved_key(spec, acc.register, acc.word, acc.saved_cpu), _split(m, acc.register, acc, 0))
         for acc, idx in self.saved_from:
             reg = acc.register
             assert reg is not None
@@ -582,25 +844,28 @@ class WitnessRun:
             saved[saved_key(spec, reg, acc.word, acc.saved_cpu)] = _split(m, reg, acc, v)
         for acc in expand(spec, self.seq.restore, cfg):
             note = f"restore line {acc.step.line}: {acc.label(spec)}"
+            if acc.action != "op" and not self._decide(p, h, m, acc, saved, note):
+                step_value(m, acc, saved)  # a value the save lacks is an error all the same
+                continue
             idx = len(p.ops)
             if acc.action == "op":
-                got = p.add(self.model, m, Op.ctrl(0, _ctrl_attr(acc.step.target)), note)
+                got = p.add(self.model, h, Op.ctrl(0, _ctrl_attr(acc.step.target)), note)
             else:
                 reg = acc.register
                 assert reg is not None
                 want = _word_of(reg, step_value(m, acc, saved))
                 if acc.action == "check":
-                    got = p.add(self.model, m, _attr_op(reg, acc.word, acc.vcpu, None), note + f" (expects {want:#x})")
+                    got = p.add(self.model, h, self._op(acc, None), note + f" (expects {want:#x})")
                     if _value(got) is not None and _value(got) != want:
                         got = "check failed"
                 else:
-                    got = p.add(self.model, m, _attr_op(reg, acc.word, acc.vcpu, want), note + f" ({want:#x})")
+                    got = p.add(self.model, h, self._op(acc, want), note + f" ({want:#x})")
             self.restore_ops.append((acc, idx))
             if got != "ok" and not got.startswith("0x"):
                 self.restore_stopped = acc
                 break
-        _readback(spec, self.model, m, p, "final read-back")
-        self._lower_and_read(p, m, self.rep.prior, "destination")
+        _readback(self.parts, self.model, h, m, p, "final read-back")
+        self._reveal_and_read(p, h, m, self.rep.prior, "destination")
         self.phase2 = p
         return True
 
@@ -621,12 +886,12 @@ class WitnessRun:
             self.out.detail = f"the model's restore stopped at {self.restore_stopped.name} (tool bug)"
             return
         assert self.phase1 is not None
-        pairs = [("source read-back", "final read-back", self.k1, kernel)]
-        lowered = "source read-back after lowering the lines"
-        if lowered in self.phase1.sections:
-            pairs.append((lowered, "destination read-back after lowering the lines", self.k1, kernel))
+        pairs = [("source read-back", "final read-back", "")]
+        src_rev, dst_rev = f"source {self.parts.revealed}", f"destination {self.parts.revealed}"
+        if src_rev in self.phase1.sections and dst_rev in self.phase2.sections:
+            pairs.append((src_rev, dst_rev, self.parts.revealed_when))
         regs = self._revealing()
-        for src_name, dst_name, k_src, k_dst in pairs:
+        for src_name, dst_name, when in pairs:
             src_reads = self.phase1.sections[src_name]
             dst_reads = self.phase2.sections[dst_name]
             for (acc, i), (acc2, j) in zip(src_reads, dst_reads, strict=True):
@@ -634,13 +899,12 @@ class WitnessRun:
                 assert reg is not None and acc2.register is reg
                 if reg not in regs or not self._at_witness(acc):
                     continue
-                a, b = _slice(reg, acc, w.where, _value(k_src[i])), _slice(reg, acc, w.where, _value(k_dst[j]))
+                a, b = _slice(reg, acc, w.where, _value(self.k1[i])), _slice(reg, acc, w.where, _value(kernel[j]))
                 if a != b:
-                    when = " after lowering the held lines on both sides" if "lowering" in src_name else ""
                     self.out.status = CONFIRMED
                     self.out.evidence = (f"{acc.label(self.spec)} at {place(self.spec, *w.where)}{when}: "
                                          f"the source read {a:#x}, the destination reads {b:#x} "
-                                         f"(whole words {k_src[i]} / {k_dst[j]})")
+                                         f"(whole words {self.k1[i]} / {kernel[j]})")
                     return
         names = ", ".join(r.name for r in regs) or "none"
         self.out.status = NOT_OBSERVABLE
@@ -674,13 +938,18 @@ class WitnessRun:
 
     def _revealing(self) -> list[Register]:
         """Registers whose userspace read shows the witness's field at its place (probed on
-        the model: flipping the field changes the read)."""
+        the model: flipping the field changes the read, on a freshly initialised VM or on
+        one after the device's reveal writes, as the programs read it back)."""
         w, spec, cfg = self.rep.witness, self.spec, self.cfg
         out = []
-        for reg in spec.registers:
-            if w.field not in reg.views:
+        for reg, reveal in ((r, rv) for r in spec.registers for rv in (False, True)):
+            if w.field not in reg.views or reg in out:
                 continue
-            m = self.model.fresh(cfg.cpus, cfg.irqs)
+            handle, _ = self.model.begin(cfg)
+            m = self.model.machine_of(handle)
+            if reveal:
+                for op, _ in self.parts.reveal(spec, m.state, m, cfg):
+                    self.model.step_on(handle, op)
             scope, key = w.where
             if scope == "irq":
                 if reg.scope != "irq" or not reg.word_irqs(0).start <= key[1] < reg.word_irqs(reg.words - 1).stop:
@@ -688,7 +957,9 @@ class WitnessRun:
                 vcpu, word = max(key[0], 0), reg.word_of(key[1])
                 fields = m.state.irq[key]
             else:
-                if reg.scope != scope:
+                # a VM-wide field may be viewed through a per-CPU register (GICR_PROPBASER:
+                # one propbaser per VM, every redistributor shows it); read vCPU 0's
+                if reg.scope != scope and not (scope == "global" and reg.scope == "cpu"):
                     continue
                 vcpu, word = (key if scope == "cpu" else 0), 0
                 fields = m.state.cpu[key] if scope == "cpu" else m.state.glob
@@ -708,7 +979,7 @@ class WitnessRun:
             return reg.scope == "irq" and key[1] in reg.word_irqs(acc.word) and acc.vcpu == max(key[0], 0)
         if scope == "cpu":
             return reg.scope == "cpu" and acc.vcpu == key
-        return reg.scope == "global"
+        return reg.scope == "global" or (reg.scope == "cpu" and acc.vcpu == 0)
 
 
 def _flat(steps: Sequence[Any]) -> list[Any]:
@@ -802,57 +1073,75 @@ Runner = Callable[[list[list[Op]]], BatchResult]
 
 
 def confirm(reports: Sequence[SequenceReport], kernel: str | KernelInfo, run: Runner | None = None,
-            model: OracleModel | None = None,
+            model: Any = None,
             progress: Callable[[str], None] | None = None) -> OnKernelReport:
-    """Run every counterexample of ``reports`` (GICv2) on ``kernel``: one boot for all the
-    sources, one for all the destinations. ``run``/``model`` replace the boot and the
-    model (tests). Raises KernelOracleError when the kernel cannot be found or booted."""
+    """Run every counterexample of ``reports`` (GICv2 or GICv3, ``PARTS``) on ``kernel``:
+    per QEMU host (gic-version), one boot for all the sources, one for all the
+    destinations. ``run``/``model`` replace the boot and the model (tests; ``run`` takes
+    the gic-version too when it accepts two arguments). Raises KernelOracleError when the
+    kernel cannot be found or booted."""
     t0 = time.perf_counter()
     k = kernel if isinstance(kernel, KernelInfo) else _resolve(kernel)
     release = release_of(k)
-    model = model or OracleModel(release)
-    if run is None:
-        def run(progs: list[list[Op]]) -> BatchResult:
-            return harness.run_batch(k.label, 2, progs)
-    out = OnKernelReport(k, release, model.semantics.revision)
+    models: dict[str, Any] = {}
+
+    def model_for(parts: DeviceParts) -> Any:
+        if parts.spec.name not in models:
+            models[parts.spec.name] = model if model is not None else parts.model(release)
+        return models[parts.spec.name]
+
+    def boot(gic: int, progs: list[list[Op]]) -> BatchResult:
+        if run is None:
+            return harness.run_batch(k.label, gic, progs)
+        if len(inspect.signature(run).parameters) >= 2:
+            return run(progs, gic)  # type: ignore[call-arg]
+        return run(progs)
+    first = PARTS.get(reports[0].spec.name) if reports else None
+    out = OnKernelReport(k, release, model_for(first).semantics.revision if first else "")
     runs: list[WitnessRun] = []
     for r in reports:
+        parts = PARTS.get(r.spec.name)
         for rep in r.replays:
-            wr = WitnessRun(r.spec, r.seq, rep, release, model)
+            if parts is None:
+                o = Outcome(r.seq.path, rep.witness.label, Config(rep.config.cpus, rep.config.irqs),
+                            NOT_RUN, f"no model of the kernel runs {r.spec.name} witnesses yet")
+                out.outcomes.append(o)
+                continue
+            wr = WitnessRun(r.spec, r.seq, rep, release, model_for(parts), parts)
             runs.append(wr)
             out.outcomes.append(wr.out)
+
     def runnable(wr: WitnessRun) -> bool:
-        hosts = {h for h in (wr.seq.host, wr.seq.source_host) if h} - {"gicv2"}
-        if hosts:
-            # QEMU gives the guest kernel a GICv2 host for a vgic-v2 (gic-version=2); its
-            # emulated GICv3 has no GICv2 compatibility, so no other host kind can be booted
+        why = unsupported_hosts(wr.parts, (wr.seq.host, wr.seq.source_host))
+        if why:
             wr.out.status = NOT_RUN
-            wr.out.detail = (f"the file's {', '.join(sorted(hosts))} host cannot be provided by the "
-                             "oracle (QEMU's emulated GICv3 offers no GICv2 compatibility)")
+            wr.out.detail = f"the file needs {why}"
             return False
         return wr.prepare()
 
-    live = [wr for wr in runs if runnable(wr)]
-    for phase in (1, 2):
-        if not live:
-            break
-        progs = [(wr.phase1 if phase == 1 else wr.phase2) for wr in live]
-        if progress:
-            progress(f"booting {k.uname_r}: phase {phase}, {len(progs)} programs")
-        res = run([p.ops for p in progs if p is not None])  # every live run has its program
-        out.boots += 1
-        out.boot_seconds += res.total_seconds
-        out.ioctls += res.ioctls
-        out.uname_r = res.uname_r or out.uname_r
-        nxt = []
-        for wr, got in zip(live, res.programs, strict=True):
-            lines = [x.text for x in got]
-            if phase == 1:
-                if wr.after_phase1(lines):
-                    nxt.append(wr)
-            else:
-                wr.after_phase2(lines)
-        live = nxt
+    ready = [wr for wr in runs if runnable(wr)]
+    for gic in sorted({wr.parts.gic for wr in ready}):
+        live = [wr for wr in ready if wr.parts.gic == gic]
+        for phase in (1, 2):
+            if not live:
+                break
+            progs = [(wr.phase1 if phase == 1 else wr.phase2) for wr in live]
+            if progress:
+                progress(f"booting {k.uname_r} (gic-version={gic}): phase {phase}, {len(progs)} programs")
+            res = boot(gic, [p.ops for p in progs if p is not None])  # every live run has its program
+            out.boots += 1
+            out.boot_seconds += res.total_seconds
+            out.ioctls += res.ioctls
+            out.uname_r = res.uname_r or out.uname_r
+            nxt = []
+            for wr, got in zip(live, res.programs, strict=True):
+                lines = [x.text for x in got]
+                if phase == 1:
+                    if wr.after_phase1(lines):
+                        nxt.append(wr)
+                else:
+                    wr.after_phase2(lines)
+            live = nxt
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -884,8 +1173,9 @@ def resolve(spec: DeviceSpec, seq: Any, name: str, cli_kernel: str | None) -> Or
     the oracle's release (the file's kernel is kept when it resolves to the same
     semantics, and the expectation is then still compared); a ``--kernel`` or a file
     ``source_kernel`` with other semantics is refused."""
-    if spec is not GICV2:
-        raise ValueError(f"--on-kernel: only gicv2 has a model of the kernel (not {spec.name})")
+    parts = PARTS.get(spec.name)
+    if parts is None:
+        raise ValueError(f"--on-kernel: only {' and '.join(PARTS)} witnesses run on a kernel yet (not {spec.name})")
     missing = harness.missing_host_tools()
     if missing:
         raise ValueError(f"--on-kernel needs the Debian packages {' '.join(missing)}: run "
