@@ -37,6 +37,7 @@ from pathlib import Path
 
 from models.kernel import harness
 from proofs import check, cpregs_cli, matrix, on_kernel, regress
+from proofs import review as review_mod
 from proofs.check import graph_for, run_sequence
 from proofs.conform import conform, resolve_kernel
 from proofs.executor import default_jobs, make_executor, stop
@@ -265,6 +266,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"\nsummary: {total} checked, {total - bad - unknown} as expected, {bad} not as expected, "
           f"{unknown} unknown ({seconds:.1f} s)")
     return code
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    progress = Progress(sys.stderr.isatty())
+    budget = _budget(args)
+    first = review_mod.review(args.file, budget, progress)
+    other = review_mod.review(args.against, budget, progress) if args.against else None
+    progress.done()
+    print(review_mod.render(first, other), end="")
+    return first.exit_code()
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -552,6 +563,22 @@ def parser() -> argparse.ArgumentParser:
     _budget_options(g)
     g.add_argument("--json", action="store_true", help="print the graph as JSON")
     g.set_defaults(func=cmd_graph)
+    rv = sub.add_parser("review", help="a plain-text review of a sequence file (72 columns) for a mailing-list reply",
+                        description="Prove one sequence file's round trip and derive its interface's ordering "
+                                    "graph, and print a review a maintainer can paste into an interleaved reply "
+                                    "(at most 72 columns, no decoration): what was checked and under which "
+                                    "assumptions, the verdict, each replayed counterexample as a short scenario "
+                                    "with the step that loses the state, the interface's ordering constraints "
+                                    "with their reasons and which the file violates; with --against, how a second "
+                                    "file's verdict and constraints differ (the constraints its interface removes "
+                                    "or adds). Any device's file.",
+                        epilog="Exit status: as prove (0 PROVED or as the file expects, 1 a counterexample or "
+                               "not as expected, 2 bad input, 3 unknown), for the first FILE.")
+    rv.add_argument("file", help="the sequence file to review")
+    rv.add_argument("--against", metavar="FILE", help="a second sequence file (e.g. a revised version of the "
+                    "interface) to compare with")
+    _budget_options(rv)
+    rv.set_defaults(func=cmd_review)
     d = sub.add_parser("describe", help="print a device's state fields, register table and sources",
                        description="Print a device specification: canonical state with classifications, "
                                    "the register table with guest and userspace accessors, operations.")
