@@ -191,7 +191,7 @@ def job_cpregs_obligations(budget: solver.Budget) -> list[Outcome]:
     out = []
     for o in P.run(list(VARIANTS), budget):
         unknown = o.verdict == P.UNKNOWN
-        out.append(Outcome({"obligation": "cpregs", **o.json()},
+        out.append(Outcome({"obligation": "cpregs", **o.json(), "matches": o.as_expected},
                            (f"arm-cpregs {o.name}", o.variant, o.verdict, o.expected,
                             _status(o.as_expected, o.verdict)),
                            bad=not o.as_expected and not unknown, unknown=unknown,
