@@ -348,6 +348,7 @@ class ItsWitnessRun:
         self.restore_ops: list[tuple[Access, int]] = []
         self.save_stopped: Access | None = None
         self.restore_stopped: Access | None = None
+        self.sections: dict[str, dict[str, int]] = {}  # read-back name -> (what it read -> index in its program)
 
     # -- before any boot ---------------------------------------------------------------
     def prepare(self) -> bool:
@@ -485,7 +486,7 @@ class ItsWitnessRun:
         for what, w, c, op in reads:
             idx.append((what, w, c, len(p.ops)))
             p.add(self.model, h, op, f"{name}: {what}" + (f"[{w}] cpu{c}" if what.startswith("GICR") else ""))
-        p.sections[name] = idx  # type: ignore[assignment]
+        self.sections[name] = {what: i for what, w, c, i in idx if not w and not c}
 
     def _reveal(self, p: Program, h: Any, side: str) -> None:
         """What the kernel holds, written out: the entries zeroed in memory, then
@@ -499,7 +500,7 @@ class ItsWitnessRun:
         for n, a in self.lay.words():
             idx.append((n, 0, 0, len(p.ops)))
             p.add(self.model, h, Op.peek(a), f"{side} reveal: {n}")
-        p.sections[f"{side} revealed"] = idx  # type: ignore[assignment]
+        self.sections[f"{side} revealed"] = {n: i for n, _, _, i in idx}
 
     def _phase1(self) -> Program:
         p, h = self._start()
@@ -613,8 +614,7 @@ class ItsWitnessRun:
             pairs = [("source revealed", "destination revealed", what, "after KVM_DEV_ARM_ITS_SAVE_TABLES")]
         shown = []
         for a_sec, b_sec, name, when in pairs:
-            i = next(i for n, _, _, i in self.phase1.sections[a_sec] if n == name)  # type: ignore[misc]
-            j = next(j for n, _, _, j in self.phase2.sections[b_sec] if n == name)  # type: ignore[misc]
+            i, j = self.sections[a_sec][name], self.sections[b_sec][name]
             a, b = self._slice(w.field, self.k1[i]), self._slice(w.field, kernel[j])
             shown.append((name, when, a, b, self.k1[i], kernel[j]))
         if w.field == "lpi_pending":

@@ -124,7 +124,7 @@ def test_a_planted_model_error_is_a_disagreement():
     source's reveal peeks the pending table the kernel wrote)."""
 
     class Forgets(OracleModelIts):
-        def _save_pending_tables(self, r):  # type: ignore[no-untyped-def]
+        def _save_pending_tables(self, r):
             return None
 
     report = _report("memory-after-its-tables-7.1.toml")
