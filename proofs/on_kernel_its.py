@@ -4,9 +4,9 @@ The model of the kernel is ``models.kernel.its_model.KernelModelIts`` (``gicproo
 gicv3-its``), which runs the ITS's registers (KVM_DEV_ARM_VGIC_GRP_ITS_REGS), its tables in
 guest memory (concrete, entry by entry, as vgic-its.c walks them), KVM_DEV_ARM_ITS_SAVE_TABLES /
 RESTORE_TABLES, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES and, of the vgic-v3's registers,
-GICR_PROPBASER and GICR_PENDBASER only: the others change once an ITS exists (GICD_TYPER,
-GICR_TYPER, GICR_CTLR.EnableLPIs) and are not modelled there. So a witness runs here with
-the file's ITS steps, its memory steps and its GICR_PROPBASER/PENDBASER steps; its other
+GICR_CTLR (EnableLPIs), GICR_PROPBASER and GICR_PENDBASER only: the others are not modelled
+with an ITS (GICD_TYPER and GICR_TYPER change once one exists). So a witness runs here with
+the file's ITS steps, its memory steps and its GICR_CTLR/PROPBASER/PENDBASER steps; its other
 vgic-v3 steps are left out, and a witness runs only when the proof's engine, run with the
 same steps left out from the states userspace builds, still shows its loss. A loss of the
 GICv3 part (bpr1, line_level, mpidr...) is the gicv3 files' to confirm (GICV3_PARTS).
@@ -20,7 +20,7 @@ GITS_CBASER, and a GICR_PROPBASER/PENDBASER with a non-zero address, is relocate
 (its other bits kept): DeviceID 0, EventID 0, ICID 0, LPI 8192.
 
 Building a side (source or destination prior) through userspace: GICR_PROPBASER/PENDBASER,
-GITS_CBASER/CREADR/CWRITER, GITS_BASER0/1, then the entries the kernel is to hold written
+GICR_CTLR.EnableLPIs (before any LPI exists, so nothing is synced), GITS_CBASER/CREADR/CWRITER, GITS_BASER0/1, then the entries the kernel is to hold written
 into guest memory (a CTE, a DTE, an ITE, the LPI's pending bit in its target's pending
 table) and KVM_DEV_ARM_ITS_RESTORE_TABLES (which creates them: vgic_its_restore_tables_v0;
 the pending bit is consumed, vgic_v3_lpi_sync_pending_status), then the memory rewritten to
@@ -89,13 +89,13 @@ MODEL = "models/kernel/its_model.py (KernelModelIts)"
 ITS_FIELDS = ("its_enabled", "its_cbaser", "its_creadr", "its_cwriter", "its_baser_device", "its_baser_coll",
               "dte_valid", "ite_valid", "cte_valid", "cte_target", "lpi_pending", "mem_pending", "mem_dte",
               "mem_ite", "mem_cte", "mem_cte_target", "propbaser")
-CPU_FIELDS = ("pendbaser",)
+CPU_FIELDS = ("pendbaser", "enable_lpis")
 # the witnesses this part can show (through the reveal or a register read)
 SHOWN = {"its_enabled": "GITS_CTLR", "its_cbaser": "GITS_CBASER", "its_creadr": "GITS_CREADR",
          "its_cwriter": "GITS_CWRITER", "its_baser_device": "GITS_BASER0", "its_baser_coll": "GITS_BASER1",
-         "cte_valid": "CTE", "cte_target": "CTE", "dte_valid": "DTE", "ite_valid": "ITE", "lpi_pending": "pending"}
-
-LPI_BASES = ("propbaser", "pendbaser")
+         "cte_valid": "CTE", "cte_target": "CTE", "dte_valid": "DTE", "ite_valid": "ITE", "lpi_pending": "pending",
+         "propbaser": "GICR_PROPBASER", "pendbaser": "GICR_PENDBASER"}
+LPI_REGS = ("GICR_CTLR", "GICR_PROPBASER", "GICR_PENDBASER")
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,9 @@ def build_ops_its(spec: DeviceSpec, state: DeviceState, cfg: Config) -> list[tup
         pend = int(st.cpu[c]["pendbaser"])
         out += [(_redist(c, 0x78, pend), f"build: GICR_PENDBASER[0] cpu{c}"),
                 (_redist(c, 0x7C, pend >> 32), f"build: GICR_PENDBASER[1] cpu{c}")]
+    for c in range(cfg.cpus):  # before the tables: no LPI yet for vgic_enable_lpis to sync
+        if int(st.cpu[c]["enable_lpis"]):
+            out.append((_redist(c, 0x0, 1), f"build: GICR_CTLR.EnableLPIs cpu{c}"))
     if int(g["its_cbaser"]):
         out.append((_its(0x80, int(g["its_cbaser"])), "build: GITS_CBASER"))
     if int(g["its_creadr"]):
@@ -278,6 +281,7 @@ def abstract(run: ItsRun, cfg: Config) -> dict[str, int]:
     out["propbaser"] = int(run.machine.state.glob["propbaser"])
     for c in range(cfg.cpus):
         out[f"pendbaser@{c}"] = int(run.machine.state.cpu[c]["pendbaser"])
+        out[f"enable_lpis@{c}"] = int(c in run.lpis_enabled)
     return out
 
 
@@ -286,7 +290,7 @@ def _with_built(state: DeviceState, built: dict[str, int]) -> DeviceState:
     for k, v in built.items():
         if "@" in k:
             name, c = k.split("@")
-            st.cpu[int(c)][name] = CONCRETE.const(v, 64)
+            st.cpu[int(c)][name] = CONCRETE.const(v, GICV3_ITS.field_spec(name).width)
         elif k in st.glob:
             st.glob[k] = CONCRETE.const(v, GICV3_ITS.field_spec(k).width)
     return st
@@ -302,7 +306,7 @@ def _runs_here(spec: DeviceSpec, s: Step) -> bool:
     if s.action == "each":
         return True
     reg = spec.register(s.target) if s.target else None
-    return reg is not None and (reg.group == ITS_REGS or reg.name in ("GICR_PROPBASER", "GICR_PENDBASER"))
+    return reg is not None and (reg.group == ITS_REGS or reg.name in LPI_REGS)
 
 
 def its_steps(spec: DeviceSpec, steps: Sequence[Step]) -> tuple[tuple[Step, ...], list[str]]:
@@ -357,18 +361,11 @@ class ItsWitnessRun:
             self.out.status, self.out.detail = NOT_RUN, "the witness did not replay on the model (a tool bug)"
             return False
         refused = w.label.startswith("refused:")
-        if not refused and w.field in LPI_BASES:
-            self.out.status = NOT_RUN
-            self.out.detail = (f"{w.field} is lost through GICR_CTLR.EnableLPIs (vgic_mmio_write_propbase / "
-                               "_pendbase: 'if (vgic_lpis_enabled(vcpu)) return;'), and the kernel model of a "
-                               f"vgic-v3 with an ITS ({MODEL}) does not run GICR_CTLR (the ITS changes it); the "
-                               "gicv3 files confirm the GICv3 part's loss of it")
-            return False
         if not refused and w.field not in SHOWN:
             self.out.status = NOT_RUN
             self.out.detail = (f"{w.field} is the GICv3 part's (confirmed with the gicv3 files on a GICv3 host): "
                                f"the kernel model of a vgic-v3 with an ITS ({MODEL}) does not run the vgic-v3's "
-                               "registers but GICR_PROPBASER/PENDBASER (GICD_TYPER, GICR_TYPER and GICR_CTLR "
+                               "registers but GICR_CTLR and GICR_PROPBASER/PENDBASER (GICD_TYPER and GICR_TYPER "
                                "change once an ITS exists)")
             return False
         built: dict[str, dict[str, int]] = {}
@@ -436,7 +433,9 @@ class ItsWitnessRun:
             return hit, "" if hit else "the restore does not stop there"
         if res.stopped_at is not None:
             return False, f"the restore stops at {res.stopped_at.name}"
-        a, b = int(src.glob[w.field]), int(m_dst.state.glob[w.field])
+        scope, key = w.where
+        a, b = ((int(src.cpu[key][w.field]), int(m_dst.state.cpu[key][w.field])) if scope == "cpu"
+                else (int(src.glob[w.field]), int(m_dst.state.glob[w.field])))
         if a == b:
             return False, f"{w.field} comes back as {b:#x}"
         if ":" in w.label and f"{a}->{b}" != w.label.split(":")[1].split("@")[0]:
@@ -476,8 +475,8 @@ class ItsWitnessRun:
         for reg in self.spec.registers:
             if reg.group == ITS_REGS:
                 reads.append((reg.name, 0, 0, _its(reg.offset, None)))
-            elif reg.name in ("GICR_PROPBASER", "GICR_PENDBASER"):
-                for c in range(self.cfg.cpus if reg.name == "GICR_PENDBASER" else 1):
+            elif reg.name in LPI_REGS:
+                for c in range(1 if reg.name == "GICR_PROPBASER" else self.cfg.cpus):
                     for w in range(reg.words):
                         reads.append((reg.name, w, c, _redist(c, reg.offset + 4 * w, None)))
         for n, a in self.lay.words():
@@ -486,7 +485,7 @@ class ItsWitnessRun:
         for what, w, c, op in reads:
             idx.append((what, w, c, len(p.ops)))
             p.add(self.model, h, op, f"{name}: {what}" + (f"[{w}] cpu{c}" if what.startswith("GICR") else ""))
-        self.sections[name] = {what: i for what, w, c, i in idx if not w and not c}
+        self.sections[name] = {(f"{what}[{w}] cpu{c}" if what.startswith("GICR") else what): i for what, w, c, i in idx}
 
     def _reveal(self, p: Program, h: Any, side: str) -> None:
         """What the kernel holds, written out: the entries zeroed in memory, then
@@ -605,6 +604,23 @@ class ItsWitnessRun:
             self.out.detail = f"the model's restore stopped at {self.restore_stopped.name} (tool bug)"
             return
         what = SHOWN[w.field]
+        if what.startswith("GICR"):
+            scope, key = w.where
+            c = key if scope == "cpu" else 0
+            names = [f"{what}[{n}] cpu{c}" for n in (0, 1)]
+            a1 = [self.k1[self.sections["source read-back"][n]] for n in names]
+            b1 = [kernel[self.sections["final read-back"][n]] for n in names]
+            av = [_value(x) for x in a1]
+            bv = [_value(x) for x in b1]
+            if av != bv:
+                self.out.status = CONFIRMED
+                self.out.evidence = (f"read {what} cpu{c} (both words): the source read {' '.join(a1)}, the "
+                                     f"destination reads {' '.join(b1)}")
+            else:
+                self.out.status = NOT_OBSERVABLE
+                self.out.detail = (f"{w.field} is lost in the model's state, every kernel read agrees with the "
+                                   f"model, but {what} reads the same ({' '.join(a1)})")
+            return
         if what.startswith("GITS"):
             pairs = [("source read-back", "final read-back", what, "")]
         elif what == "pending":

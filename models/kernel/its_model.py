@@ -34,9 +34,10 @@ non-zero command when the ITS processes it: the command queue is always zeros or
 unbacked in the generated programs, so processing only advances GITS_CREADR, as the
 spec's GITS_CTLR row says), an LPI that is both enabled and pending (it would sit on its
 vCPU's ap_list, which holds a reference), the vgic-v3's registers once an ITS exists
-(GICD_TYPER, GICR_TYPER, GICR_CTLR change with an ITS) except GICR_PROPBASER and
-GICR_PENDBASER (``LPI_BASE_REGS``: ``gicproof prove --on-kernel`` places the LPI tables with
-them; the conform generator writes none), a second device with a DeviceID
+(GICD_TYPER, GICR_TYPER, GICR_CTLR change with an ITS) except GICR_PROPBASER,
+GICR_PENDBASER (``LPI_BASE_REGS``) and GICR_CTLR.EnableLPIs (``_redist_lpi``: ``gicproof
+prove --on-kernel`` places the LPI tables and enables LPIs with them; the conform generator
+writes none), a second device with a DeviceID
 the ITS already holds (list_sort orders equal IDs unstably), and KVM_DEV_ARM_ITS_SAVE_TABLES
 of an event whose collection was freed (vgic_its_save_ite dereferences
 'ite->collection->collection_id': an oops on 5.10.223 and 6.1.176,
@@ -97,6 +98,9 @@ IDREGS = (0xFFD0, 0x10000)
 # but for 'if (vgic_lpis_enabled(vcpu)) return;', and GICR_CTLR, which sets EnableLPIs, stays
 # refused)
 LPI_BASE_REGS = range(0x70, 0x80)
+GICR_CTLR_OFFSET = 0x0
+GICR_CTLR_ENABLE_LPIS = 1
+GICR_PENDBASER_PTZ_HIGH = 1 << 30  # GICR_PENDBASER_PTZ (bit 62) in the register's upper word
 PROPBASER_ADDRESS = (1 << 52) - (1 << 12)  # GICR_PROPBASER_ADDRESS: bits 51:12
 PENDBASER_ADDRESS = (1 << 52) - (1 << 16)  # GICR_PENDBASER_ADDRESS: bits 51:16
 
@@ -186,6 +190,7 @@ class Lpi:
     target: int | None  # the vCPU (None: its collection was not mapped)
     pending: bool
     refs: int = 1
+    enabled: bool = False  # its configuration byte's Enable bit, read when it was created
 
 
 class ItsError(Exception):
@@ -234,6 +239,7 @@ class ItsRun(RunV3):
     lpis: dict[int, Lpi] = field(default_factory=dict)
     index: int = 0  # the operation being run
     its_propbaser: bool = False  # an ITS was created: the VM's propbaser was set to INITIAL_PROPBASER_VALUE
+    lpis_enabled: set[int] = field(default_factory=set)  # the vCPUs whose GICR_CTLR.EnableLPIs is set
 
     def propbase(self) -> int:
         """GICR_PROPBASER_ADDRESS(kvm->arch.vgic.propbaser) (0 before INIT: no register yet)."""
@@ -311,12 +317,60 @@ class KernelModelIts(KernelModelV3):
             if r.kinds[dev] == "its":
                 return self.its_attr(r, r.kinds[:dev].count("its"), op)
             if op.name != "has" and op.name != "ctrl" and _group(args[1]) in V3_GROUPS:
-                lpi_base = _group(args[1]) == "REDIST_REGS" and (_int(args[2]) & 0xFFFF) in LPI_BASE_REGS
-                if not lpi_base or r.machine is None:
+                offset = _int(args[2]) & 0xFFFFFFFF
+                lpi = _group(args[1]) == "REDIST_REGS" and (offset in LPI_BASE_REGS or offset == GICR_CTLR_OFFSET)
+                if not lpi or r.machine is None:
                     raise OutOfScope(f"{op.line()}: the vgic-v3's registers are not in gicv3-its programs "
-                                     "(but GICR_PROPBASER/PENDBASER after INIT)")
+                                     "(but GICR_CTLR, GICR_PROPBASER/PENDBASER after INIT)")
+                return self._redist_lpi(r, op, offset)
             return self.attr(r, op)
         return super().step(r, op)
+
+    def _redist_lpi(self, r: ItsRun, op: Op, offset: int) -> str:
+        """GICR_CTLR, GICR_PROPBASER and GICR_PENDBASER of a VM with an ITS.
+        GICR_CTLR: vgic_mmio_read_v3r_ctlr is the vgic-v3's read (IR/CES from revision 3)
+        with EnableLPIs; vgic_mmio_write_v3r_ctlr ('if (!vgic_has_its(vcpu->kvm)) return;')
+        enabling (0 -> 1) calls vgic_enable_lpis: without PTZ, its_sync_lpi_pending_table
+        reads the pending bit of every LPI targeting the vCPU from its pending table
+        ('irq->pending_latch = pendmask & (1U << bit_nr)', the table not written; a failed
+        read ends the sync, and its error is ignored); disabling (1 -> 0) calls
+        vgic_flush_pending_lpis, which only takes LPIs off the vCPU's ap_list (none here:
+        an enabled pending LPI is a Hazard). GICR_PROPBASER/PENDBASER: the vgic-v3's, but
+        'if (vgic_lpis_enabled(vcpu)) return;' (5.10: 'if (vgic_cpu->lpis_enabled)') on
+        the redistributor written."""
+        vcpu = self.vcpu_of(r.state, "REDIST_REGS", _int(op.args[2]))
+        write = op.name.startswith("set")
+        if vcpu is None:
+            return self.attr(r, op)
+        if offset != GICR_CTLR_OFFSET:
+            if write and offset == 0x7C and _int(op.args[3]) & GICR_PENDBASER_PTZ_HIGH:
+                raise OutOfScope(f"{op.line()}: PTZ is kept by the kernel, dropped by the model (spec/gicv3.py)")
+            if write and vcpu in r.lpis_enabled:
+                return "ok"
+            return self.attr(r, op)
+        res = self.attr(r, op)
+        if not write:
+            if res.startswith("0x") and vcpu in r.lpis_enabled:
+                res = f"0x{int(res, 16) | GICR_CTLR_ENABLE_LPIS:x}"
+            return res
+        if res != "ok":
+            return res
+        on, was = bool(_int(op.args[3]) & GICR_CTLR_ENABLE_LPIS), vcpu in r.lpis_enabled
+        if on and not was:
+            r.lpis_enabled.add(vcpu)
+            for intid in sorted(r.lpis):
+                lpi = r.lpis[intid]
+                if lpi.target != vcpu:
+                    continue
+                byte = r.mem.read(r.pendbase(vcpu) + intid // 8, 1)
+                if byte is None:
+                    break
+                lpi.pending = bool(byte[0] >> (intid % 8) & 1)
+                if lpi.pending and lpi.enabled:
+                    raise Hazard(f"LPI {intid} enabled and pending: it would be queued on vCPU {vcpu}'s ap_list")
+        elif was and not on:
+            r.lpis_enabled.discard(vcpu)
+        return res
 
     def _init(self, r: Run) -> str | None:
         res = super()._init(r)
@@ -652,7 +706,7 @@ class KernelModelIts(KernelModelV3):
                 raise ItsError("EFAULT")
         if pending and prop[0] & 1:
             raise Hazard(f"LPI {intid} enabled and pending: it would be queued on vCPU {target}'s ap_list")
-        r.lpis[intid] = Lpi(intid, target, pending)
+        r.lpis[intid] = Lpi(intid, target, pending, enabled=bool(prop[0] & 1))
 
     def _put_lpi(self, r: ItsRun, intid: int) -> None:
         """vgic_put_irq: the LPI goes with its last reference."""
