@@ -8,8 +8,10 @@ real Debian kernel under QEMU (``models.kernel.harness``), beside the model of t
 kernel's release (``models.kernel.model.KernelModel`` for a vgic-v2 on QEMU's GICv2,
 ``KernelModelV3`` for a vgic-v3 without an ITS on QEMU's GICv3; both speak the runner's
 language), line by line as ``gicproof conform`` compares them. The engine is one; what
-differs per device is named in ``DeviceParts`` (``GICV2_PARTS``, ``GICV3_PARTS``): the
-QEMU host, the model, the attribute encoding, the builder, the reveal writes.
+differs per device is named in ``DeviceParts`` (``GICV2_PARTS``, ``GICV3_PARTS``, and
+``GICV3_ITS_PARTS`` in ``proofs.on_kernel_its``, whose witnesses have their own runner on
+``KernelModelIts``: table images in guest memory, SAVE/RESTORE_TABLES): the QEMU host, the
+model, the attribute encoding, the builder, the reveal writes.
 
 The runner cannot compute a value at run time, so a migration takes two boots (every
 witness of every file for one kernel shares them):

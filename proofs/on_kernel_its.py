@@ -9,7 +9,9 @@ with an ITS (GICD_TYPER and GICR_TYPER change once one exists). So a witness run
 the file's ITS steps, its memory steps and its GICR_CTLR/PROPBASER/PENDBASER steps; its other
 vgic-v3 steps are left out, and a witness runs only when the proof's engine, run with the
 same steps left out from the states userspace builds, still shows its loss. A loss of the
-GICv3 part (bpr1, line_level, mpidr...) is the gicv3 files' to confirm (GICV3_PARTS).
+GICv3 part (bpr1, line_level, mpidr: none depends on an ITS) runs as a gicv3 witness on a
+vgic-v3 without an ITS (``v3_run``: GICV3_PARTS, the file's vgic-v3 steps, the state's
+GICV3 fields), when the proof's engine shows it there too.
 
 The abstract witness (one representative device, event, collection and LPI; the tables'
 addresses symbolic) is made concrete with one layout (``Layout``): a zeroed 64K slot at
