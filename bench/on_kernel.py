@@ -1,6 +1,6 @@
 """Confirm every shipped GICv2 and GICv3 counterexample on every cached real kernel.
 
-    python bench/on_kernel.py [--kernels 5.10,6.1,...] [--devices gicv2,gicv3] [--details]
+    python bench/on_kernel.py [--kernels 5.10,6.1,...] [--devices gicv2,gicv3,gicv3-its] [--details]
 
 For each cached kernel, every shipped sequence of the devices (spec/sequences/DEVICE/*.toml) is
 proved under the semantics of that kernel's real release, on both sides: ``kernel`` and

@@ -8,8 +8,10 @@ real Debian kernel under QEMU (``models.kernel.harness``), beside the model of t
 kernel's release (``models.kernel.model.KernelModel`` for a vgic-v2 on QEMU's GICv2,
 ``KernelModelV3`` for a vgic-v3 without an ITS on QEMU's GICv3; both speak the runner's
 language), line by line as ``gicproof conform`` compares them. The engine is one; what
-differs per device is named in ``DeviceParts`` (``GICV2_PARTS``, ``GICV3_PARTS``): the
-QEMU host, the model, the attribute encoding, the builder, the reveal writes.
+differs per device is named in ``DeviceParts`` (``GICV2_PARTS``, ``GICV3_PARTS``, and
+``GICV3_ITS_PARTS`` in ``proofs.on_kernel_its``, whose witnesses have their own runner on
+``KernelModelIts``: table images in guest memory, SAVE/RESTORE_TABLES): the QEMU host, the
+model, the attribute encoding, the builder, the reveal writes.
 
 The runner cannot compute a value at run time, so a migration takes two boots (every
 witness of every file for one kernel shares them):
@@ -542,6 +544,7 @@ class DeviceParts:
     revealed: str  # the name of the read-back after the reveal
     revealed_when: str  # what the evidence says about it
     always_reveal: bool  # read back again even when no reveal write is needed
+    runner: Any = None  # the class that runs one witness (default WitnessRun; gicv3-its: ItsWitnessRun)
 
     def why_no_host(self, host: str) -> str:
         return self.no_host.get(host, self.no_host[""])
@@ -566,7 +569,7 @@ GICV3_PARTS = DeviceParts(
     lambda spec, state, m, cfg: reveal_ops_v3(spec, m, cfg),
     V3_REVEAL, " with every interrupt level-sensitive and ICC_CTLR_EL1.CBPR clear on both sides", True)
 
-PARTS = {p.spec.name: p for p in (GICV2_PARTS, GICV3_PARTS)}
+PARTS: dict[str, DeviceParts] = {p.spec.name: p for p in (GICV2_PARTS, GICV3_PARTS)}  # gicv3-its: at the end
 
 
 def unsupported_hosts(parts: DeviceParts, hosts: Sequence[str]) -> str:
@@ -1098,7 +1101,7 @@ def confirm(reports: Sequence[SequenceReport], kernel: str | KernelInfo, run: Ru
         return run(progs)
     first = PARTS.get(reports[0].spec.name) if reports else None
     out = OnKernelReport(k, release, model_for(first).semantics.revision if first else "")
-    runs: list[WitnessRun] = []
+    runs: list[Any] = []  # WitnessRun or the device's runner
     for r in reports:
         parts = PARTS.get(r.spec.name)
         for rep in r.replays:
@@ -1107,7 +1110,7 @@ def confirm(reports: Sequence[SequenceReport], kernel: str | KernelInfo, run: Ru
                             NOT_RUN, f"no model of the kernel runs {r.spec.name} witnesses yet")
                 out.outcomes.append(o)
                 continue
-            wr = WitnessRun(r.spec, r.seq, rep, release, model_for(parts), parts)
+            wr = (parts.runner or WitnessRun)(r.spec, r.seq, rep, release, model_for(parts), parts)
             runs.append(wr)
             out.outcomes.append(wr.out)
 
@@ -1219,3 +1222,8 @@ def resolve(spec: DeviceSpec, seq: Any, name: str, cli_kernel: str | None) -> Or
 
 __all__ = ["CONFIRMED", "DISAGREED", "NOT_BUILDABLE", "NOT_OBSERVABLE", "NOT_RUN", "OnKernelReport",
            "Oracle", "OracleModel", "Outcome", "WitnessRun", "build_ops", "confirm", "resolve"]
+
+# gicv3-its (a vgic-v3 and its ITS): its own witness runner, on this module's engine
+from proofs.on_kernel_its import GICV3_ITS_PARTS  # noqa: E402
+
+PARTS[GICV3_ITS_PARTS.spec.name] = GICV3_ITS_PARTS

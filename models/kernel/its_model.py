@@ -34,7 +34,10 @@ non-zero command when the ITS processes it: the command queue is always zeros or
 unbacked in the generated programs, so processing only advances GITS_CREADR, as the
 spec's GITS_CTLR row says), an LPI that is both enabled and pending (it would sit on its
 vCPU's ap_list, which holds a reference), the vgic-v3's registers once an ITS exists
-(GICD_TYPER, GICR_TYPER, GICR_CTLR change with an ITS), a second device with a DeviceID
+(GICD_TYPER, GICR_TYPER, GICR_CTLR change with an ITS) except GICR_PROPBASER,
+GICR_PENDBASER (``LPI_BASE_REGS``) and GICR_CTLR.EnableLPIs (``_redist_lpi``: ``gicproof
+prove --on-kernel`` places the LPI tables and enables LPIs with them; the conform generator
+writes none), a second device with a DeviceID
 the ITS already holds (list_sort orders equal IDs unstably), and KVM_DEV_ARM_ITS_SAVE_TABLES
 of an event whose collection was freed (vgic_its_save_ite dereferences
 'ite->collection->collection_id': an oops on 5.10.223 and 6.1.176,
@@ -66,7 +69,7 @@ from models.kernel.model import (
 )
 from models.machine import Config, Machine, make_state
 from spec import lifecycle
-from spec.gicv3_its import GICV3_ITS, ITS_REGS
+from spec.gicv3_its import GICV3_ITS, INITIAL_PROPBASER, ITS_REGS
 
 ITS_C = "arch/arm64/kvm/vgic/vgic-its.c"
 ESZ = 8  # ABI 0: every table entry is 8 bytes (ABI_0_ESZ)
@@ -90,6 +93,16 @@ ITS_REGIONS = ((0x0000, 4, 0), (0x0004, 4, 0), (0x0008, 8, 0), (0x0080, 8, 0), (
 ITS_IDREGS = {0xFFE0: 0x92, 0xFFE4: 0xB4, 0xFFE8: 0x30 | 0x0B, 0xFFD0: 0x40, 0xFFF0: 0x0D, 0xFFF4: 0xF0,
               0xFFF8: 0x05, 0xFFFC: 0xB1}
 IDREGS = (0xFFD0, 0x10000)
+# GICR_PROPBASER and GICR_PENDBASER (REDIST_REGS, two 32-bit words each): the vgic-v3 registers
+# a gicv3-its program may access (vgic_mmio_write_propbase / _pendbase do not depend on an ITS
+# but for 'if (vgic_lpis_enabled(vcpu)) return;', and GICR_CTLR, which sets EnableLPIs, stays
+# refused)
+LPI_BASE_REGS = range(0x70, 0x80)
+GICR_CTLR_OFFSET = 0x0
+GICR_CTLR_ENABLE_LPIS = 1
+GICR_PENDBASER_PTZ_HIGH = 1 << 30  # GICR_PENDBASER_PTZ (bit 62) in the register's upper word
+PROPBASER_ADDRESS = (1 << 52) - (1 << 12)  # GICR_PROPBASER_ADDRESS: bits 51:12
+PENDBASER_ADDRESS = (1 << 52) - (1 << 16)  # GICR_PENDBASER_ADDRESS: bits 51:16
 
 
 class Hazard(OutOfScope):
@@ -177,6 +190,7 @@ class Lpi:
     target: int | None  # the vCPU (None: its collection was not mapped)
     pending: bool
     refs: int = 1
+    enabled: bool = False  # its configuration byte's Enable bit, read when it was created
 
 
 class ItsError(Exception):
@@ -224,6 +238,16 @@ class ItsRun(RunV3):
     mem: GuestMemory = field(default_factory=GuestMemory)
     lpis: dict[int, Lpi] = field(default_factory=dict)
     index: int = 0  # the operation being run
+    its_propbaser: bool = False  # an ITS was created: the VM's propbaser was set to INITIAL_PROPBASER_VALUE
+    lpis_enabled: set[int] = field(default_factory=set)  # the vCPUs whose GICR_CTLR.EnableLPIs is set
+
+    def propbase(self) -> int:
+        """GICR_PROPBASER_ADDRESS(kvm->arch.vgic.propbaser) (0 before INIT: no register yet)."""
+        return 0 if self.machine is None else int(self.machine.state.glob["propbaser"]) & PROPBASER_ADDRESS
+
+    def pendbase(self, vcpu: int) -> int:
+        """GICR_PENDBASER_ADDRESS(vcpu->arch.vgic_cpu.pendbaser)."""
+        return 0 if self.machine is None else int(self.machine.state.cpu[vcpu]["pendbaser"]) & PENDBASER_ADDRESS
 
 
 @dataclass
@@ -281,6 +305,10 @@ class KernelModelIts(KernelModelV3):
                 r.kinds.append(kind)
                 if kind == "its":
                     r.its.append(self._new_its())
+                    # vgic_its_create: 'dev->kvm->arch.vgic.propbaser = INITIAL_PROPBASER_VALUE;'
+                    r.its_propbaser = True
+                    if r.machine is not None:
+                        r.machine.state.glob["propbaser"] = CONCRETE.const(INITIAL_PROPBASER, 64)
             return res
         if name in ("set32", "set64", "get32", "get64", "has", "ctrl") and r.vm:
             dev = _int(args[0])
@@ -289,9 +317,66 @@ class KernelModelIts(KernelModelV3):
             if r.kinds[dev] == "its":
                 return self.its_attr(r, r.kinds[:dev].count("its"), op)
             if op.name != "has" and op.name != "ctrl" and _group(args[1]) in V3_GROUPS:
-                raise OutOfScope(f"{op.line()}: the vgic-v3's registers are not in gicv3-its programs")
+                offset = _int(args[2]) & 0xFFFFFFFF
+                lpi = _group(args[1]) == "REDIST_REGS" and (offset in LPI_BASE_REGS or offset == GICR_CTLR_OFFSET)
+                if not lpi or r.machine is None:
+                    raise OutOfScope(f"{op.line()}: the vgic-v3's registers are not in gicv3-its programs "
+                                     "(but GICR_CTLR, GICR_PROPBASER/PENDBASER after INIT)")
+                return self._redist_lpi(r, op, offset)
             return self.attr(r, op)
         return super().step(r, op)
+
+    def _redist_lpi(self, r: ItsRun, op: Op, offset: int) -> str:
+        """GICR_CTLR, GICR_PROPBASER and GICR_PENDBASER of a VM with an ITS.
+        GICR_CTLR: vgic_mmio_read_v3r_ctlr is the vgic-v3's read (IR/CES from revision 3)
+        with EnableLPIs; vgic_mmio_write_v3r_ctlr ('if (!vgic_has_its(vcpu->kvm)) return;')
+        enabling (0 -> 1) calls vgic_enable_lpis: without PTZ, its_sync_lpi_pending_table
+        reads the pending bit of every LPI targeting the vCPU from its pending table
+        ('irq->pending_latch = pendmask & (1U << bit_nr)', the table not written; a failed
+        read ends the sync, and its error is ignored); disabling (1 -> 0) calls
+        vgic_flush_pending_lpis, which only takes LPIs off the vCPU's ap_list (none here:
+        an enabled pending LPI is a Hazard). GICR_PROPBASER/PENDBASER: the vgic-v3's, but
+        'if (vgic_lpis_enabled(vcpu)) return;' (5.10: 'if (vgic_cpu->lpis_enabled)') on
+        the redistributor written."""
+        vcpu = self.vcpu_of(r.state, "REDIST_REGS", _int(op.args[2]))
+        write = op.name.startswith("set")
+        if vcpu is None:
+            return self.attr(r, op)
+        if offset != GICR_CTLR_OFFSET:
+            if write and offset == 0x7C and _int(op.args[3]) & GICR_PENDBASER_PTZ_HIGH:
+                raise OutOfScope(f"{op.line()}: PTZ is kept by the kernel, dropped by the model (spec/gicv3.py)")
+            if write and vcpu in r.lpis_enabled:
+                return "ok"
+            return self.attr(r, op)
+        res = self.attr(r, op)
+        if not write:
+            if res.startswith("0x") and vcpu in r.lpis_enabled:
+                res = f"0x{int(res, 16) | GICR_CTLR_ENABLE_LPIS:x}"
+            return res
+        if res != "ok":
+            return res
+        on, was = bool(_int(op.args[3]) & GICR_CTLR_ENABLE_LPIS), vcpu in r.lpis_enabled
+        if on and not was:
+            r.lpis_enabled.add(vcpu)
+            for intid in sorted(r.lpis):
+                lpi = r.lpis[intid]
+                if lpi.target != vcpu:
+                    continue
+                byte = r.mem.read(r.pendbase(vcpu) + intid // 8, 1)
+                if byte is None:
+                    break
+                lpi.pending = bool(byte[0] >> (intid % 8) & 1)
+                if lpi.pending and lpi.enabled:
+                    raise Hazard(f"LPI {intid} enabled and pending: it would be queued on vCPU {vcpu}'s ap_list")
+        elif was and not on:
+            r.lpis_enabled.discard(vcpu)
+        return res
+
+    def _init(self, r: Run) -> str | None:
+        res = super()._init(r)
+        if isinstance(r, ItsRun) and r.its_propbaser and r.machine is not None:
+            r.machine.state.glob["propbaser"] = CONCRETE.const(INITIAL_PROPBASER, 64)
+        return res
 
     def _new_its(self) -> Its:
         """vgic_its_create: the registers' reset (INITIAL_BASER_VALUE | type, CBASER 0,
@@ -601,17 +686,18 @@ class KernelModelIts(KernelModelV3):
         (vgic_v3_lpi_sync_pending_status: a set bit is cleared in memory, 'clear consumed
         data'); a failed read or write drops the LPI and is returned (-EFAULT). Both bases
         are address 0 here: vgic_its_create sets INITIAL_PROPBASER_VALUE and vgic-v3
-        INITIAL_PENDBASER_VALUE, and the programs write no GICR_PROPBASER/PENDBASER."""
+        INITIAL_PENDBASER_VALUE, and conform's programs write no GICR_PROPBASER/PENDBASER;
+        ``prove --on-kernel``'s do (``LPI_BASE_REGS``), and the addresses are theirs."""
         lpi = r.lpis.get(intid)
         if lpi is not None:
             lpi.refs += 1
             return
-        prop = r.mem.read(0 + intid - LPI_OFFSET, 1)
+        prop = r.mem.read(r.propbase() + intid - LPI_OFFSET, 1)
         if prop is None:
             raise ItsError("EFAULT")
         pending = False
         if target is not None:
-            ptr = 0 + intid // 8
+            ptr = r.pendbase(target) + intid // 8
             byte = r.mem.read(ptr, 1)
             if byte is None:
                 raise ItsError("EFAULT")
@@ -620,7 +706,7 @@ class KernelModelIts(KernelModelV3):
                 raise ItsError("EFAULT")
         if pending and prop[0] & 1:
             raise Hazard(f"LPI {intid} enabled and pending: it would be queued on vCPU {target}'s ap_list")
-        r.lpis[intid] = Lpi(intid, target, pending)
+        r.lpis[intid] = Lpi(intid, target, pending, enabled=bool(prop[0] & 1))
 
     def _put_lpi(self, r: ItsRun, intid: int) -> None:
         """vgic_put_irq: the LPI goes with its last reference."""
@@ -705,15 +791,16 @@ class KernelModelIts(KernelModelV3):
     # -- KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES (the vgic-v3) -------------------------------
     def _save_pending_tables(self, r: ItsRun) -> str | None:
         """vgic_v3_save_pending_tables: every LPI with a target vCPU: its byte at that vCPU's
-        GICR_PENDBASER (address 0 here) + intid / 8 is read (-EFAULT), and written back
+        GICR_PENDBASER (address 0 unless written) + intid / 8 is read (-EFAULT), and written back
         (-EFAULT) when its bit differs from the pending state. The order of the LPIs (5.10,
-        6.1: the list; 6.12 on: the xarray, by INTID) changes nothing here: every byte is
-        in the slot at 0 or none is."""
+        6.1: the list; 6.12 on: the xarray, by INTID) changes nothing here: in conform's
+        programs every byte is in the slot at 0 or none is, and ``prove --on-kernel``'s have
+        one LPI."""
         for intid in sorted(r.lpis):
             lpi = r.lpis[intid]
             if lpi.target is None:
                 continue
-            ptr = intid // 8
+            ptr = r.pendbase(lpi.target) + intid // 8
             byte = r.mem.read(ptr, 1)
             if byte is None:
                 return "EFAULT"
