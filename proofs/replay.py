@@ -133,7 +133,7 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
     else:
         dst = make_state(spec, dst_sem, cfg, CONCRETE, values("dst"))
     carry_environment(spec, src, dst, dst_sem)
-    m_src = Machine(spec, src_sem, cfg, CONCRETE, src)
+    m_src = Machine(spec, src_sem, cfg, CONCRETE, src.copy())  # the source as it stopped is compared
     m_dst = Machine(spec, dst_sem, cfg, CONCRETE, dst)
     prior = dst.copy()
     save_steps = seq.save if seq.save is not None else ideal_save_steps(spec)

@@ -131,7 +131,9 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
     else:
         dst = make_state(spec, dst_sem, config, ops, _var_factory(ops, "dst", names))
     carry_environment(spec, src, dst, dst_sem)
-    m_src = Machine(spec, src_sem, config, ops, src)
+    # the save runs on a copy: the state to restore is the source as it stopped, before any
+    # save-side write (a selector the VMM moves to read a selected register) changes it
+    m_src = Machine(spec, src_sem, config, ops, src.copy())
     m_dst = Machine(spec, dst_sem, config, ops, dst)
     named = seq.assume if assume is None else assume
     on_src = tuple(n for n in named if spec.assumption(n).side == "source")
