@@ -504,7 +504,7 @@ def if_it_exists(spec: DeviceSpec, step: Step) -> Step:
     if step.action == "each":
         return dataclasses.replace(step, steps=tuple(if_it_exists(spec, s) for s in step.steps))
     if step.action in ("read", "write") and step.target and step.when is None and \
-            spec.register(step.target).user_read.error is not None:
+            spec.register(step.target).user_read.error is not None and spec.register(step.target).user_read.absent:
         return dataclasses.replace(step, when=Condition("exists"))
     return step
 

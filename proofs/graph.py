@@ -49,7 +49,7 @@ from models.symbolic import SymbolicOps, free_variables, fresh_symbolic
 from proofs import solver
 from proofs.classes import representatives
 from proofs.replay import replay
-from proofs.roundtrip import Witness, encode
+from proofs.roundtrip import Witness, assumption_conds, encode
 from spec.algebra import Value
 from spec.device import ARCHITECTURAL, DeviceSpec
 from spec.sequence import Sequence, Step, ValueSpec
@@ -71,7 +71,8 @@ def interface_nodes(spec: DeviceSpec) -> list[Node]:
     """The restore interface's steps, from the table (rows that view state) and the
     operations, in table order. A register the kernel may refuse (an active-priority
     register beyond the vCPU's priority bits) is written where it exists."""
-    nodes = []
+    # the VM's set-up first (a register access before it fails): the first reference order
+    nodes = [Node(op.name, Step(0, "op", op.name)) for op in spec.operations if op.side == "setup"]
     for reg in spec.registers:
         if not reg.views:
             continue  # ID and RAZ/WI rows: nothing to restore (checked, not written)
@@ -193,7 +194,7 @@ def _machines(spec: DeviceSpec, kernel: str, config: Config, ops: SymbolicOps,
         return f
 
     src = Machine(spec, sem, config, ops, make_state(spec, sem, config, ops, fv("src")))
-    assumptions = [src.invariant()]
+    assumptions = [src.invariant()] + assumption_conds(spec, src, spec.premises)
     saved = run_save(src, ideal_save_steps(spec))
 
     def fresh_dst() -> Machine:
@@ -421,6 +422,10 @@ def _initial_order(spec: DeviceSpec, nodes: list[Node]) -> list[Node]:
             out.extend(m for m in nodes if m.name == f"{reg.pair}=ones")
         out.append(n)
     out.extend(n for n in nodes if n not in out)
+    if spec.interface_order:
+        # the device's documented order, where it names the nodes (a starting point only)
+        rank = {name: i for i, name in enumerate(spec.interface_order)}
+        out.sort(key=lambda n: rank.get(n.name, len(rank)))
     return out
 
 
@@ -599,6 +604,19 @@ def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[No
         w2 = Witness(f"refused:{after}", cfg, ("step", 0), "", w.values, w.seconds)
         rep = replay(spec, seq, w2, destination)
         reason = f"{after} fails before {before}: {rep.errno}" if rep.confirmed else "refused"
+        if not rep.confirmed:
+            # the known edges move other steps along with ``after`` (those that must precede
+            # it): the first to fail may be one of them, which the swap made fail as well
+            for n in wrong:
+                if n.name in (after, before):
+                    continue
+                w3 = Witness(f"refused:{n.name}", cfg, ("step", 0), "", w.values, w.seconds)
+                r3 = replay(spec, seq, w3, destination)
+                if r3.confirmed:
+                    w2, rep = w3, r3
+                    reason = (f"{after} before {before} (with {n.name}, which must precede {after}): "
+                              f"{n.name} fails: {rep.errno}")
+                    break
         name = rep.failed_at.register.user_write.name if rep.failed_at and rep.failed_at.register else ""
         return Edge(before, after, "(failure)", "the restore", reason, rep.rule, rep.rule_source,
                     name, {}, rep.confirmed, rep.config, w2)

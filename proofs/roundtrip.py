@@ -135,7 +135,8 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
     # save-side write (a selector the VMM moves to read a selected register) changes it
     m_src = Machine(spec, src_sem, config, ops, src.copy())
     m_dst = Machine(spec, dst_sem, config, ops, dst)
-    named = seq.assume if assume is None else assume
+    named = (seq.assume if assume is None else assume)
+    named = tuple(spec.premises) + tuple(n for n in named if n not in spec.premises)
     on_src = tuple(n for n in named if spec.assumption(n).side == "source")
     on_dst = tuple(n for n in named if spec.assumption(n).side == "destination")
     assumptions = [m_src.invariant()] + assumption_conds(spec, m_src, on_src)

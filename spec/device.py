@@ -134,6 +134,10 @@ class Accessor:
     rule: str = ""  # the sentence or behaviour, quoted or paraphrased, shown in reports
     error: Callable[..., Any] | None = None  # read accessors: when the read fails
     errno: str = ""
+    # whether ``error`` means the register does not exist there (an ICC_AP1R<n>_EL1 beyond
+    # the vCPU's priority bits: the ideal save and the graph's interface steps access it only
+    # where it does), or that the access is refused for now (-EBUSY before CTRL_INIT)
+    absent: bool = True
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,9 @@ class Operation:
     # steps (fn unused)
     kind: str = "device"
     # which side of a migration it belongs to: "restore" (a step of the restore interface,
-    # a node of the ordering graph), "save" (a flush before memory is saved), "reset"
+    # a node of the ordering graph), "setup" (a lifecycle step of the destination's VM set-up:
+    # a node too, placed before the registers in the graph's first reference order), "save"
+    # (a flush before memory is saved), "reset"
     side: str = "restore"
 
 
@@ -301,6 +307,10 @@ class DeviceSpec:
     vcpu_classes: bool = False
     invariant_conjuncts: Callable[..., list[tuple[str, Value]]] | None = None
     assumptions: tuple[Assumption, ...] = ()
+    # assumptions every proof of this device makes of its source (the device's premise of
+    # migration, e.g. "the source VM is set up and initialised" where the lifecycle is
+    # state): names of ``assumptions``; reports list them with a file's own
+    premises: tuple[str, ...] = ()
     # any kernel release -> its semantics (ValueError with the reason when not modelled)
     resolve: Callable[[str], Any] | None = None
     # the changes of userspace semantics across releases (each with what/commit/evidence
@@ -337,6 +347,12 @@ class DeviceSpec:
     # States on which orders are compared when deriving the ordering graph:
     # (ops, scope, fields) -> cond on the *source*, with the reason. It excludes losses no
     # order can avoid, which would otherwise make every order look as bad as any other.
+    # the ordering graph's first reference order, by node name (a documented restore order;
+    # nodes it does not name follow in table order): a starting point only, every edge is
+    # still derived and confirmed. Table order can be a poor start where a register's
+    # offset comes before one it depends on (GICv5's IRS_IST_BASER at 0x180, IRS_IST_CFGR
+    # at 0x190): the pairs compared in an order that fails anyway tell little.
+    interface_order: tuple[str, ...] = ()
     order_assumption: Callable[..., Value] | None = None
     order_assumption_reason: str = ""
     doc: str = ""
@@ -509,7 +525,7 @@ class DeviceSpec:
                     raise SpecError(f"{self.name}: operation {o.name} moves unknown field {v}")
             if o.kind not in ("device", SAVE_MEMORY, RESTORE_MEMORY):
                 raise SpecError(f"{self.name}: operation {o.name}: bad kind {o.kind}")
-            if o.side not in ("restore", "save", "reset"):
+            if o.side not in ("setup", "restore", "save", "reset"):
                 raise SpecError(f"{self.name}: operation {o.name}: bad side {o.side}")
         memory = [f for f in self.fields if f.memory]
         for f in self.fields:
@@ -519,6 +535,9 @@ class DeviceSpec:
         if memory and {SAVE_MEMORY, RESTORE_MEMORY} - {o.kind for o in self.operations}:
             raise SpecError(f"{self.name}: fields in guest memory need the memory steps "
                             "(spec.device.memory_operations)")
+        for a in self.premises:
+            if a not in {x.name for x in self.assumptions}:
+                raise SpecError(f"{self.name}: premise {a} is not a declared assumption")
         for sel in self.selector_domains:
             if sel not in self.selectors or self.selector_domains[sel] not in ("cpu", "irq"):
                 raise SpecError(f"{self.name}: selector {sel}: unknown, or a domain other than cpu/irq")

@@ -53,8 +53,9 @@ How the state is abstracted (what a verdict covers):
     per class with a symbolic selector, which covers both "this SPI is selected" and "it
     is not" (the selector is compared with the SPI's own number only).
   * **Lifecycle** as global environment fields (vCPUs created, device created, IRS
-    address set, initialised); a running source has all four (the invariant); a fresh
-    destination (an incoming QEMU process) none. A sequence on this device is proved on
+    address set, initialised); the invariant keeps them in order (and the IRS at its
+    initial state before CTRL_INIT); every proof assumes a running source (the device's
+    premise ``running``); a fresh destination (an incoming QEMU process) has none. A sequence on this device is proved on
     ``destination = "fresh"`` only.
   * **1-of-N.** A guest that has not opted out of 1-of-N selection has IRS_PE_CR0.DPS = 0
     on some PE (SEED L204-L209); ``assume = ["no-one-of-n"]`` restricts the source to
@@ -246,20 +247,50 @@ def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, V
     if scope != "global":
         return []
     return [
-        ("a running VM: vCPUs, device, address, initialised",
-         bool_and(ops, f["vcpus_created"], f["device_created"], f["addr_set"], f["initialised"])),
+        # the lifecycle's order (the operations' preconditions): an address needs the
+        # device, initialisation needs the address and the vCPUs
+        ("lifecycle in order", bool_and(ops, implies(ops, f["addr_set"], f["device_created"]),
+                                        implies(ops, f["initialised"], bool_and(ops, f["addr_set"], f["vcpus_created"])))),
+        # registers are reachable from CTRL_INIT on (-EBUSY before): the IRS's state is KVM's
+        # initial state until then
+        ("nothing before CTRL_INIT", implies(ops, ops.not_(f["initialised"], 1), _is_reset(ops, f))),
         ("IST_CFGR holds its fields only", ops.eq(ops.and_(f["ist_cfgr"], ops.const(mask(32) ^ CFGR_MASK, 32)),
                                                     ops.const(0, 32))),
         ("IST_BASER holds ADDR and VALID only",
          ops.eq(ops.and_(f["ist_baser"], ops.const(mask(64) ^ BASER_MASK, 64)), ops.const(0, 64))),
-        ("the host LPI IST exists exactly when IST_BASER is valid", ops.eq(f["lpi_ist"], _valid(ops, f["ist_baser"]))),
-        # the guest's VALID 0->1 write is refused unless the CFGR is valid (FACTS §2.6)
-        ("a valid IST_BASER was written under a valid IST_CFGR",
-         implies(ops, ops.eq(_valid(ops, f["ist_baser"]), one), cfgr_valid(ops, f["ist_cfgr"]))),
+        # a host LPI IST is allocated for a valid IST_BASER only (the guest's write, the proposed
+        # userspace write, the simplified IST restore), under a valid CFGR (FACTS §2.6); a
+        # userspace write in the simplified revision may leave a valid IST_BASER without one
+        # until the IST restore (SEED L197-L200)
+        ("an LPI IST needs a valid IST_BASER", implies(ops, ops.eq(f["lpi_ist"], one), _valid(ops, f["ist_baser"]))),
+        ("an LPI IST was allocated under a valid IST_CFGR",
+         implies(ops, ops.eq(f["lpi_ist"], one), cfgr_valid(ops, f["ist_cfgr"]))),
         ("no LPI state without an LPI IST",
          implies(ops, ops.eq(f["lpi_ist"], ops.const(0, 1)),
                  bool_and(ops, ops.eq(f["lpi_pending"], ops.const(0, 1)), ops.eq(f["lpi_enable"], ops.const(0, 1))))),
     ]
+
+
+def _is_reset(ops: Ops, f: dict[str, Value]) -> Value:
+    r = reset(ops, None, "global")  # type: ignore[arg-type]
+    return bool_and(ops, *(ops.eq(f[k], r[k]) for k in r if k not in ("vcpus_created", "device_created", "addr_set",
+                                                                       "initialised")))
+
+
+def _running(ops: Ops, scope: str, f: dict[str, Value]) -> Value:
+    if scope != "global":
+        return ops.const(1, 1)
+    # a VM that runs has the LPI IST its valid IST_BASER describes (the guest's write
+    # allocates it; a restored VM's IST restore did before its first run, SEED L57-L60)
+    return bool_and(ops, f["vcpus_created"], f["device_created"], f["addr_set"], f["initialised"],
+                    ops.eq(f["lpi_ist"], _valid(ops, f["ist_baser"])))
+
+
+RUNNING = Assumption(
+    "running", _running,
+    "the source VM is set up and initialised (vCPUs, the VGICv5 and its IRS address, CTRL_INIT) and has the LPI "
+    "IST its IRS_IST_BASER describes: QEMU migrates a VM it has realised (it 'always creates the whole VM first ... initializing it', seed 003 L127-L131)",
+    f"{SEED} L127-L131, L137-L143")
 
 
 def _invariant(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) -> Value:
@@ -280,7 +311,7 @@ _EBUSY_RULE = "-EBUSY before CTRL_INIT"
 def _user_read(name: str, fn, rule: str, source: str) -> Accessor:
     """A userspace read: -EBUSY before CTRL_INIT (FACTS §2.6, §4)."""
     return Accessor(name, "read", fn, source, f"{rule}; {_EBUSY_RULE}",
-                    error=lambda ops, ctx, f: _not_init(ops, ctx), errno="EBUSY")
+                    error=lambda ops, ctx, f: _not_init(ops, ctx), errno="EBUSY", absent=False)
 
 
 def _user_write(name: str, fn, rule: str, source: str) -> Accessor:
@@ -643,16 +674,16 @@ OPERATIONS = (
     Operation("create_vcpus", _lifecycle("vcpus_created", (("initialised", "0"),), ("EBUSY",)),
               f"{SEED} L116, L139; model choice: a vCPU created after CTRL_INIT is -EBUSY, as KVM's "
               "kvm_arch_vcpu_precreate for GICv2/v3 (spec/lifecycle.py); FINAL: CTRL_INIT 'Must be called after "
-              "all VCPUs have been created'", "creates the VM's vCPUs"),
+              "all VCPUs have been created'", "creates the VM's vCPUs", side="setup"),
     Operation("create_device", _lifecycle("device_created", (("device_created", "0"),), ("EEXIST",)),
               f"{SEED} L140; model choice: one vGIC per VM, a second is -EEXIST (kvm_vgic_create, "
-              "spec/lifecycle.py)", "KVM_CREATE_DEVICE (the VGICv5)"),
+              "spec/lifecycle.py)", "KVM_CREATE_DEVICE (the VGICv5)", side="setup"),
     Operation("set_address", _lifecycle("addr_set", (("device_created", "1"), ("addr_set", "0")), ("ENXIO", "EEXIST")),
               f"{SEED} L117-L118; FACTS §4: KVM_VGIC_V5_ADDR_TYPE_IRS 'already set -> -EEXIST'; model choice: "
               "without the device -ENXIO (there is no device fd)",
-              "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR: the IRS base address", views=()),
+              "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR: the IRS base address", side="setup"),
     Operation("KVM_DEV_ARM_VGIC_CTRL_INIT", _ctrl_init, f"{SEED} L119-L121; FACTS §4",
-              "initialises the VGIC: default IRS state, creates the SPI IST"),
+              "initialises the VGIC: default IRS state, creates the SPI IST", side="setup"),
     Operation("KVM_DEV_ARM_VGIC_GRP_IST_GET", _ist_get, f"{SEED} L89-L91",
               "the LPI half of KVM_GET_DEVICE_ATTR GRP_IST: writes the host LPI IST into the guest's LPI IST",
               views=("lpi_pending", "lpi_enable"), side="save"),
@@ -704,7 +735,12 @@ GICV5_IRS = DeviceSpec(
     irq_counts=SPI_COUNTS,
     private_irqs=0,
     resolve=_resolve,
-    assumptions=(NO_ONE_OF_N,),
+    assumptions=(RUNNING, NO_ONE_OF_N),
+    premises=("running",),
+    # the proposal's order (SEED L111-L126, L165-L186) in QEMU's lifecycle (L137-L143)
+    interface_order=("create_vcpus", "create_device", "set_address", "KVM_DEV_ARM_VGIC_CTRL_INIT", "restore_memory",
+                     "IRS_IST_CFGR", "IRS_IST_BASER", "VGIC_SPI_IST", "KVM_DEV_ARM_VGIC_GRP_IST_SET", "IRS_CR0",
+                     "IRS_CR1", "IRS_SPI_SELR", "IRS_PE_SELR", "IRS_PE_CR0", "IRS_SPI_CFGR"),
     selectors=("pe", "spi"),
     selector_domains={"pe": "cpu", "spi": "irq"},
     obligations=("graph",),
