@@ -313,7 +313,9 @@ class Machine:
         else:
             eff = op.fn(self.ops, self.ctx(vcpu), self.state.glob)
         self._apply(self.state.glob, eff)
-        return (eff.error if eff.error is not None else self.ops.const(0, 1)), eff.errno
+        # on concrete values, the errno of the first check that fails (as for a write)
+        errno = eff.errno if self.ops.symbolic else errno_of(eff)
+        return (eff.error if eff.error is not None else self.ops.const(0, 1)), errno
 
     # -- guest memory ----------------------------------------------------------------------
     def memory(self) -> dict[tuple[str, Any, str], Value]:
