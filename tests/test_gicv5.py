@@ -220,7 +220,7 @@ def _migrate(src: Machine, seq, src_state: Machine | None = None) -> Machine:
      '"saved" means nothing before the save'),
     ('[[restore]]\neach = "cpu"\nsteps = [ { write = "IRS_CR0" } ]\n', "unknown selector 'cpu' for gicv5-irs: valid: pe, spi"),
     ('[[restore]]\nop = "KVM_DEV_ARM_VGIC_GRP_IST"\n', "unknown operation"),
-    ('kernel = "6.12"\n[[restore]]\nwrite = "IRS_CR0"\n', "not a modelled revision of the GICv5 IRS interface"),
+    ('kernel = "6.12"\n[[restore]]\nwrite = "IRS_CR0"\n', "is not modelled for gicv5-irs: valid: proposed, simplified"),
 ])
 def test_bad_input_is_reported_with_its_line(body, msg):
     with pytest.raises(SequenceError) as e:
