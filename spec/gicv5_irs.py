@@ -53,7 +53,8 @@ How the state is abstracted (what a verdict covers):
     per class with a symbolic selector, which covers both "this SPI is selected" and "it
     is not" (the selector is compared with the SPI's own number only).
   * **Lifecycle** as global environment fields (vCPUs created, device created, IRS
-    address set, initialised); the invariant keeps them in order (and the IRS at its
+    address set, initialised), whose operations and -EBUSY-before-INIT rule are the table
+    ``spec.lifecycle.GICV5`` (through ``spec.lifecycle.as_effect``); the invariant keeps them in order (and the IRS at its
     initial state before CTRL_INIT); every proof assumes a running source (the device's
     premise ``running``); a fresh destination (an incoming QEMU process) has none. A sequence on this device is proved on
     ``destination = "fresh"`` only.
@@ -67,6 +68,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spec import lifecycle
 from spec.algebra import Ops, Value, bool_and, implies, mask
 from spec.behaviours import read_raz, write_wi
 from spec.device import (
@@ -295,7 +297,10 @@ def _invariant(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, Value]) ->
 # --- accessors -------------------------------------------------------------------------
 
 def _not_init(ops: Ops, ctx: AccessContext) -> Value:
-    return ops.not_(ctx.device["initialised"], 1)
+    """spec/lifecycle.py GICV5 'irs_regs' / 'ist': -EBUSY before CTRL_INIT."""
+    eff = lifecycle.as_effect(lifecycle.GICV5, "irs_regs", ops, ctx.device)
+    assert eff.error is not None and eff.errno == "EBUSY"
+    return eff.error
 
 
 # GRP_IRS_REGS before CTRL_INIT: -EBUSY ('VGIC is not initialized'; no register is allowed
@@ -599,34 +604,13 @@ IST_REGISTERS = (
 
 # --- operations --------------------------------------------------------------------------
 
-def _lifecycle(field: str, checks: tuple[tuple[str, str], ...], errnos: tuple[str, ...]):
-    """An operation that sets ``field`` when none of ``checks`` (field, must be 0|1) fails."""
+def _lifecycle(name: str):
+    """A lifecycle operation, as spec/lifecycle.py's GICV5 table says (checks, errnos, effects)."""
 
     def fn(ops: Ops, ctx: AccessContext, g: dict[str, Value]) -> Effect:
-        conds = []
-        for (name, want), errno in zip(checks, errnos, strict=True):
-            bad = ops.not_(g[name], 1) if want == "1" else g[name]
-            conds.append((bad, errno))
-        error = ops.const(0, 1)
-        for bad, _ in conds:
-            error = ops.or_(error, bad)
-        return Effect({field: ops.const(1, 1)}, error=error if conds else None,
-                      errno=" or ".join(e for _, e in conds), errnos=tuple(conds))
+        return lifecycle.as_effect(lifecycle.GICV5, name, ops, g)
 
     return fn
-
-
-def _ctrl_init(ops: Ops, ctx: AccessContext, g: dict[str, Value]) -> Effect:
-    """CTRL_INIT: 'sets up the default state and creates the SPI IST' (SEED L119-L121); errors
-    -ENXIO (not configured), -ENODEV (no online VCPU) (FACTS §4, final doc). Model choice:
-    'not configured' is the IRS address unset (or no device), and a second INIT does
-    nothing (as vgic_init on GICv2/v3)."""
-    no_cpu = ops.not_(g["vcpus_created"], 1)
-    unconf = ops.not_(ops.and_(g["device_created"], g["addr_set"]), 1)
-    fresh = ops.not_(g["initialised"], 1)
-    error = ops.and_(fresh, ops.or_(unconf, no_cpu))
-    return Effect({"initialised": ops.const(1, 1)}, error=error, errno="ENXIO or ENODEV",
-                  errnos=((ops.and_(fresh, unconf), "ENXIO"), (ops.and_(fresh, no_cpu), "ENODEV")))
 
 
 def _ist_get(ops: Ops, ctx: AccessContext, g: dict[str, Value]) -> Effect:
@@ -665,20 +649,19 @@ def _ist_set(ops: Ops, ctx: AccessContext, g: dict[str, Value]) -> Effect:
                   errnos=((busy, "EBUSY"), (exists, "EBUSY"), (bad_cfg, "EINVAL")))
 
 
+_LC = "spec/lifecycle.py GICV5"
 OPERATIONS = (
-    Operation("create_vcpus", _lifecycle("vcpus_created", (("initialised", "0"),), ("EBUSY",)),
-              f"{SEED} L116, L139; model choice: a vCPU created after CTRL_INIT is -EBUSY, as KVM's "
-              "kvm_arch_vcpu_precreate for GICv2/v3 (spec/lifecycle.py); FINAL: CTRL_INIT 'Must be called after "
-              "all VCPUs have been created'", "creates the VM's vCPUs", side="setup"),
-    Operation("create_device", _lifecycle("device_created", (("device_created", "0"),), ("EEXIST",)),
-              f"{SEED} L140; model choice: one vGIC per VM, a second is -EEXIST (kvm_vgic_create, "
-              "spec/lifecycle.py)", "KVM_CREATE_DEVICE (the VGICv5)", side="setup"),
-    Operation("set_address", _lifecycle("addr_set", (("device_created", "1"), ("addr_set", "0")), ("ENXIO", "EEXIST")),
-              f"{SEED} L117-L118; FACTS §4: KVM_VGIC_V5_ADDR_TYPE_IRS 'already set -> -EEXIST'; model choice: "
-              "without the device -ENXIO (there is no device fd)",
-              "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR: the IRS base address", side="setup"),
-    Operation("KVM_DEV_ARM_VGIC_CTRL_INIT", _ctrl_init, f"{SEED} L119-L121; FACTS §4",
-              "initialises the VGIC: default IRS state, creates the SPI IST", side="setup"),
+    Operation("create_vcpus", _lifecycle("create_vcpus"), f"{_LC} create_vcpus; {SEED} L116, L139",
+              "creates the VM's vCPUs (-EBUSY after CTRL_INIT)", side="setup"),
+    Operation("create_device", _lifecycle("create_device"), f"{_LC} create_device; {SEED} L140",
+              "KVM_CREATE_DEVICE (the VGICv5; a second is -EEXIST)", side="setup"),
+    Operation("set_address", _lifecycle("set_address"), f"{_LC} set_address; {SEED} L117-L118; FACTS §4",
+              "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR: the IRS base address (-ENXIO without the device, "
+              "-EEXIST when set)", side="setup"),
+    Operation("KVM_DEV_ARM_VGIC_CTRL_INIT", _lifecycle("KVM_DEV_ARM_VGIC_CTRL_INIT"),
+              f"{_LC} KVM_DEV_ARM_VGIC_CTRL_INIT; {SEED} L119-L121; FACTS §4",
+              "initialises the VGIC: default IRS state, creates the SPI IST (-ENXIO without the IRS address, "
+              "-ENODEV without vCPUs)", side="setup"),
     Operation("KVM_DEV_ARM_VGIC_GRP_IST_GET", _ist_get, f"{SEED} L89-L91",
               "the LPI half of KVM_GET_DEVICE_ATTR GRP_IST: writes the host LPI IST into the guest's LPI IST",
               views=("lpi_pending", "lpi_enable"), side="save"),

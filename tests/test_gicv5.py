@@ -227,3 +227,24 @@ def test_bad_input_is_reported_with_its_line(body, msg):
         load_text(body)
     assert msg in e.value.message, e.value.message
     assert e.value.line > 0
+
+
+def test_the_lifecycle_table_and_the_device_operations_agree():
+    """spec/lifecycle.py GICV5 is the one source of the lifecycle's rules: the device's
+    operations (as_effect over its fields) give, on every assignment of the four flags,
+    the errno and the flags that running the table gives."""
+    import itertools
+
+    from spec import lifecycle
+    from spec.device import errno_of
+
+    keys = list(lifecycle.GICV5.state)
+    for name in ("create_vcpus", "create_device", "set_address", "KVM_DEV_ARM_VGIC_CTRL_INIT", "irs_regs"):
+        for bits in itertools.product((0, 1), repeat=len(keys)):
+            st = {k: bool(b) for k, b in zip(keys, bits, strict=True)}
+            want = lifecycle.run(lifecycle.GICV5, st, name, {}, "0.0", {"register": lambda s, a: None})
+            eff = lifecycle.as_effect(lifecycle.GICV5, name, CONCRETE, dict(zip(keys, bits, strict=True)))
+            got = errno_of(eff) if eff.error else "ok"
+            assert got == want, (name, bits)
+            if want == "ok":
+                assert {k: bool(eff.updates.get(k, b)) for k, b in zip(keys, bits, strict=True)} == st
