@@ -33,8 +33,11 @@ Revisions ("kernel" in a sequence file):
     each SPI's level/edge from the ISTE ("that information already exists in the IST
     that is being restored, so if needs be, that can be extracted", L213-L215; the final
     series does it: vgic_v5_restore_spi_config, FACTS §3.1).
-  The final merged ABI (FINAL) differs again: both ISTs travel through userspace buffers
-  and guest memory plays no part (FACTS §2.4). It is not modelled as a third revision.
+  * ``merged``: the final merged ABI (FINAL, FACTS §2.4): as ``simplified``, but the LPI
+    IST too travels through a userspace buffer ('does not update guest memory'), IRS_PE_CR0
+    is WI and reads DPS=1, and the userspace IRS_SPI_CFGR write is a no-op. Model choice:
+    its step c) (KVM_DEV_ARM_VGIC_GRP_NR_IRQS before CTRL_INIT) is not a step: the SPI
+    count is the VM's configuration, the same on both sides.
 
 How the state is abstracted (what a verdict covers):
   * **SPIs** are the interrupts of this device (IDs 0..nr_spis-1: IRS_IDR7.SPI_BASE is 0,
@@ -58,6 +61,9 @@ How the state is abstracted (what a verdict covers):
     initial state before CTRL_INIT); every proof assumes a running source (the device's
     premise ``running``); a fresh destination (an incoming QEMU process) has none. A sequence on this device is proved on
     ``destination = "fresh"`` only.
+  * **The LPI buffer** (merged only): register ``VGIC_LPI_IST`` (GRP_IST) is the
+    representative LPI's entry in the userspace LPI buffer; model choice: the restore's
+    one ioctl is the operation (allocation) then the two buffer writes.
   * **1-of-N.** A guest that has not opted out of 1-of-N selection has IRS_PE_CR0.DPS = 0
     on some PE (SEED L204-L209); ``assume = ["no-one-of-n"]`` restricts the source to
     guests that opted out everywhere (DPS = 1, KVM's value: FACTS §2.6 "reads DPS=1").
@@ -147,9 +153,17 @@ class GicV5Semantics:
     ist_restore_sets_config: bool
     source: str
     revision: str = ""
+    # merged (FINAL): the LPI IST travels through a userspace buffer like the SPI IST ('Saving
+    # the ISTs writes all IST state to userspace-provided buffers and does not update guest
+    # memory'); IRS_PE_CR0 is WI and reads DPS=1 ('we don't support 1-of-N routing'); the
+    # userspace IRS_SPI_CFGR write is a no-op (FACTS §2.4, §2.6)
+    lpi_buffer: bool = False
+    pe_cr0_wi: bool = False
+    spi_cfgr_uaccess_noop: bool = False
 
     def flags(self) -> tuple:
-        return (self.ist_alloc_at_baser, self.ist_restore_sets_config)
+        return (self.ist_alloc_at_baser, self.ist_restore_sets_config, self.lpi_buffer, self.pe_cr0_wi,
+                self.spi_cfgr_uaccess_noop)
 
 
 VERSIONS = {
@@ -157,6 +171,10 @@ VERSIONS = {
                                f"{SEED} L25-L63 (patch 43's commit message), L83-L126, L165-L186", "proposed"),
     "simplified": GicV5Semantics("simplified", False, True, f"{SEED} L145-L231 (Sascha Bischoff, 2026-05-08)",
                                  "simplified"),
+    "merged": GicV5Semantics("merged", False, True, "FACTS §2.4-§2.6: the final series' arm-vgic-v5.rst "
+                             "(analogdevicesinc/linux@2bc87b583a30) and vgic-irs-v5.c (@2dfb5d4fa408), merged into "
+                             "kvmarm next (kvm-arm64/gicv5-7.4)", "merged",
+                             lpi_buffer=True, pe_cr0_wi=True, spi_cfgr_uaccess_noop=True),
 }
 
 
@@ -241,6 +259,11 @@ def invariant_conjuncts(ops: Ops, ctx: AccessContext, scope: str, f: dict[str, V
         # model choice: a guest's IRS_SPI_CFGR write sets KVM's record and the IRS keeps the
         # ISTE's HM to match (FACTS §2.6: the guest write 'sets irq->config of the selected SPI')
         return [("KVM's level/edge record is the ISTE's HM", ops.eq(f["spi_config"], f["spi_hm"]))]
+    if scope == "cpu":
+        if ctx.semantics.pe_cr0_wi:
+            # 'The only thing that the guest can correctly write here is 0x1' (FACTS §2.6)
+            return [("IRS_PE_CR0 is WI: DPS is 1", ops.eq(f["pe_dps"], one))]
+        return []
     if scope != "global":
         return []
     return [
@@ -421,6 +444,8 @@ def _spi_cfgr_wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) ->
 
 
 def _spi_cfgr_uwr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if ctx.semantics.spi_cfgr_uaccess_noop:
+        return Effect({})  # merged: 'case GICV5_IRS_SPI_CFGR: break;' (FACTS §2.6)
     # model choice (v1 and the seed's simplification): the userspace write sets KVM's
     # level/edge record of the selected SPI, what the seed's per-SPI loop restores (L211-L213)
     # (the final series makes it a no-op, FACTS §2.6)
@@ -432,6 +457,8 @@ def _pe_cr0_rd(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
 
 
 def _pe_cr0_wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    if ctx.semantics.pe_cr0_wi:
+        return Effect({})  # merged: WI, 'we don't support 1-of-N routing' (FACTS §2.6)
     # model choice: DPS of the selected PE is stored (the seed's per-PE loop restores it,
     # L204-L205; the final series makes it WI as KVM does not support 1-of-N, FACTS §2.6)
     return Effect({"pe_dps": ops.extract(d, 0, 0)})
@@ -586,6 +613,26 @@ def _iste_slice_wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) 
     return Effect(upd, error=_not_init(ops, ctx), errno="EBUSY")
 
 
+def _lpi_buf_rd(ops: Ops, ctx: AccessContext, f: dict[str, Value]) -> Value:
+    """merged: the LPI's ISTE (bits 3 ENABLE, 0 PENDING) as the IST save copies it into the
+    userspace LPI buffer ('BIT(lpi_id_bits) * sizeof(__u32)', FACTS §2.5); 0 without an LPI IST."""
+    v = ops.concat(ops.concat(f["lpi_enable"], ops.const(0, 2), 2), f["lpi_pending"], 1)
+    return ops.ite(f["lpi_ist"], ops.zext(v, 4, 32), ops.const(0, 32))
+
+
+def _lpi_buf_wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    """merged: the LPI buffer restored into the host LPI IST the same GRP_IST restore
+    allocated; 'non-zero LPI buffer when no LPI IST configured' is -EINVAL (FACTS §2.4 Doc-C
+    errors). Other revisions have no LPI buffer: -ENXIO (model choice)."""
+    if not ctx.semantics.lpi_buffer:
+        return Effect({}, error=ops.const(1, 1), errno="ENXIO")
+    none = ops.not_(f["lpi_ist"], 1)
+    bad = ops.and_(none, ops.not_(ops.eq(d, ops.const(0, 32)), 1))
+    return Effect({"lpi_pending": ops.ite(f["lpi_ist"], ops.extract(d, 0, 0), f["lpi_pending"]),
+                   "lpi_enable": ops.ite(f["lpi_ist"], ops.extract(d, 3, 3), f["lpi_enable"])},
+                  error=bad, errno="EINVAL")
+
+
 IST_REGISTERS = (
     Register("VGIC_SPI_IST", GRP_IST, 0, max(SPI_COUNTS) // 4, "irq",
              ("spi_pending", "spi_active", "spi_hm", "spi_enable", "spi_irm"),
@@ -599,6 +646,17 @@ IST_REGISTERS = (
              bits_per_irq=8, first_irq=0, irqs=max(SPI_COUNTS),
              doc="model choice: the SPI half of the GRP_IST attribute (its userspace buffer), one byte per SPI "
              "(ISTE bits 7:0); the LPI half is the operations KVM_DEV_ARM_VGIC_GRP_IST_GET/_SET"),
+    Register("VGIC_LPI_IST", GRP_IST, 0x100, 1, "global", ("lpi_pending", "lpi_enable"),
+             _guest_read("guest_no_access_lpi", _lpi_buf_rd, "the IRS's view", f"{FACTS} §3.2"),
+             write_wi(f"{FACTS} §3.1: the guest reaches the LPI IST only through the IRS"),
+             Accessor("get_lpi_ist", "read", _lpi_buf_rd, f"{FACTS} §2.4-§2.5 (FINAL)",
+                      "merged: the LPI's ISTE into the userspace LPI buffer",
+                      error=lambda ops, ctx, f: ops.const(0 if ctx.semantics.lpi_buffer else 1, 1), errno="ENXIO"),
+             _user_write("set_lpi_ist", _lpi_buf_wr, "merged: the LPI's ISTE from the userspace LPI buffer",
+                         f"{FACTS} §2.4-§2.5 (FINAL)"),
+             width=32,
+             doc="model choice: the merged revision's LPI buffer of the GRP_IST attribute (struct kvm_vgic_v5_ist "
+             "lpi_ist_addr), the representative LPI's entry; no such buffer in the other revisions"),
 )
 
 
@@ -617,6 +675,9 @@ def _ist_get(ops: Ops, ctx: AccessContext, g: dict[str, Value]) -> Effect:
     """KVM_GET_DEVICE_ATTR GRP_IST, the LPI half: 'the LPI IST is stored directly to guest
     memory' (SEED L89-L91); nothing without a host LPI IST."""
     has = g["lpi_ist"]
+    if ctx.semantics.lpi_buffer:
+        # merged: into the userspace buffer (VGIC_LPI_IST), 'does not update guest memory'
+        return Effect({}, error=_not_init(ops, ctx), errno="EBUSY")
     return Effect({"mem_lpi_pending": ops.ite(has, g["lpi_pending"], g["mem_lpi_pending"]),
                    "mem_lpi_enable": ops.ite(has, g["lpi_enable"], g["mem_lpi_enable"])},
                   error=_not_init(ops, ctx), errno="EBUSY")
@@ -642,6 +703,10 @@ def _ist_set(ops: Ops, ctx: AccessContext, g: dict[str, Value]) -> Effect:
     exists = g["lpi_ist"]
     bad_cfg = ops.and_(valid, ops.not_(cfgr_valid(ops, g["ist_cfgr"]), 1))
     error = ops.or_(busy, ops.or_(exists, bad_cfg))
+    if ctx.semantics.lpi_buffer:
+        # merged: the allocation only; the entries come from the LPI buffer (VGIC_LPI_IST)
+        return Effect({"lpi_ist": ops.ite(valid, c(1, 1), exists)}, error=error, errno="EBUSY or EINVAL",
+                      errnos=((busy, "EBUSY"), (exists, "EBUSY"), (bad_cfg, "EINVAL")))
     return Effect({"lpi_ist": ops.ite(valid, c(1, 1), exists),
                    "lpi_pending": ops.ite(valid, g["mem_lpi_pending"], g["lpi_pending"]),
                    "lpi_enable": ops.ite(valid, g["mem_lpi_enable"], g["lpi_enable"])},
@@ -693,6 +758,7 @@ NO_ONE_OF_N = Assumption(
 IDEAL_SAVE = (
     Step(0, "op", "KVM_DEV_ARM_VGIC_GRP_IST_GET"),
     Step(0, "read", "VGIC_SPI_IST"),
+    Step(0, "read", "VGIC_LPI_IST"),
     *(Step(0, "read", r.name) for r in IRS_REGISTERS),
     Step(0, "op", "save_memory"),
 )
@@ -721,7 +787,7 @@ GICV5_IRS = DeviceSpec(
                             "reads IRS_PE_CR0 for the selected PE only, a loss no order avoids",
     # the proposal's order (SEED L111-L126, L165-L186) in QEMU's lifecycle (L137-L143)
     interface_order=("create_vcpus", "create_device", "set_address", "KVM_DEV_ARM_VGIC_CTRL_INIT", "restore_memory",
-                     "IRS_IST_CFGR", "IRS_IST_BASER", "VGIC_SPI_IST", "KVM_DEV_ARM_VGIC_GRP_IST_SET", "IRS_CR0",
+                     "IRS_IST_CFGR", "IRS_IST_BASER", "VGIC_SPI_IST", "KVM_DEV_ARM_VGIC_GRP_IST_SET", "VGIC_LPI_IST", "IRS_CR0",
                      "IRS_CR1", "IRS_SPI_SELR", "IRS_PE_SELR", "IRS_PE_CR0", "IRS_SPI_CFGR"),
     selectors=("pe", "spi"),
     selector_domains={"pe": "cpu", "spi": "irq"},

@@ -47,9 +47,9 @@ def op(m: Machine, name: str) -> str:
 
 # --- the shipped files ------------------------------------------------------------------
 
-def test_six_files_ship():
+def test_eight_files_ship():
     assert [f.name for f in FILES] == [
-        "proposed-qemu-lifecycle.toml", "proposed-verbatim.toml", "simplified-qemu-one-of-n.toml",
+        "merged-qemu.toml", "merged-save-memory-first.toml", "proposed-qemu-lifecycle.toml", "proposed-verbatim.toml", "simplified-qemu-one-of-n.toml",
         "simplified-qemu.toml", "simplified-save-memory-first.toml", "simplified-save-mmio-first.toml"]
 
 
@@ -58,7 +58,8 @@ def test_each_file_gets_the_verdict_it_states(path: Path):
     seq = load(path, DEVICES)
     r = run_sequence(seq)
     assert r.matches, (r.verdict, r.result.labels)
-    want = {"proposed-qemu-lifecycle": (COUNTEREXAMPLE, ["pe_selr", "spi_selr"]),
+    want = {"merged-qemu": (PROVED, []), "merged-save-memory-first": (PROVED, []),
+            "proposed-qemu-lifecycle": (COUNTEREXAMPLE, ["pe_selr", "spi_selr"]),
             "proposed-verbatim": (COUNTEREXAMPLE, ["pe_selr", "spi_selr"]),
             "simplified-qemu-one-of-n": (COUNTEREXAMPLE, ["pe_dps:0->1"]),
             "simplified-qemu": (PROVED, []),
@@ -189,6 +190,22 @@ def test_simplified_the_ist_restore_allocates_and_sets_the_spi_level():
     p = machine("proposed")
     p.write_word(IRS.register("VGIC_SPI_IST"), 0, 0, 0b100)
     assert p.state.irq[(-1, 0)]["spi_hm"] == 1 and p.state.irq[(-1, 0)]["spi_config"] == 0
+
+
+def test_merged_the_lpi_ist_travels_in_a_buffer_and_pe_cr0_is_wi():
+    m = machine("merged")
+    assert write(m, "IRS_IST_CFGR", CFGR) == "ok" and write(m, "IRS_IST_BASER", BASER) == "ok"
+    assert write(m, "VGIC_LPI_IST", 0b1001) == "EINVAL"            # no LPI IST yet: a non-zero buffer
+    assert op(m, "KVM_DEV_ARM_VGIC_GRP_IST_SET") == "ok"            # allocates
+    assert write(m, "VGIC_LPI_IST", 0b1001) == "ok"
+    assert (m.state.glob["lpi_pending"], m.state.glob["lpi_enable"]) == (1, 1)
+    assert op(m, "KVM_DEV_ARM_VGIC_GRP_IST_GET") == "ok"
+    assert m.state.glob["mem_lpi_pending"] == 0                    # guest memory is not updated
+    assert read(m, "VGIC_LPI_IST") == 0b1001
+    assert write(m, "IRS_PE_SELR", 0) == "ok" and write(m, "IRS_PE_CR0", 0) == "ok"
+    assert m.state.cpu[0]["pe_dps"] == 1                           # WI
+    assert write(m, "VGIC_LPI_IST", 0, ) == "ok"
+    assert write(machine("simplified"), "VGIC_LPI_IST", 0) == "ENXIO"   # no LPI buffer before
 
 
 # --- the sequence keys ----------------------------------------------------------------------
