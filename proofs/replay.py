@@ -271,7 +271,10 @@ def _never_saved(spec: DeviceSpec, seq: Sequence, save_steps: Any, cfg: Config, 
     if reg is None:
         return ""
     scope, key = w.where
-    if scope == "irq":
+    if reg.selects:
+        # a selected register (IRS_SPI_CFGR): one word, the selected instance's
+        place = f"{reg.name} of {'SPI ' + str(key[1]) if scope == 'irq' else f'cpu{key}'} (through its selector)"
+    elif scope == "irq":
         bank, intid = key
         place = f"{reg.name} word {reg.word_of(intid)}" + (f" (cpu{bank})" if bank >= 0 else "")
     elif scope == "cpu":

@@ -535,9 +535,9 @@ class DeviceSpec:
         if memory and {SAVE_MEMORY, RESTORE_MEMORY} - {o.kind for o in self.operations}:
             raise SpecError(f"{self.name}: fields in guest memory need the memory steps "
                             "(spec.device.memory_operations)")
-        for a in self.premises:
-            if a not in {x.name for x in self.assumptions}:
-                raise SpecError(f"{self.name}: premise {a} is not a declared assumption")
+        for premise in self.premises:
+            if premise not in {x.name for x in self.assumptions}:
+                raise SpecError(f"{self.name}: premise {premise} is not a declared assumption")
         for sel in self.selector_domains:
             if sel not in self.selectors or self.selector_domains[sel] not in ("cpu", "irq"):
                 raise SpecError(f"{self.name}: selector {sel}: unknown, or a domain other than cpu/irq")

@@ -76,7 +76,7 @@ from dataclasses import dataclass
 
 from spec import lifecycle
 from spec.algebra import Ops, Value, bool_and, implies, mask
-from spec.behaviours import read_raz, write_wi
+from spec.behaviours import write_wi
 from spec.device import (
     ARCHITECTURAL,
     DERIVED,
@@ -96,11 +96,10 @@ from spec.sequence import Step
 SEED = "seed 003"
 FACTS = "gicv5-facts.md"
 IRS_C = "arch/arm64/kvm/vgic/vgic-irs-v5.c (final series, FACTS §2.6)"
-KVMDEV = "arch/arm64/kvm/vgic/vgic-kvm-device.c (final series, FACTS §4)"
 IRS_REGS = "KVM_DEV_ARM_VGIC_GRP_IRS_REGS"
 GRP_IST = "KVM_DEV_ARM_VGIC_GRP_IST"
 QRAM = ("QEMU migration/ram.c: RAM is migrated before the device state on the destination "
-        f"(SEED L137-L143: 'd) Restore guest memory e) Restore state')")
+        "(seed 003 L137-L143: 'd) Restore guest memory e) Restore state')")
 
 # --- constants ------------------------------------------------------------------------
 MAX_CPUS = 2  # model choice: proofs hold every vCPU (PE) of a 1- or 2-vCPU VM
@@ -114,9 +113,7 @@ MIN_LPI_ID_BITS = 14
 PA_RANGE = 5  # model choice: the host's ID_AA64MMFR0.PARange (48 bits)
 IAFFID_BITS = 15  # model choice: vpe_id_bits - 1 (FACTS §2.6: 'IAFFID_BITS=vpe_id_bits-1')
 PRIORITY_BITS = 4  # 5 priority bits, minus 1 (ISTE PRIORITY[15:11] is 5 bits, FACTS §3.2)
-IRSEN = 1
 CR0_IDLE = 1 << 1
-CR1_MASK = mask(16)  # VPED_WA..IST_RA[15:6], IC[5:4], OC[3:2], SH[1:0]
 # IRS_IST_CFGR: STRUCTURE[16], ISTSZ[8:7], L2SZ[6:5], LPI_ID_BITS[4:0]
 CFGR_MASK = (1 << 16) | (mask(2) << 7) | (mask(2) << 5) | mask(5)
 # IRS_IST_BASER: ADDR[55:6], VALID[0]
@@ -420,6 +417,7 @@ def _cr0_wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effe
 
 
 def _cr1_wr(ops: Ops, ctx: AccessContext, f: dict[str, Value], d: Value) -> Effect:
+    # VPED_WA..IST_RA[15:6], IC[5:4], OC[3:2], SH[1:0]
     return Effect({"irs_cr1": ops.extract(d, 15, 0)})
 
 
@@ -570,14 +568,14 @@ IRS_REGISTERS = (
          "the stored fields", "stores the fields (no uaccess: the guest handler)", IRS_C),
     _raz_row("IRS_SYNCR", 0x0C0, "RAZ, WI"),
     _statusr_row("IRS_SYNC_STATUSR", 0x0C4, _one, "IDLE=1"),
-    _row("IRS_SPI_SELR", 0x108, ("spi_selr",), *_spi_selr, "the selected SPI ID", "selects an SPI",
+    _row("IRS_SPI_SELR", 0x108, ("spi_selr",), _spi_selr[0], _spi_selr[1], "the selected SPI ID", "selects an SPI",
          f"{IRS_C}: 'no uaccess: guest handler stores ID (selector)'"),
     _row("IRS_SPI_CFGR", 0x114, ("spi_config",), _spi_cfgr_rd, _spi_cfgr_wr,
          "TM of the SPI selected by IRS_SPI_SELR (0 if none)", "sets the selected SPI's TM", IRS_C,
          uwr=_spi_cfgr_uwr, rule_uw="sets KVM's level/edge record of the selected SPI",
          selects="irq", selected_by="spi_selr", doc=f"{SEED} L106-L108, L183-L185: the per-SPI loop"),
     _statusr_row("IRS_SPI_STATUSR", 0x118, _spi_statusr, "IDLE=1, V for a valid selector"),
-    _row("IRS_PE_SELR", 0x140, ("pe_selr",), *_pe_selr, "the selected PE's IAFFID", "selects a PE",
+    _row("IRS_PE_SELR", 0x140, ("pe_selr",), _pe_selr[0], _pe_selr[1], "the selected PE's IAFFID", "selects a PE",
          f"{IRS_C}: 'no uaccess: guest handler stores IAFFID (selector)'"),
     _statusr_row("IRS_PE_STATUSR", 0x144, _pe_statusr, "IDLE=1, ONLINE=V for an existing vCPU"),
     _row("IRS_PE_CR0", 0x148, ("pe_dps",), _pe_cr0_rd, _pe_cr0_wr, "DPS of the PE selected by IRS_PE_SELR (0 if none)",

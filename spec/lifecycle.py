@@ -1017,9 +1017,9 @@ def as_effect(lc: Lifecycle, name: str, ops: Any, fields: Mapping[str, Any], rel
     keys = list(lc.state)
     read: set[str] = set()
     for bits in itertools.product((False, True), repeat=len(keys)):
-        st = _Reads(zip(keys, bits, strict=True))
-        run(lc, st, name, {}, release, _NO_HOOKS)
-        read |= st.read
+        probe = _Reads(zip(keys, bits, strict=True))
+        run(lc, probe, name, {}, release, _NO_HOOKS)
+        read |= probe.read
     used = [k for k in keys if k in read]
     one, zero = ops.const(1, 1), ops.const(0, 1)
     fails: dict[str, Any] = {}
