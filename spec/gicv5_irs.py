@@ -1,6 +1,6 @@
 """GICv5 IRS as the proposed KVM series exposes it to userspace (device ``gicv5-irs``):
 the IRS MMIO registers (KVM_DEV_ARM_VGIC_GRP_IRS_REGS), the interrupt state tables
-(KVM_DEV_ARM_VGIC_GRP_IST), the IRS base address and the VM lifecycle, in two semantic
+(KVM_DEV_ARM_VGIC_GRP_IST), the IRS base address and the VM lifecycle, in three semantic
 revisions of the interface.
 
 **Source-only model.** Nothing on this machine runs a GICv5 IRS: no emulator offers one to

@@ -1,5 +1,5 @@
 """The GICv5 IRS (device gicv5-irs, spec/gicv5_irs.py): the shipped files' computed verdicts,
-the selector registers, the lifecycle's errnos, the two revisions' IST rules, and the
+the selector registers, the lifecycle's errnos, the three revisions' IST rules, and the
 sequence keys the device brought (value = "index", save-side writes, each = "spi").
 
 A source-only model: nothing here runs a GICv5 IRS (see the module's docstring)."""
@@ -160,7 +160,7 @@ def test_statusr_registers_ignore_userspace_writes():
     assert m.state.glob == before
 
 
-# --- the two revisions ---------------------------------------------------------------------
+# --- the revisions -------------------------------------------------------------------------
 
 CFGR = 14  # LPI_ID_BITS 14, linear, 4-byte entries: valid
 BASER = 0x4000_0000 | 1
