@@ -226,9 +226,31 @@ class Machine:
     def scope_fields(self, reg: Register, vcpu: int) -> dict[str, Value]:
         return self.state.glob if reg.scope == "global" else self.state.cpu[vcpu]
 
+    def selected(self, reg: Register) -> list[tuple[Value, AccessContext, dict[str, Value]]]:
+        """A selector-indexed register's instances (``Register.selects``): for each vCPU or
+        shared interrupt held, (selected: 1 bit, its context, its fields)."""
+        ops = self.ops
+        sel = self.state.glob[reg.selected_by]
+        width = self.spec.field_spec(reg.selected_by).width
+        out = []
+        if reg.selects == "cpu":
+            for c, f in self.state.cpu.items():
+                out.append((ops.eq(sel, ops.const(c, width)), self.ctx(c), f))
+        else:
+            for (bank, intid), f in self.state.irq.items():
+                if bank == SPI_BANK:
+                    out.append((ops.eq(sel, ops.const(intid, width)), self.ctx(0, intid), f))
+        return out
+
     def read(self, reg: Register, word: int, vcpu: int, user: bool = True) -> Word:
         acc = reg.user_read if user else reg.guest_read
         half = reg.word_half(word)
+        if reg.selects:
+            # none selected (an invalid selector, or one naming no instance): reads 0
+            out = self.ops.const(0, reg.width)
+            for hit, ctx, f in self.selected(reg):
+                out = self.ops.ite(hit, acc.fn(self.ops, ctx, f), out)
+            return out
         if reg.scope == "irq":
             return {intid: acc.fn(self.ops, self.ctx(vcpu, intid, user, half), self.state.irq[key])
                     for key, intid in self.word_keys(reg, word, vcpu)}
@@ -242,6 +264,11 @@ class Machine:
         if acc.error is None:
             return ops.const(0, 1), ""
         half = reg.word_half(word)
+        if reg.selects:
+            err = ops.const(0, 1)
+            for hit, ctx, f in self.selected(reg):
+                err = ops.or_(err, ops.and_(hit, acc.error(ops, ctx, f)))
+            return err, acc.errno
         if reg.scope == "irq":
             err = ops.const(0, 1)
             for key, intid in self.word_keys(reg, word, vcpu):
@@ -259,6 +286,15 @@ class Machine:
         error = ops.const(0, 1)
         errno = ""
         half = reg.word_half(word)
+        if reg.selects:
+            # the selected instance only (guarded by 'selected'); none selected: ignored
+            for hit, ctx, f in self.selected(reg):
+                eff = acc.fn(ops, ctx, f, data)
+                g = hit if guard is None else ops.and_(hit, guard)
+                self._apply(f, eff, g)
+                if eff.error is not None:
+                    error, errno = ops.or_(error, ops.and_(hit, eff.error)), eff.errno
+            return error, errno
         if reg.scope == "irq":
             for key, intid in self.word_keys(reg, word, vcpu):
                 if intid not in data:
@@ -299,7 +335,9 @@ class Machine:
         else:
             eff = op.fn(self.ops, self.ctx(vcpu), self.state.glob)
         self._apply(self.state.glob, eff)
-        return (eff.error if eff.error is not None else self.ops.const(0, 1)), eff.errno
+        # on concrete values, the errno of the first check that fails (as for a write)
+        errno = eff.errno if self.ops.symbolic else errno_of(eff)
+        return (eff.error if eff.error is not None else self.ops.const(0, 1)), errno
 
     # -- guest memory ----------------------------------------------------------------------
     def memory(self) -> dict[tuple[str, Any, str], Value]:
@@ -361,6 +399,9 @@ class Access:
     word: int
     vcpu: int
     slot: int = -1
+    # the number of the enclosing each loop's instance (its vCPU, or its interrupt for a
+    # loop over interrupts): what ``value = "index"`` writes; -1 outside a loop
+    index: int = -1
 
     @property
     def saved_cpu(self) -> int:
@@ -409,20 +450,37 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
             return [w for w in idx if w < reg.words]
         return [w for w in idx if w < reg.words and config.any_present(reg.word_irqs(w))]
 
-    def emit(step: Step, cpu: int | None) -> None:
+    def emit(step: Step, cpu: int | None, index: int = -1) -> None:
         if step.action == "each":
+            if spec.selector_domain(step.target) == "irq":
+                # a loop over the shared interrupts held (IRS_SPI_SELR's IDs): the accesses
+                # go to vCPU 0; each interrupt's values are saved apart (slot: its number)
+                ids = config.intids if config.intids is not None else range(config.irqs)
+                for i in sorted(i for i in ids if spec.private_irqs <= i < config.irqs):
+                    for inner in step.steps:
+                        emit_one(inner, None, i, i)
+                return
             for c in config.held:
                 for inner in step.steps:
-                    emit(inner, c)
+                    emit(inner, c, c)
             return
+        emit_one(step, cpu, index, -1)
+
+    def emit_one(step: Step, cpu: int | None, index: int, slot: int) -> None:
         if step.action == "op":
-            out.append(Access(len(out) + 1, step, "op", None, 0, cpu or 0))
+            out.append(Access(len(out) + 1, step, "op", None, 0, cpu or 0, index=index))
+            return
+        if slot >= 0:
+            reg = spec.register(step.target)
+            target = step.vcpu if step.vcpu is not None else 0
+            for w in words_of(reg, step):
+                out.append(Access(len(out) + 1, step, step.action, reg, w, target, slot, index=index))
             return
         if step.unmapped:
             # no register at that offset: one access, read-as-zero / write-ignored
             target = step.vcpu if step.vcpu is not None else (cpu or 0)
             out.append(Access(len(out) + 1, step, step.action, unmapped_register(step), 0, target,
-                              cpu if cpu is not None else target))
+                              cpu if cpu is not None else target, index=index))
             return
         reg = spec.register(step.target)
         if step.stride is not None:
@@ -433,7 +491,7 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
                     continue
                 target = step.vcpu if step.vcpu is not None else (cpu or 0)
                 out.append(Access(len(out) + 1, step, step.action, r, w, target,
-                                  cpu if cpu is not None else target))
+                                  cpu if cpu is not None else target, index=index))
             return
         for w in words_of(reg, step):
             banked = reg.scope == "cpu" or (reg.scope == "irq" and reg.word_irqs(w).start < spec.private_irqs)
@@ -442,11 +500,11 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
                 # the loop CPU's (a VMM that computes the CPU field wrongly)
                 slots = [cpu] if cpu is not None else [step.vcpu]
                 for c in slots:
-                    out.append(Access(len(out) + 1, step, step.action, reg, w, step.vcpu, c))
+                    out.append(Access(len(out) + 1, step, step.action, reg, w, step.vcpu, c, index=index))
                 continue
             cpus = [cpu] if (cpu is not None) else (config.held if banked else [0])
             for c in cpus:
-                out.append(Access(len(out) + 1, step, step.action, reg, w, c))
+                out.append(Access(len(out) + 1, step, step.action, reg, w, c, index=index))
 
     for s in steps:
         emit(s, None)
@@ -470,7 +528,7 @@ def if_it_exists(spec: DeviceSpec, step: Step) -> Step:
     if step.action == "each":
         return dataclasses.replace(step, steps=tuple(if_it_exists(spec, s) for s in step.steps))
     if step.action in ("read", "write") and step.target and step.when is None and \
-            spec.register(step.target).user_read.error is not None:
+            spec.register(step.target).user_read.error is not None and spec.register(step.target).user_read.absent:
         return dataclasses.replace(step, when=Condition("exists"))
     return step
 
@@ -505,6 +563,9 @@ def unmapped_register(step: Step) -> Register:
 
 
 def saved_key(spec: DeviceSpec, reg: Register, word: int, vcpu: int) -> SavedKey:
+    if reg.selects:
+        # one value per loop instance (each = "pe": IRS_PE_CR0 per vCPU), else one
+        return (reg.name, word, vcpu)
     if reg.scope == "global":
         return (reg.name, word, SPI_BANK)
     if reg.scope == "cpu":
@@ -542,6 +603,11 @@ def run_save_checked(machine: Machine, steps: Iterable[Step], accesses: list[Acc
             key = saved_key(machine.spec, acc.register, acc.word, acc.saved_cpu)
             saved[key] = saved.get(key, _zero_word(machine, acc))
             err, errno = ops.const(0, 1), ""
+        elif acc.action == "write":
+            # a save-side write: a selector (IRS_PE_SELR) set before its data register is read
+            assert acc.register is not None
+            err, errno = machine.write(acc.register, acc.word, acc.vcpu, step_value(machine, acc, saved),
+                                       guard=guard)
         else:
             assert acc.register is not None
             got = machine.read(acc.register, acc.word, acc.vcpu)
@@ -724,6 +790,8 @@ def step_value(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> Wo
             v = ops.const(mask(width), width)
         elif vs.kind == "zeros":
             v = ops.const(0, width)
+        elif vs.kind == "index":
+            v = ops.const(acc.index & mask(width), width)  # the each loop's vCPU or interrupt
         elif vs.kind == "reset":
             ctx = machine.ctx(acc.vcpu, half=reg.word_half(acc.word))
             v = reg.user_read.fn(ops, ctx, spec.reset(ops, ctx, reg.scope))
@@ -747,6 +815,8 @@ def step_value(machine: Machine, acc: Access, saved: dict[SavedKey, Word]) -> Wo
             s = ops.const(mask(bits), bits)
         elif vs.kind == "zeros":
             s = ops.const(0, bits)
+        elif vs.kind == "index":
+            s = ops.const((acc.index >> sh) & mask(bits), bits)
         elif vs.kind == "reset":
             ctx = machine.ctx(acc.vcpu, intid, half=reg.word_half(acc.word))
             s = reg.user_read.fn(ops, ctx, spec.reset(ops, ctx, "irq"))

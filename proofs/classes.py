@@ -142,8 +142,11 @@ def class_of(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Ste
     steps = _flatten(save) + _flatten(restore)
     seen: dict[tuple, int] = {}
     out: dict[int, int] = {}
+    # a loop over the interrupts (``each`` of a selector whose domain is "irq") visits them
+    # in order, and the last one leaves its selector: no two interrupts are alike then
+    by_loop = any(s.action == "each" and spec.selector_domain(s.target) == "irq" for s in (save or ()) + restore)
     for intid in range(max_irqs):
-        out[intid] = seen.setdefault(signature(spec, steps, intid, max_irqs), intid)
+        out[intid] = intid if by_loop else seen.setdefault(signature(spec, steps, intid, max_irqs), intid)
     _CLASSES[key] = (spec, out)
     if len(_CLASSES) > _CLASSES_KEPT:
         del _CLASSES[next(iter(_CLASSES))]

@@ -355,7 +355,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
     sem = spec.semantics(kernel)
     print(f"{spec.title}  (device name '{spec.name}')")
     print(f"semantic revisions modelled: {', '.join(spec.versions)} (default {spec.default_kernel}); "
-          f"--kernel takes any release X.Y or stable point release X.Y.Z")
+          + ("--kernel takes any release X.Y or stable point release X.Y.Z" if spec.resolve is not None
+             else "--kernel takes one of them"))
     shown = getattr(sem, "revision", kernel)
     print(f"showing {kernel}" + (f" (revision {shown})" if shown != kernel else "") + f": {getattr(sem, 'source', '')}")
     if spec.boundaries:

@@ -53,7 +53,7 @@ from models.symbolic import SymbolicOps, free_variables, fresh_symbolic
 from proofs import solver
 from proofs.classes import representatives
 from proofs.replay import replay
-from proofs.roundtrip import Witness, encode
+from proofs.roundtrip import Witness, assumption_conds, encode
 from spec.algebra import Value
 from spec.device import ARCHITECTURAL, DeviceSpec
 from spec.sequence import Sequence, Step, ValueSpec
@@ -75,7 +75,8 @@ def interface_nodes(spec: DeviceSpec) -> list[Node]:
     """The restore interface's steps, from the table (rows that view state) and the
     operations, in table order. A register the kernel may refuse (an active-priority
     register beyond the vCPU's priority bits) is written where it exists."""
-    nodes = []
+    # the VM's set-up first (a register access before it fails): the first reference order
+    nodes = [Node(op.name, Step(0, "op", op.name)) for op in spec.operations if op.side == "setup"]
     for reg in spec.registers:
         if not reg.views:
             continue  # ID and RAZ/WI rows: nothing to restore (checked, not written)
@@ -197,7 +198,7 @@ def _machines(spec: DeviceSpec, kernel: str, config: Config, ops: SymbolicOps,
         return f
 
     src = Machine(spec, sem, config, ops, make_state(spec, sem, config, ops, fv("src")))
-    assumptions = [src.invariant()]
+    assumptions = [src.invariant()] + assumption_conds(spec, src, spec.premises)
     saved = run_save(src, ideal_save_steps(spec))
 
     def fresh_dst() -> Machine:
@@ -425,6 +426,10 @@ def _initial_order(spec: DeviceSpec, nodes: list[Node]) -> list[Node]:
             out.extend(m for m in nodes if m.name == f"{reg.pair}=ones")
         out.append(n)
     out.extend(n for n in nodes if n not in out)
+    if spec.interface_order:
+        # the device's documented order, where it names the nodes (a starting point only)
+        rank = {name: i for i, name in enumerate(spec.interface_order)}
+        out.sort(key=lambda n: rank.get(n.name, len(rank)))
     return out
 
 
@@ -614,16 +619,28 @@ def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[No
     w = loss.witness
     cfg = w.config
     if loss.refused:
-        # the step moved early may fail itself (a write refused before what it needs), or
-        # make the step it now precedes fail (GITS_CTLR enabling the ITS, then a GITS_CREADR
-        # write refused with EBUSY): the replay names the failing step, so try both
-        for failing in (after, before):
+        # the step moved early may fail itself (a write refused before what it needs), make
+        # the step it now precedes fail (GITS_CTLR enabling the ITS, then a GITS_CREADR write
+        # refused with EBUSY), or, as the known edges move other steps along with it, one of
+        # those may be the first to fail: the replay names the failing step, so try each
+        rep = None
+        for failing in [after, before] + [n.name for n in wrong if n.name not in (after, before)]:
             w2 = Witness(f"refused:{failing}", cfg, ("step", 0), "", w.values, w.seconds)
             rep = replay(spec, seq, w2, destination)
             if rep.confirmed:
                 break
-        reason = ("refused" if not rep.confirmed else f"{after} fails before {before}: {rep.errno}"
-                  if failing == after else f"{before} fails after {after}: {rep.errno}")
+        assert rep is not None
+        if not rep.confirmed:
+            w2 = Witness(f"refused:{after}", cfg, ("step", 0), "", w.values, w.seconds)
+            rep = replay(spec, seq, w2, destination)
+            reason = "refused"
+        elif failing == after:
+            reason = f"{after} fails before {before}: {rep.errno}"
+        elif failing == before:
+            reason = f"{before} fails after {after}: {rep.errno}"
+        else:
+            reason = (f"{after} before {before} (with {failing}, which must precede {after}): "
+                      f"{failing} fails: {rep.errno}")
         name = rep.failed_at.register.user_write.name if rep.failed_at and rep.failed_at.register else ""
         return Edge(before, after, "(failure)", "the restore", reason, rep.rule, rep.rule_source,
                     name, {}, rep.confirmed, rep.config, w2)

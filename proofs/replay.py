@@ -133,7 +133,7 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
     else:
         dst = make_state(spec, dst_sem, cfg, CONCRETE, values("dst"))
     carry_environment(spec, src, dst, dst_sem)
-    m_src = Machine(spec, src_sem, cfg, CONCRETE, src)
+    m_src = Machine(spec, src_sem, cfg, CONCRETE, src.copy())  # the source as it stopped is compared
     m_dst = Machine(spec, dst_sem, cfg, CONCRETE, dst)
     prior = dst.copy()
     save_steps = seq.save if seq.save is not None else ideal_save_steps(spec)
@@ -271,7 +271,10 @@ def _never_saved(spec: DeviceSpec, seq: Sequence, save_steps: Any, cfg: Config, 
     if reg is None:
         return ""
     scope, key = w.where
-    if scope == "irq":
+    if reg.selects:
+        # a selected register (IRS_SPI_CFGR): one word, the selected instance's
+        place = f"{reg.name} of {'SPI ' + str(key[1]) if scope == 'irq' else f'cpu{key}'} (through its selector)"
+    elif scope == "irq":
         bank, intid = key
         place = f"{reg.name} word {reg.word_of(intid)}" + (f" (cpu{bank})" if bank >= 0 else "")
     elif scope == "cpu":

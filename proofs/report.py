@@ -186,10 +186,12 @@ def render_sequence(rep: SequenceReport, timing: bool = True) -> str:
     out.append("")
     out.append(f"round trip: {rep.verdict}")
     out.append(f"  covers: {r.covers}")
-    if seq.assume:
+    assumed = tuple(spec.premises) + tuple(a for a in seq.assume if a not in spec.premises)
+    if assumed:
         out.append("  assumes (checked satisfiable with the invariant): " + "; ".join(
-            f"{a}{' (of the destination before the restore)' if spec.assumption(a).side == 'destination' else ''}: "
-            f"{spec.assumption(a).reason}" for a in seq.assume))
+            f"{a}{' (of the destination before the restore)' if spec.assumption(a).side == 'destination' else ''}"
+            f"{' (the device premise)' if a in spec.premises else ''}: "
+            f"{spec.assumption(a).reason}" for a in assumed))
     if timing:
         out.append(f"  {r.queries} solver queries, {r.seconds:.2f} s")
     if rep.verdict == UNKNOWN:

@@ -131,9 +131,12 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
     else:
         dst = make_state(spec, dst_sem, config, ops, _var_factory(ops, "dst", names))
     carry_environment(spec, src, dst, dst_sem)
-    m_src = Machine(spec, src_sem, config, ops, src)
+    # the save runs on a copy: the state to restore is the source as it stopped, before any
+    # save-side write (a selector the VMM moves to read a selected register) changes it
+    m_src = Machine(spec, src_sem, config, ops, src.copy())
     m_dst = Machine(spec, dst_sem, config, ops, dst)
-    named = seq.assume if assume is None else assume
+    named = (seq.assume if assume is None else assume)
+    named = tuple(spec.premises) + tuple(n for n in named if n not in spec.premises)
     on_src = tuple(n for n in named if spec.assumption(n).side == "source")
     on_dst = tuple(n for n in named if spec.assumption(n).side == "destination")
     assumptions = [m_src.invariant()] + assumption_conds(spec, m_src, on_src)

@@ -134,6 +134,10 @@ class Accessor:
     rule: str = ""  # the sentence or behaviour, quoted or paraphrased, shown in reports
     error: Callable[..., Any] | None = None  # read accessors: when the read fails
     errno: str = ""
+    # whether ``error`` means the register does not exist there (an ICC_AP1R<n>_EL1 beyond
+    # the vCPU's priority bits: the ideal save and the graph's interface steps access it only
+    # where it does), or that the access is refused for now (-EBUSY before CTRL_INIT)
+    absent: bool = True
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,13 @@ class Register:
     # GICv3 CPU system registers (the attribute is the sysreg encoding, one per register),
     # 32 for KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO (the attribute is the first INTID of the word)
     unit: int = 4
+    # a selector-indexed data register (GICv5's IRS_PE_CR0, IRS_SPI_CFGR): a scalar row
+    # (scope "global": one value in a frame, saved and restored as one word) whose accessors
+    # act on the fields of the one instance of scope ``selects`` ("cpu" | "irq") whose number
+    # equals the global field ``selected_by`` (IRS_PE_SELR.IAFFID, IRS_SPI_SELR.ID); none
+    # selected: reads 0, writes ignored. ``views`` are fields of the selected scope.
+    selects: str = ""
+    selected_by: str = ""
 
     @property
     def size(self) -> int:
@@ -257,7 +268,9 @@ class Operation:
     # steps (fn unused)
     kind: str = "device"
     # which side of a migration it belongs to: "restore" (a step of the restore interface,
-    # a node of the ordering graph), "save" (a flush before memory is saved), "reset"
+    # a node of the ordering graph), "setup" (a lifecycle step of the destination's VM set-up:
+    # a node too, placed before the registers in the graph's first reference order), "save"
+    # (a flush before memory is saved), "reset"
     side: str = "restore"
 
 
@@ -294,6 +307,10 @@ class DeviceSpec:
     vcpu_classes: bool = False
     invariant_conjuncts: Callable[..., list[tuple[str, Value]]] | None = None
     assumptions: tuple[Assumption, ...] = ()
+    # assumptions every proof of this device makes of its source (the device's premise of
+    # migration, e.g. "the source VM is set up and initialised" where the lifecycle is
+    # state): names of ``assumptions``; reports list them with a file's own
+    premises: tuple[str, ...] = ()
     # any kernel release -> its semantics (ValueError with the reason when not modelled)
     resolve: Callable[[str], Any] | None = None
     # the changes of userspace semantics across releases (each with what/commit/evidence
@@ -323,9 +340,19 @@ class DeviceSpec:
     # not carried from the source (e.g. interrupts mapped to hardware), for reports
     environment_coverage: Callable[[str], str] | None = None
     selectors: tuple[str, ...] = ("cpu",)
+    # what an ``each`` loop of a selector runs over: "cpu" (every vCPU held: the default) or
+    # "irq" (every shared interrupt held, in order); inside a loop ``value = "index"`` is
+    # the loop's vCPU or interrupt number
+    selector_domains: Mapping[str, str] = field(default_factory=dict)
     # States on which orders are compared when deriving the ordering graph:
     # (ops, scope, fields) -> cond on the *source*, with the reason. It excludes losses no
     # order can avoid, which would otherwise make every order look as bad as any other.
+    # the ordering graph's first reference order, by node name (a documented restore order;
+    # nodes it does not name follow in table order): a starting point only, every edge is
+    # still derived and confirmed. Table order can be a poor start where a register's
+    # offset comes before one it depends on (GICv5's IRS_IST_BASER at 0x180, IRS_IST_CFGR
+    # at 0x190): the pairs compared in an order that fails anyway tell little.
+    interface_order: tuple[str, ...] = ()
     order_assumption: Callable[..., Value] | None = None
     order_assumption_reason: str = ""
     doc: str = ""
@@ -338,6 +365,9 @@ class DeviceSpec:
     # the device's ideal save when a file has no [[save]] (default: read every register):
     # a device with tables in guest memory flushes them and saves the memory first
     ideal_save: tuple[Any, ...] | None = None
+
+    def selector_domain(self, name: str) -> str:
+        return self.selector_domains.get(name, "cpu")
 
     # -- lookups ---------------------------------------------------------------------
     @functools.cached_property
@@ -449,10 +479,19 @@ class DeviceSpec:
                 if acc.error is not None and (kind != "read" or not acc.errno):
                     raise SpecError(f"{r.name}: accessor {acc.name}: only a read accessor says when it "
                                     "fails (with its errno); a write says it in its Effect")
+            if r.selects:
+                if r.scope != "global" or r.selects not in ("cpu", "irq"):
+                    raise SpecError(f"{r.name}: a selected register is a global row selecting a cpu or irq")
+                if r.selected_by not in names or self.field_spec(r.selected_by).scope != "global":
+                    raise SpecError(f"{r.name}: selector field {r.selected_by!r} is no global field")
             for v in r.views:
                 if v not in names:
                     raise SpecError(f"{r.name} views unknown field {v}")
                 vs = self.field_spec(v).scope
+                if r.selects:
+                    if vs != r.selects:
+                        raise SpecError(f"{r.name} selects a {r.selects} but views {v} of scope {vs}")
+                    continue
                 # a per-CPU register may view a device-wide field: KVM keeps one
                 # GICR_PROPBASER for every redistributor (dist->propbaser)
                 if vs != r.scope and not (r.scope == "cpu" and vs == "global"):
@@ -486,7 +525,7 @@ class DeviceSpec:
                     raise SpecError(f"{self.name}: operation {o.name} moves unknown field {v}")
             if o.kind not in ("device", SAVE_MEMORY, RESTORE_MEMORY):
                 raise SpecError(f"{self.name}: operation {o.name}: bad kind {o.kind}")
-            if o.side not in ("restore", "save", "reset"):
+            if o.side not in ("setup", "restore", "save", "reset"):
                 raise SpecError(f"{self.name}: operation {o.name}: bad side {o.side}")
         memory = [f for f in self.fields if f.memory]
         for f in self.fields:
@@ -496,6 +535,12 @@ class DeviceSpec:
         if memory and {SAVE_MEMORY, RESTORE_MEMORY} - {o.kind for o in self.operations}:
             raise SpecError(f"{self.name}: fields in guest memory need the memory steps "
                             "(spec.device.memory_operations)")
+        for premise in self.premises:
+            if premise not in {x.name for x in self.assumptions}:
+                raise SpecError(f"{self.name}: premise {premise} is not a declared assumption")
+        for sel in self.selector_domains:
+            if sel not in self.selectors or self.selector_domains[sel] not in ("cpu", "irq"):
+                raise SpecError(f"{self.name}: selector {sel}: unknown, or a domain other than cpu/irq")
         if self.default_kernel not in self.versions:
             raise SpecError(f"{self.name}: default kernel {self.default_kernel} not modelled")
         return self

@@ -27,6 +27,10 @@ against Debian 5.10.223, 6.1.176, 6.12.107 and 7.2.13 by ``gicproof conform``.
 Section GICV3: the vgic-v3 (KVM_DEV_TYPE_ARM_VGIC_V3) without an ITS on a GICv3 host, over
 the same engine (no extension was needed: a KVM_RUN's immediate -EINTR is the table's last
 Check), checked by ``gicproof conform gicv3``. Imports nothing outside ``spec``.
+
+Section GICV5: the proposed VGICv5 IRS (spec/gicv5_irs.py), source-only (no runner reaches
+it); ``as_effect`` turns an operation of a table whose state is flags into a device
+``Effect`` over the device's fields, so the device's lifecycle operations are this table.
 """
 
 from __future__ import annotations
@@ -919,5 +923,134 @@ GICV3_ITS = Lifecycle(
     ),
 )
 
-__all__ = ["GICV2", "GICV3", "GICV3_ITS", "IGNORED", "Check", "Effect", "Hook", "Invoke", "Lifecycle", "MissingHook",
+# =======================================================================================
+# GICv5 IRS (the proposed KVM series: seed 003; /work/notes/gicv5-facts.md §4). Source-only:
+# no kernel runs it, no runner program reaches it (every Check is reachable=False). The
+# device model (spec/gicv5_irs.py) takes its lifecycle operations from this table through
+# ``as_effect``: the lifecycle state is four flags, which the device keeps as fields.
+
+V5_SEED = "seed 003"
+V5_FACTS = "gicv5-facts.md §4 (final series: vgic-kvm-device.c, arm-vgic-v5.rst)"
+
+
+def _set(key: str) -> Callable[[State, Args], None]:
+    return lambda s, a: s.__setitem__(key, True)
+
+
+def _v5_operations() -> dict[str, Operation]:
+    not_init = Check("EBUSY", lambda s, a: not s["initialised"], "the VGIC is not initialised",
+                     f"{V5_FACTS}: GRP_IRS_REGS / GRP_IST before CTRL_INIT: -EBUSY ('VGIC is not initialized'; "
+                     "v5_reg_allowed_pre_init() allows no register)", reachable=False)
+    ops = [
+        Operation("create_vcpus", "KVM_CREATE_VCPU, every vCPU of the VM", (
+            Check("EBUSY", lambda s, a: s["initialised"], "the VGIC is initialised: its vCPUs are fixed",
+                  f"model choice: as arch/arm64/kvm/arm.c kvm_arch_vcpu_precreate on GICv2/v3 (above); {V5_FACTS}: "
+                  "CTRL_INIT 'Must be called after all VCPUs have been created'", reachable=False),
+            Effect("the vCPUs exist", _set("vcpus_created"), f"{V5_SEED} L116, L139"),
+        )),
+        Operation("create_device", "KVM_CREATE_DEVICE (the VGICv5)", (
+            Check("EEXIST", lambda s, a: s["device_created"], "a vGIC already exists in this VM",
+                  "model choice: as kvm_vgic_create on GICv2/v3 (above)", reachable=False),
+            Effect("the VGICv5 exists", _set("device_created"), f"{V5_SEED} L140"),
+        )),
+        Operation("set_address", "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V5_ADDR_TYPE_IRS", (
+            Check("ENXIO", lambda s, a: not s["device_created"], "no device to take the attribute",
+                  "model choice: there is no device fd before KVM_CREATE_DEVICE", reachable=False),
+            Check("EEXIST", lambda s, a: s["addr_set"], "the IRS address is already set",
+                  f"{V5_FACTS}: kvm_vgic_addr 'already set -> -EEXIST'", reachable=False),
+            Effect("the IRS base address is set", _set("addr_set"), f"{V5_SEED} L117-L118"),
+        )),
+        Operation("KVM_DEV_ARM_VGIC_CTRL_INIT", "KVM_SET_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_CTRL "
+                  "KVM_DEV_ARM_VGIC_CTRL_INIT: default state, creates the SPI IST", (
+            Check(IGNORED, lambda s, a: s["initialised"], "already initialised: nothing to do",
+                  "model choice: as vgic_init on GICv2/v3 ('if (vgic_initialized(kvm)) return 0')",
+                  reachable=False),
+            Check("ENXIO", lambda s, a: not (s["device_created"] and s["addr_set"]),
+                  "not configured: no IRS address", f"model choice for {V5_FACTS}: CTRL_INIT '-ENXIO (not configured)'",
+                  reachable=False),
+            Check("ENODEV", lambda s, a: not s["vcpus_created"], "no online vCPU",
+                  f"{V5_FACTS}: CTRL_INIT '-ENODEV (no online VCPU)'", reachable=False),
+            Effect("initialised: the IRS's initial state, the SPI IST", _set("initialised"), f"{V5_SEED} L119-L121"),
+        )),
+        Operation("irs_regs", "KVM_{GET,SET}_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_IRS_REGS", (
+            not_init, Hook("register", "spec/gicv5_irs.py: the register's accessor"))),
+        Operation("ist", "KVM_{GET,SET}_DEVICE_ATTR KVM_DEV_ARM_VGIC_GRP_IST", (
+            not_init, Hook("ist", "spec/gicv5_irs.py: the IST operations and VGIC_SPI_IST"))),
+    ]
+    return {o.name: o for o in ops}
+
+
+GICV5 = Lifecycle(
+    device="gicv5-irs",
+    state={"vcpus_created": False, "device_created": False, "addr_set": False, "initialised": False},
+    operations=_v5_operations(),
+    notes=("No runner reaches it: no kernel here has the IRS series and no emulator offers a GICv5 to KVM "
+           "(gicv5-facts.md §6).",),
+)
+
+
+class _Reads(dict):
+    """A state that records which flags a run reads."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.read: set[str] = set()
+
+    def __getitem__(self, k: str) -> Any:
+        self.read.add(k)
+        return super().__getitem__(k)
+
+
+_NO_HOOKS = {h: (lambda s, a: None) for h in ("register", "ist")}
+
+
+def as_effect(lc: Lifecycle, name: str, ops: Any, fields: Mapping[str, Any], release: str = "0.0") -> Any:
+    """Operation ``name`` of a lifecycle whose state is boolean flags, as a device
+    ``Effect`` over ``fields`` (flag -> a 1-bit value of the ops backend): every assignment
+    of the flags the operation reads is run through the table, and each errno's condition,
+    and each flag's new value, is the disjunction of the assignments that give it. Hooks are
+    not run (the device model acts there); the checks before them are what it takes."""
+    import itertools
+
+    from spec.device import Effect as DeviceEffect
+
+    keys = list(lc.state)
+    read: set[str] = set()
+    for bits in itertools.product((False, True), repeat=len(keys)):
+        probe = _Reads(zip(keys, bits, strict=True))
+        run(lc, probe, name, {}, release, _NO_HOOKS)
+        read |= probe.read
+    used = [k for k in keys if k in read]
+    one, zero = ops.const(1, 1), ops.const(0, 1)
+    fails: dict[str, Any] = {}
+    order: list[str] = []
+    after = dict(fields)
+    written: dict[str, Any] = {}
+    for bits in itertools.product((False, True), repeat=len(used)):
+        st = dict.fromkeys(keys, False)
+        st.update(zip(used, bits, strict=True))
+        before = dict(st)
+        cond = one
+        for k, b in zip(used, bits, strict=True):
+            cond = ops.and_(cond, ops.eq(fields[k], one if b else zero))
+        res = run(lc, st, name, {}, release, _NO_HOOKS)
+        if res != "ok":
+            if res not in fails:
+                fails[res] = zero
+                order.append(res)
+            fails[res] = ops.or_(fails[res], cond)
+            continue  # a failing operation changes nothing
+        for k in keys:
+            if st[k] != before[k]:  # the effects set flags (a flag an effect clears: none yet)
+                written[k] = ops.or_(written.get(k, zero), cond)
+    for k, when in written.items():
+        after[k] = ops.ite(when, one, fields[k])
+    error = zero
+    for e in order:
+        error = ops.or_(error, fails[e])
+    return DeviceEffect({k: after[k] for k in written}, error=error if order else None,
+                        errno=" or ".join(order), errnos=tuple((fails[e], e) for e in order))
+
+
+__all__ = ["GICV2", "GICV3", "GICV3_ITS", "GICV5", "IGNORED", "as_effect", "Check", "Effect", "Hook", "Invoke", "Lifecycle", "MissingHook",
            "Operation", "release_key", "run"]

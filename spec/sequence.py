@@ -38,7 +38,7 @@ STEP_KEYS = {"write", "read", "check", "op", "each", "steps", "value", "index", 
              "vcpu", "group", "stride", "on_error", "when"}
 WHEN_KEYS = ("saved", "read", "bits", "in")
 WHEN_EXAMPLE = 'when = { saved = "ICC_CTLR_EL1", bits = "10:8", in = [5, 6] }'
-VALUE_WORDS = ("saved", "ones", "zeros", "reset")
+VALUE_WORDS = ("saved", "ones", "zeros", "reset", "index")
 EXPECTS = ("proved", "counterexample", "refused")
 DESTINATIONS = ("fresh", "any")
 U64 = (1 << 64) - 1
@@ -68,7 +68,7 @@ class SequenceError(Exception):
 
 @dataclass(frozen=True)
 class ValueSpec:
-    kind: str = "saved"  # saved | ones | zeros | reset | int
+    kind: str = "saved"  # saved | ones | zeros | reset | index (the each loop's number) | int
     const: int = 0
     shift: int = 0
     and_mask: int | None = None
@@ -747,8 +747,8 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         if len(actions) != 1:
             err("a step needs exactly one of write, read, check, op, each" + (f" (it has {', '.join(actions)})" if actions else ""))
         action = actions[0]
-        if section == "save" and action not in ("read", "check", "op", "each"):
-            err(f"a save step reads registers: use read, check, op or each, not {action}", action)
+        if section == "save" and action not in ("read", "check", "op", "each", "write"):
+            err(f"a save step reads registers: use read, check, op, each or write, not {action}", action)
         if section == "restore" and action == "read":
             err("a restore step writes or checks registers: use write, check, op or each, not read", action)
         target = raw[action]
@@ -863,8 +863,15 @@ def load(path: str | Path, devices: dict[str, DeviceSpec]) -> Sequence:
         else:
             const = _int(value, "value", lambda m: err(m, "value"), 0, U64, U64_VALID)
             kind = "int"
+        if section == "save" and action == "write" and "value" not in raw:
+            err("a save-side write (a selector set before its data register is read) needs its value "
+                "(value = \"index\" in an each block, or an integer)")
         if section == "save" and kind == "saved":
-            err("a save-side check compares with a given value: \"saved\" means nothing before the save", "value")
+            err(("a save-side check compares with a given value" if action == "check" else
+                 "a save-side write writes a given value") + ": \"saved\" means nothing before the save", "value")
+        if kind == "index" and entry is not None:
+            err("value = \"index\" is the number of an each block's vCPU or interrupt: it applies only "
+                "to a step inside an each block", "value")
         shift = _int(raw.get("shift", 0), "shift", lambda m: err(m, "shift"), -63, 63,
                      "is out of range: a shift is -63..63 (negative shifts right)")
         if shift and reg is not None and reg.scope == "irq":

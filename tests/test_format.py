@@ -70,7 +70,9 @@ def test_bad_step_keys(tmp_path, step, offset, msg):
 @pytest.mark.parametrize("step,msg", [
     ('check = "GICD_IGROUPR"\n', "a save-side check needs the value it expects"),
     ('check = "GICD_IGROUPR"\nvalue = "saved"\n', '"saved" means nothing before the save'),
-    ('write = "GICD_IGROUPR"\n', "a save step reads registers"),
+    # a save-side write (a selector before its data register) takes a given value
+    ('write = "GICD_IGROUPR"\n', "a save-side write (a selector set before its data register is read) needs its value"),
+    ('write = "GICD_IGROUPR"\nvalue = "saved"\n', '"saved" means nothing before the save'),
 ])
 def test_bad_save_checks(tmp_path, step, msg):
     p = write(tmp_path, HEAD + "[[save]]\n" + step + '[[restore]]\nwrite = "GICD_CTLR"\n')
