@@ -187,6 +187,8 @@ class Machine:
         self.state = state
         self.host = host
         self._ctx_cache: dict[tuple[int, int, bool, int], AccessContext] = {}
+        self._word_keys_cache: dict[tuple[str, int, int], list[tuple[IrqKey, int]]] = {}
+        self._word_keys_state: Any = state.irq
 
     # -- contexts and invariants ------------------------------------------------------
     def ctx(self, vcpu: int, intid: int = -1, user: bool = True, half: int = 0) -> AccessContext:
@@ -214,6 +216,15 @@ class Machine:
 
     # -- register access ------------------------------------------------------------------
     def word_keys(self, reg: Register, word: int, vcpu: int) -> list[tuple[IrqKey, int]]:
+        # the machine's interrupts never change after make_state, so the interrupts of a
+        # word are computed once per (register, word, vCPU): every access asks for them
+        ck = (reg.name, word, vcpu)
+        got = self._word_keys_cache.get(ck)
+        if got is not None and self._word_keys_state is self.state.irq:
+            return got
+        if self._word_keys_state is not self.state.irq:
+            self._word_keys_cache.clear()
+            self._word_keys_state = self.state.irq
         out = []
         for intid in reg.word_irqs(word):
             if not self.config.present(intid):
@@ -221,6 +232,7 @@ class Machine:
             key = (bank_of(self.spec, intid, vcpu), intid)
             if key in self.state.irq:
                 out.append((key, intid))
+        self._word_keys_cache[ck] = out
         return out
 
     def scope_fields(self, reg: Register, vcpu: int) -> dict[str, Value]:
@@ -435,6 +447,22 @@ class Access:
         return f"{verb} {reg.name}{word}{where}{val}{when}"
 
 
+_PRESENT_WORDS: dict[tuple[Any, ...], list[int]] = {}
+
+
+def _present_words(reg: Register, config: Config) -> list[int]:
+    """The words of an irq-scope register holding any of the machine's interrupts, once per
+    (register shape, configuration): every expansion of a restore asks for them."""
+    key = (reg.name, reg.offset, reg.words, reg.first_irq, reg.irqs, reg.bits_per_irq, config)
+    got = _PRESENT_WORDS.get(key)
+    if got is None:
+        got = [w for w in range(reg.words) if config.any_present(reg.word_irqs(w))]
+        if len(_PRESENT_WORDS) > 100_000:
+            _PRESENT_WORDS.clear()
+        _PRESENT_WORDS[key] = got
+    return list(got)
+
+
 def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Access]:
     """Expand steps into accesses: every word of a register array (or the ``index``
     words), banked words once per CPU (DESIGN.md: a banked register named outside an
@@ -448,6 +476,8 @@ def expand(spec: DeviceSpec, steps: Iterable[Step], config: Config) -> list[Acce
         if reg.scope != "irq":
             # a 64-bit register: both halves, low first (as QEMU writes GICR_PROPBASER)
             return [w for w in idx if w < reg.words]
+        if step.index is None:
+            return _present_words(reg, config)
         return [w for w in idx if w < reg.words and config.any_present(reg.word_irqs(w))]
 
     def emit(step: Step, cpu: int | None, index: int = -1) -> None:
