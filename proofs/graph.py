@@ -51,8 +51,8 @@ from models.machine import (
 )
 from models.symbolic import SymbolicOps, free_variables, fresh_symbolic
 from proofs import solver
-from proofs.classes import representatives
-from proofs.replay import replay
+from proofs.classes import class_of, representatives
+from proofs.replay import candidate_configs, replay, replay_at
 from proofs.roundtrip import Witness, assumption_conds, encode
 from spec.algebra import Value
 from spec.device import ARCHITECTURAL, DeviceSpec
@@ -623,16 +623,19 @@ def _edge(spec: DeviceSpec, kernel: str, before: str, after: str, wrong: list[No
         # the step it now precedes fail (GITS_CTLR enabling the ITS, then a GITS_CREADR write
         # refused with EBUSY), or, as the known edges move other steps along with it, one of
         # those may be the first to fail: the replay names the failing step, so try each
-        rep = None
-        for failing in [after, before] + [n.name for n in wrong if n.name not in (after, before)]:
-            w2 = Witness(f"refused:{failing}", cfg, ("step", 0), "", w.values, w.seconds)
-            rep = replay(spec, seq, w2, destination)
-            if rep.confirmed:
+        # (which step fails is found at the smallest configuration, then the witness is
+        # replayed as every witness is: a wrong guess would be replayed at every size)
+        first = candidate_configs(spec, w)[0]
+        classes = class_of(spec, seq.save, seq.restore, max(spec.irq_counts))
+        failing = after
+        for name in [after, before] + [n.name for n in wrong if n.name not in (after, before)]:
+            probe = Witness(f"refused:{name}", cfg, ("step", 0), "", w.values, w.seconds)
+            if replay_at(spec, seq, probe, destination, first, classes).confirmed:
+                failing = name
                 break
-        assert rep is not None
+        w2 = Witness(f"refused:{failing}", cfg, ("step", 0), "", w.values, w.seconds)
+        rep = replay(spec, seq, w2, destination)
         if not rep.confirmed:
-            w2 = Witness(f"refused:{after}", cfg, ("step", 0), "", w.values, w.seconds)
-            rep = replay(spec, seq, w2, destination)
             reason = "refused"
         elif failing == after:
             reason = f"{after} fails before {before}: {rep.errno}"

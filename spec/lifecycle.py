@@ -1004,16 +1004,20 @@ class _Reads(dict):
 _NO_HOOKS = {h: (lambda s, a: None) for h in ("register", "ist")}
 
 
-def as_effect(lc: Lifecycle, name: str, ops: Any, fields: Mapping[str, Any], release: str = "0.0") -> Any:
-    """Operation ``name`` of a lifecycle whose state is boolean flags, as a device
-    ``Effect`` over ``fields`` (flag -> a 1-bit value of the ops backend): every assignment
-    of the flags the operation reads is run through the table, and each errno's condition,
-    and each flag's new value, is the disjunction of the assignments that give it. Hooks are
-    not run (the device model acts there); the checks before them are what it takes."""
+_TABLES: dict[tuple[int, str, str], tuple[list[str], list[tuple[tuple[bool, ...], str, tuple[str, ...]]]]] = {}
+
+
+def _table(lc: Lifecycle, name: str, release: str) -> tuple[list[str], list[tuple[tuple[bool, ...], str, tuple[str, ...]]]]:
+    """Operation ``name`` run on every assignment of the flags it reads: (the flags read,
+    [(their values, the result, the flags it sets)]). It depends on the table only, not on
+    the backend, so it is computed once per (lifecycle, operation, release): devices build
+    their operations' effects on every step of every proof."""
     import itertools
 
-    from spec.device import Effect as DeviceEffect
-
+    key = (id(lc), name, release)
+    got = _TABLES.get(key)
+    if got is not None:
+        return got
     keys = list(lc.state)
     read: set[str] = set()
     for bits in itertools.product((False, True), repeat=len(keys)):
@@ -1021,28 +1025,46 @@ def as_effect(lc: Lifecycle, name: str, ops: Any, fields: Mapping[str, Any], rel
         run(lc, probe, name, {}, release, _NO_HOOKS)
         read |= probe.read
     used = [k for k in keys if k in read]
+    rows = []
+    for bits in itertools.product((False, True), repeat=len(used)):
+        st = dict.fromkeys(keys, False)
+        st.update(zip(used, bits, strict=True))
+        before = dict(st)
+        res = run(lc, st, name, {}, release, _NO_HOOKS)
+        # the effects set flags (a flag an effect clears: none yet); a failing operation
+        # changes nothing
+        sets = tuple(k for k in keys if st[k] != before[k]) if res == "ok" else ()
+        rows.append((tuple(bits), res, sets))
+    _TABLES[key] = (used, rows)
+    return used, rows
+
+
+def as_effect(lc: Lifecycle, name: str, ops: Any, fields: Mapping[str, Any], release: str = "0.0") -> Any:
+    """Operation ``name`` of a lifecycle whose state is boolean flags, as a device
+    ``Effect`` over ``fields`` (flag -> a 1-bit value of the ops backend): every assignment
+    of the flags the operation reads is run through the table, and each errno's condition,
+    and each flag's new value, is the disjunction of the assignments that give it. Hooks are
+    not run (the device model acts there); the checks before them are what it takes."""
+    from spec.device import Effect as DeviceEffect
+
+    used, rows = _table(lc, name, release)
     one, zero = ops.const(1, 1), ops.const(0, 1)
     fails: dict[str, Any] = {}
     order: list[str] = []
     after = dict(fields)
     written: dict[str, Any] = {}
-    for bits in itertools.product((False, True), repeat=len(used)):
-        st = dict.fromkeys(keys, False)
-        st.update(zip(used, bits, strict=True))
-        before = dict(st)
+    for bits, res, sets in rows:
         cond = one
         for k, b in zip(used, bits, strict=True):
             cond = ops.and_(cond, ops.eq(fields[k], one if b else zero))
-        res = run(lc, st, name, {}, release, _NO_HOOKS)
         if res != "ok":
             if res not in fails:
                 fails[res] = zero
                 order.append(res)
             fails[res] = ops.or_(fails[res], cond)
-            continue  # a failing operation changes nothing
-        for k in keys:
-            if st[k] != before[k]:  # the effects set flags (a flag an effect clears: none yet)
-                written[k] = ops.or_(written.get(k, zero), cond)
+            continue
+        for k in sets:
+            written[k] = ops.or_(written.get(k, zero), cond)
     for k, when in written.items():
         after[k] = ops.ite(when, one, fields[k])
     error = zero
