@@ -71,3 +71,21 @@ def test_bad_input_is_exit_2_with_the_file_named(capsys, args, message):
     code, out, err = run(capsys, *args)
     assert code == 2 and not out
     assert err.startswith("gicproof: error: ") and message in err and "Traceback" not in err
+
+
+def test_review_of_the_gicv5_irs_proposal_against_the_simplification_is_golden(capsys, request):
+    """Issue 11's use: the proposed IRS restore in QEMU's lifecycle (seed 003) against the
+    simplified one from the reply. The simplification removes IRS_IST_CFGR before
+    IRS_IST_BASER (the BASER write no longer allocates) and IRS_SPI_SELR before
+    IRS_SPI_CFGR (the per-SPI loop is gone), and adds IRS_IST_CFGR before the IST restore,
+    which now allocates."""
+    d = GICV2_DIR.relative_to(ROOT).parent / "gicv5-irs"
+    code, out, err = run(capsys, str(d / "proposed-qemu-lifecycle.toml"), "--against",
+                         str(d / "simplified-qemu.toml"))
+    assert code == 0 and not err
+    assert max(len(x) for x in out.splitlines()) <= 72
+    text = " ".join(out.split())
+    assert "Constraints it removes (2): - IRS_IST_CFGR before IRS_IST_BASER" in text
+    assert "- IRS_SPI_SELR before IRS_SPI_CFGR" in text
+    assert "Constraints it adds (1): - IRS_IST_CFGR before KVM_DEV_ARM_VGIC_GRP_IST_SET" in text
+    golden("review-gicv5-proposed-vs-simplified", out, request)
