@@ -279,16 +279,23 @@ ADDRESSES = (V2_DIST_BASE, V2_CPU_BASE, 0x0, 0x1000, 0x8001800, 0x8000004, 1 << 
 ADDR_TYPES = (0, 0, 0, 1, 1, 1, 2, 3, 6)
 
 
-def _lifecycle_steps(ch: Chooser, total_vcpus: int, irqs: int) -> list[list[Op]]:
-    """The lifecycle steps of one program, each a list of operations kept together."""
+def _vcpu_batches(ch: Chooser, total_vcpus: int, most: int) -> list[list[Op]]:
+    """KVM_CREATE_VCPU steps for ``total_vcpus`` vCPUs in one to ``most`` batches (a batch
+    may be empty), then the rest: every lifecycle generator starts this way."""
     steps: list[list[Op]] = []
     left = total_vcpus
-    for _ in range(ch.integer(1, 3)):  # vCPUs in one to three batches
+    for _ in range(ch.integer(1, most)):
         n = ch.integer(0, left) if left else 0
         steps.append([Op.vcpus(n)])
         left -= n
     if left:
         steps.append([Op.vcpus(left)])
+    return steps
+
+
+def _lifecycle_steps(ch: Chooser, total_vcpus: int, irqs: int) -> list[list[Op]]:
+    """The lifecycle steps of one program, each a list of operations kept together."""
+    steps = _vcpu_batches(ch, total_vcpus, 3)
     for _ in range(ch.integer(0, 2)):
         steps.append([Op.vcpu_init()])
     for _ in range(ch.integer(0, 2)):  # NR_IRQS, valid or not, read back sometimes
@@ -523,14 +530,7 @@ V3_ADDR_TYPES = (2, 2, 2, 3, 3, 3, 0, 1, 4, 6)
 
 
 def _v3_lifecycle_steps(ch: Chooser, total_vcpus: int, irqs: int) -> list[list[Op]]:
-    steps: list[list[Op]] = []
-    left = total_vcpus
-    for _ in range(ch.integer(1, 3)):
-        n = ch.integer(0, left) if left else 0
-        steps.append([Op.vcpus(n)])
-        left -= n
-    if left:
-        steps.append([Op.vcpus(left)])
+    steps = _vcpu_batches(ch, total_vcpus, 3)
     for _ in range(ch.integer(0, 2)):
         steps.append([Op.vcpu_init()])
     for _ in range(ch.integer(0, 2)):
@@ -895,14 +895,7 @@ def _on(dev: str, op: Op) -> Op:
 def _its_lifecycle_steps(ch: Chooser, total_vcpus: int, irqs: int) -> list[list[Op]]:
     """The lifecycle steps of a gicv3-its program; device numbers '@v3', '@its' and
     '@its2' are resolved once the steps are in order (``_its_resolve``)."""
-    steps: list[list[Op]] = []
-    left = total_vcpus
-    for _ in range(ch.integer(1, 2)):
-        n = ch.integer(0, left) if left else 0
-        steps.append([Op.vcpus(n)])
-        left -= n
-    if left:
-        steps.append([Op.vcpus(left)])
+    steps = _vcpu_batches(ch, total_vcpus, 2)
     if ch.integer(0, 1):
         steps.append([Op.vcpu_init()])
     if ch.integer(0, 2):

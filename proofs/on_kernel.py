@@ -676,6 +676,18 @@ class Outcome:
                 "difference": dataclasses.asdict(self.difference) if self.difference else None}
 
 
+def compare_program(out: Outcome, phase: str, p: Program, kernel: list[str]) -> bool:
+    """Whether the kernel's answers to program ``p`` differ from the model's anywhere; the
+    first difference makes ``out`` a disagreement (every device's witness runs use it)."""
+    for i, (op, exp, got) in enumerate(zip(p.ops, p.expected, kernel, strict=True)):
+        if exp != got:
+            out.status = DISAGREED
+            out.difference = Difference(phase, i + 1, p.notes[i], op.line(), exp, got)
+            out.detail = out.difference.text()
+            return True
+    return False
+
+
 class WitnessRun:
     """Prepares, runs and judges one replayed counterexample."""
 
@@ -931,13 +943,7 @@ class WitnessRun:
                              f"and the migration stops there")
 
     def _compare(self, phase: str, p: Program, kernel: list[str]) -> bool:
-        for i, (op, exp, got) in enumerate(zip(p.ops, p.expected, kernel, strict=True)):
-            if exp != got:
-                self.out.status = DISAGREED
-                self.out.difference = Difference(phase, i + 1, p.notes[i], op.line(), exp, got)
-                self.out.detail = self.out.difference.text()
-                return True
-        return False
+        return compare_program(self.out, phase, p, kernel)
 
     def _revealing(self) -> list[Register]:
         """Registers whose userspace read shows the witness's field at its place (probed on

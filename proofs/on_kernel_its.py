@@ -71,11 +71,11 @@ from proofs.on_kernel import (
     NOT_OBSERVABLE,
     NOT_RUN,
     DeviceParts,
-    Difference,
     Outcome,
     Program,
     WitnessRun,
     _value,
+    compare_program,
     state_differences,
 )
 from spec.device import DeviceSpec, Register
@@ -753,13 +753,7 @@ class ItsWitnessRun:
                              "migration stops there")
 
     def _compare(self, phase: str, p: Program, kernel: list[str]) -> bool:
-        for i, (op, exp, got) in enumerate(zip(p.ops, p.expected, kernel, strict=True)):
-            if exp != got:
-                self.out.status = DISAGREED
-                self.out.difference = Difference(phase, i + 1, p.notes[i], op.line(), exp, got)
-                self.out.detail = self.out.difference.text()
-                return True
-        return False
+        return compare_program(self.out, phase, p, kernel)
 
 
 def _no_register(reg: Register, word: int, vcpu: int, value: int | None) -> Op:
