@@ -438,9 +438,9 @@ def _describe_where(spec: DeviceSpec, where: tuple[str, Any]) -> str:
     if scope == "irq":
         bank, intid = key
         return f"{spec.interrupt_kind(intid).upper()} {intid}" + (f" (cpu{bank})" if bank >= 0 else "")
-    if scope == "cpu":
-        return f"CPU interface {key}"
-    return "distributor" if scope == "global" else "the restore"
+    if scope in ("cpu", "global"):
+        return spec.scope_label(scope, key)
+    return "the restore"
 
 
 def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = "any",

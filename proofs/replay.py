@@ -14,6 +14,7 @@ shown as a counterexample.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from models.machine import (
 )
 from proofs.classes import class_of
 from proofs.roundtrip import Witness
-from spec.device import DeviceSpec
+from spec.device import SAVE_MEMORY, DeviceSpec
 from spec.sequence import Sequence, Step
 
 
@@ -63,13 +64,12 @@ class Replay:
             bank, intid = key
             kind = self.spec_kind
             return f"{kind.upper()} {intid}" + (f" (banked, cpu{bank})" if bank >= 0 else "")
-        if scope == "cpu":
-            return f"CPU interface {key}"
-        if scope == "global":
-            return "distributor"
+        if scope in self.scope_names:
+            return f"{self.scope_names[scope]}" + (f" {key}" if scope == "cpu" else "")
         return f"step {key}"
 
     spec_kind: str = ""
+    scope_names: Mapping[str, str] = field(default_factory=lambda: {"global": "distributor", "cpu": "CPU interface"})
     in_save: bool = False  # the failing step is a save step
 
 
@@ -140,6 +140,7 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
     save = run_save_checked(m_src, save_steps)
     accesses = expand(spec, seq.restore, cfg)
     rep = Replay(w, False, cfg, src, prior, dst, accesses)
+    rep.scope_names = spec.scope_names
     if w.where[0] == "irq":
         rep.spec_kind = spec.interrupt_kind(w.where[1][1])
     if save.stopped_at is not None:
@@ -211,7 +212,9 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
     else:
         for candidate in accesses:
             reg = candidate.register
-            if reg is not None and candidate.action == "write" and w.field in reg.views and _touches(spec, candidate, w.where):
+            restoring_op = candidate.action == "op" and w.field in _op_views(spec, candidate.name)
+            if restoring_op or (reg is not None and candidate.action == "write" and w.field in reg.views
+                                and _touches(spec, candidate, w.where)):
                 rep.diverging = candidate
                 rep.diverging_note = f"no effect: {w.field} stays {end_v:#x} (source {src_v:#x})"
                 out = next((o for o in result.outcomes if o.access is candidate), None)
@@ -223,6 +226,8 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
                 break
         else:
             rep.diverging_note = f"no step restores {w.field}"
+    if rep.diverging is not None and rep.diverging.register is None:
+        rep.diverging_note += _memory_saved_early(spec, save_steps, cfg, w.field)
     if rep.diverging is not None and rep.diverging.register is not None:
         reg = rep.diverging.register
         rep.rule, rep.rule_source = reg.user_write.rule, reg.user_write.source
@@ -232,6 +237,27 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
                 rd = saved_from.user_read
                 rep.read_rule = f"the saved value came from {saved_from.name}: {rd.rule} ({rd.source})"
     return rep
+
+
+def _op_views(spec: DeviceSpec, name: str) -> tuple[str, ...]:
+    try:
+        return spec.operation(name).views
+    except KeyError:
+        return ()
+
+
+def _memory_saved_early(spec: DeviceSpec, save_steps: Any, cfg: Config, field_name: str) -> str:
+    """For a field an operation restores from guest memory: when the save took guest memory
+    before the save-side operation that writes the field's table into it, say so (the
+    restore then reads a stale table: GICv5's IST save after the memory save)."""
+    accesses = expand(spec, save_steps, cfg)
+    memory = next((a for a in accesses if a.action == "op" and a.name == SAVE_MEMORY), None)
+    writer = next((a for a in accesses if a.action == "op" and field_name in _op_views(spec, a.name)
+                   and spec.operation(a.name).side == "save"), None)
+    if memory is None or writer is None or memory.number > writer.number:
+        return ""
+    return (f"; guest memory was saved at line {memory.step.line}, before {writer.name} at line "
+            f"{writer.step.line} wrote {field_name}'s table into it, so the restore reads a stale table")
 
 
 def _explain_failure(rep: Replay, stopped: Access) -> None:
@@ -258,9 +284,12 @@ def _never_saved(spec: DeviceSpec, seq: Sequence, save_steps: Any, cfg: Config, 
     (a word range skipped at save), say so: "GICD_ISPENDR word 0 (cpu0) is never saved"."""
     if seq.save is None or not w.field:
         return ""  # the ideal save reads everything
+    save_accesses = expand(spec, save_steps, cfg)
+    if any(acc.action == "op" and w.field in _op_views(spec, acc.name) for acc in save_accesses):
+        return ""  # an operation of the save carries it (the IST save into guest memory)
     viewing = [r for r in spec.registers if w.field in r.views]
     revealing = [r for r in viewing if _read_reveals(spec, seq, cfg, r, w)]
-    for acc in expand(spec, save_steps, cfg):
+    for acc in save_accesses:
         if acc.register in revealing and acc.action in ("read", "check") and _touches(spec, acc, w.where):
             return ""
     named = revealing or viewing

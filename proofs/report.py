@@ -134,8 +134,9 @@ def render_replay(rep: Replay, spec: DeviceSpec, seq: Sequence, n: int, total: i
     if w.label.startswith("refused:"):
         side = "save" if rep.in_save else "restore"
         out.append(f"  the {side} fails at: {rep.failed_at.label(spec) if rep.failed_at else '?'} -> {rep.errno}")
-        out.append("  distributor (source):       " + _fields(rep.source.glob))
-        out.append("  distributor (destination):  " + _fields(rep.prior.glob))
+        g = spec.scope_label("global")
+        out.append(f"  {g} (source):".ljust(30) + _fields(rep.source.glob))
+        out.append(f"  {g} (destination):".ljust(30) + _fields(rep.prior.glob))
         mark = rep.failed_at.step if rep.failed_at else None
         note = rep.errno
     else:
@@ -152,7 +153,7 @@ def render_replay(rep: Replay, spec: DeviceSpec, seq: Sequence, n: int, total: i
         out.append("  destination before restore: " + _fields(pick(rep.prior)))
         out.append("  destination after restore:  " + _fields(pick(rep.after)))
         if where[0] == "irq":
-            out.append("  distributor (source / destination before): "
+            out.append(f"  {spec.scope_label('global')} (source / destination before): "
                        + _fields(rep.source.glob) + " / " + _fields(rep.prior.glob))
         mark = rep.diverging.step if rep.diverging else None
         note = (rep.diverging.label(spec) + ": " if rep.diverging else "") + rep.diverging_note

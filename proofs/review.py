@@ -103,7 +103,7 @@ def _scenario(rv: Review, same: list[Replay], n: int) -> list[str]:
             out += _para(f"Lost at line {step.line if step else '?'} of the file, "
                          f"{rp.diverging.label(spec)}: {rp.diverging_note}.", 3, 0)
         elif rp.diverging_note:
-            out += _para(rp.diverging_note + ".", 3, 0)
+            out += _para(rp.diverging_note[:1].upper() + rp.diverging_note[1:] + ".", 3, 0)
     if rp.rule:
         out += _para(f"Rule: {rp.rule} ({rp.rule_source}).", 3, 0)
     return out
@@ -161,7 +161,7 @@ def render(rv: Review, against: Review | None = None) -> str:
         out += _para("Verdict: REFUSED. The kernel refuses a step of the sequence.", 0, 2)
     else:
         out += _para(f"Verdict: {verdict}. {len(r.labels)} distinct loss{'es' if len(r.labels) != 1 else ''}, "
-                     "each replayed on the concrete model:", 0, 2)
+                     f"{'each ' if len(r.labels) != 1 else ''}replayed on the concrete model:", 0, 2)
     if verdict in (COUNTEREXAMPLE, REFUSED) or rep.replays:
         # losses made by the same step under the same rule are one finding: one scenario
         groups: dict[tuple[Any, ...], list[Replay]] = {}

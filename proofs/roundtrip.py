@@ -263,11 +263,15 @@ def configs_for(spec: DeviceSpec, seq: Sequence, cpus: int | None, irqs: int | N
         by_class = "; one vCPU per class held"
     if every:
         covers = (f"all configurations: 1-{spec.max_cpus} CPUs x {min(spec.irq_counts)}-{m} "
-                  f"interrupts ({len(reps)} interrupt classes{by_class})")
+                  f"interrupts ({_classes(len(reps))}{by_class})")
     else:
         covers = (f"{_span(asked)} CPU(s) x {_span(counts)} interrupts{whose} "
-                  f"({len(reps)} interrupt classes{by_class})")
+                  f"({_classes(len(reps))}{by_class})")
     return cfgs, covers
+
+
+def _classes(n: int) -> str:
+    return f"{n} interrupt class" + ("" if n == 1 else "es")
 
 
 def prove_roundtrip(spec: DeviceSpec, seq: Sequence, destination: str | None = None,

@@ -340,6 +340,10 @@ class DeviceSpec:
     # not carried from the source (e.g. interrupts mapped to hardware), for reports
     environment_coverage: Callable[[str], str] | None = None
     selectors: tuple[str, ...] = ("cpu",)
+    # what reports call the global and the per-CPU scope (GICv2/v3's distributor and CPU
+    # interfaces; GICv5's IRS and PEs)
+    scope_names: Mapping[str, str] = field(
+        default_factory=lambda: {"global": "distributor", "cpu": "CPU interface"})
     # what an ``each`` loop of a selector runs over: "cpu" (every vCPU held: the default) or
     # "irq" (every shared interrupt held, in order); inside a loop ``value = "index"`` is
     # the loop's vCPU or interrupt number
@@ -447,6 +451,11 @@ class DeviceSpec:
         return ""
 
     # -- the self-check ----------------------------------------------------------------
+    def scope_label(self, scope: str, key: Any = None) -> str:
+        """A global or per-CPU scope in reports' words: "distributor", "CPU interface 1"."""
+        name = self.scope_names.get(scope, scope)
+        return name if key is None or scope == "global" else f"{name} {key}"
+
     def validate(self) -> DeviceSpec:
         names = [f.name for f in self.fields]
         if len(set(names)) != len(names):

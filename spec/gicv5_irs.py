@@ -788,6 +788,7 @@ GICV5_IRS = DeviceSpec(
                      "IRS_IST_CFGR", "IRS_IST_BASER", "VGIC_SPI_IST", "KVM_DEV_ARM_VGIC_GRP_IST_SET", "VGIC_LPI_IST", "IRS_CR0",
                      "IRS_CR1", "IRS_SPI_SELR", "IRS_PE_SELR", "IRS_PE_CR0", "IRS_SPI_CFGR"),
     selectors=("pe", "spi"),
+    scope_names={"global": "IRS", "cpu": "PE"},
     selector_domains={"pe": "cpu", "spi": "irq"},
     obligations=("graph",),
     ideal_save=IDEAL_SAVE,
