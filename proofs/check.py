@@ -269,7 +269,9 @@ def plan(seqs: list[Sequence], budget: solver.Budget) -> list[Task]:
     while the other workers sit idle. The output's order does not depend on this one."""
     graph_keys: dict[tuple[str, str, str, str], list[int]] = {}
     for i, s in enumerate(seqs):
-        graph_keys.setdefault((s.device, s.kernel, s.destination, s.host), []).append(i)
+        # a file that names the device's default host has the graph of a file that names none
+        host = "" if s.host == DEVICES[s.device].default_host else s.host
+        graph_keys.setdefault((s.device, s.kernel, s.destination, host), []).append(i)
     tasks = []
     for (device, kernel, dest, host), idx in graph_keys.items():
         if "graph" not in DEVICES[device].obligations:

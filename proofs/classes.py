@@ -38,6 +38,8 @@ include/kvm/arm_vgic.h):
 
 from __future__ import annotations
 
+from collections import Counter
+
 from spec.device import DeviceSpec, Register
 from spec.sequence import Step
 
@@ -135,7 +137,11 @@ def class_of(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Ste
     Computed once per (device, steps, count) in a process: replay asks for every witness,
     and the compatibility matrix proves one file for many kernels and hosts, which do not
     change the classes. The mapping returned is shared: do not change it."""
-    key = (id(spec), save, restore, max_irqs)
+    # The classes do not depend on the order of the restore's steps: two interrupts have
+    # the same signature when every step treats them alike, and a permutation of the steps
+    # permutes both signatures the same way. So the key is the steps as a multiset: the
+    # ordering graph replays witnesses through many permutations of one set of steps.
+    key = (id(spec), save, frozenset(Counter(restore).items()), max_irqs)
     hit = _CLASSES.get(key)
     if hit is not None and hit[0] is spec:  # the entry keeps spec alive, so its id is not reused
         return hit[1]

@@ -53,7 +53,7 @@ from models.symbolic import SymbolicOps, free_variables, fresh_symbolic
 from proofs import solver
 from proofs.classes import class_of, representatives
 from proofs.replay import candidate_configs, replay, replay_at
-from proofs.roundtrip import Witness, assumption_conds, encode
+from proofs.roundtrip import Encoding, Witness, assumption_conds, encode
 from spec.algebra import Value
 from spec.device import ARCHITECTURAL, DeviceSpec
 from spec.sequence import Sequence, Step, ValueSpec
@@ -314,13 +314,33 @@ class Loss:
     refused: bool = False
 
 
-def context_loss(spec: DeviceSpec, kernel: str, good: list[Node], bad: list[Node], config: Config,
-                 destination: str, budget: solver.Budget, host: str = "") -> tuple[str, Loss | None]:
+class Orders:
+    """The round trips of the orders one graph derivation compares, encoded once each, in
+    one Z3 context: the reference order is compared with many swapped ones, and every
+    comparison needs both (two encodings in one context share their source and
+    destination variables, so they can be compared)."""
+
+    def __init__(self, spec: DeviceSpec, kernel: str, config: Config, destination: str, host: str = "",
+                 ops: SymbolicOps | None = None):
+        self.spec, self.kernel, self.config, self.destination, self.host = spec, kernel, config, destination, host
+        self.ops = ops if ops is not None else fresh_symbolic()
+        self._done: dict[tuple[str, ...], Encoding] = {}
+
+    def encode(self, order: list[Node]) -> Encoding:
+        key = tuple(n.name for n in order)
+        if key not in self._done:
+            seq = _sequence(self.spec, self.kernel, order, self.destination, self.host)
+            self._done[key] = encode(self.spec, seq, self.config, self.destination, self.ops)
+        return self._done[key]
+
+
+def context_loss(orders: Orders, good: list[Node], bad: list[Node],
+                 budget: solver.Budget) -> tuple[str, Loss | None]:
     """Is there a state that ``good`` restores and ``bad`` does not? ("sat", loss) /
     ("unsat", None) / ("unknown", None)."""
-    ops = fresh_symbolic()
-    e_good = encode(spec, _sequence(spec, kernel, good, destination, host), config, destination, ops)
-    e_bad = encode(spec, _sequence(spec, kernel, bad, destination, host), config, destination, ops)
+    spec, config, ops = orders.spec, orders.config, orders.ops
+    e_good = orders.encode(good)
+    e_bad = orders.encode(bad)
     arch = {f.name for f in spec.fields if f.classification == ARCHITECTURAL}
     conds: list[tuple[Value, str, tuple[str, Any]]] = []
 
@@ -384,12 +404,11 @@ def _after_term(enc: Any, where: tuple[str, Any], name: str) -> Value:
     return enc.after.irq[key][name]
 
 
-def equivalent_in_context(spec: DeviceSpec, kernel: str, first: list[Node], second: list[Node],
-                          config: Config, destination: str, budget: solver.Budget, host: str = "") -> str:
+def equivalent_in_context(orders: Orders, first: list[Node], second: list[Node], budget: solver.Budget) -> str:
     """unsat when both orders give the same architectural state and failure everywhere."""
-    ops = fresh_symbolic()
-    e1 = encode(spec, _sequence(spec, kernel, first, destination, host), config, destination, ops)
-    e2 = encode(spec, _sequence(spec, kernel, second, destination, host), config, destination, ops)
+    spec, ops = orders.spec, orders.ops
+    e1 = orders.encode(first)
+    e2 = orders.encode(second)
     arch = {f.name for f in spec.fields if f.classification == ARCHITECTURAL}
     diffs = [ops.not_(ops.eq(e1.failed, e2.failed), 1)]
     for a, b in [(e1.after.glob, e2.after.glob)] + list(zip(e1.after.cpu, e2.after.cpu, strict=True)) + \
@@ -461,7 +480,8 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
     # satisfiable, or every pair would "commute".
     ops = fresh_symbolic()
     local_assumptions, _, _ = _machines(spec, kernel, config, ops, host)
-    ref_enc = encode(spec, _sequence(spec, kernel, nodes, destination, host), config, destination, ops)
+    orders = Orders(spec, kernel, config, destination, host, ops)
+    ref_enc = orders.encode(nodes)
     for what, conds in (("commutation", local_assumptions),
                         ("in-context", ref_enc.assumptions + _order_assumptions(spec, ops, ref_enc))):
         vac = solver.satisfiable(conds, budget)
@@ -510,8 +530,8 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
             if swapped is None:
                 settled.add((a_name, b_name))  # implied by edges already found
                 continue
-            s1, keep_x_first = context_loss(spec, kernel, order, swapped, config, destination, budget, host)
-            s2, keep_y_first = context_loss(spec, kernel, swapped, order, config, destination, budget, host)
+            s1, keep_x_first = context_loss(orders, order, swapped, budget)
+            s2, keep_y_first = context_loss(orders, swapped, order, budget)
             queries += 2
             if "unknown" in (s1, s2):
                 unresolved.append((x, y, "in-context check: solver unknown"))
@@ -537,7 +557,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
                 if cycle is None:
                     cycle = [(x, y), (y, x)]
             else:
-                eq = equivalent_in_context(spec, kernel, order, swapped, config, destination, budget, host)
+                eq = equivalent_in_context(orders, order, swapped, budget)
                 queries += 1
                 if eq == "unsat":
                     equivalent.append((a_name, b_name))
@@ -559,7 +579,7 @@ def build_graph(spec: DeviceSpec, kernel: str | None = None, destination: str = 
             swapped = _swapped_order(order, edges, x, y)
             if swapped is None:
                 continue  # implied by the others; the transitive reduction drops it
-            status, loss = context_loss(spec, kernel, order, swapped, config, destination, budget, host)
+            status, loss = context_loss(orders, order, swapped, budget)
             queries += 1
             if status == "sat" and loss is not None:
                 edges[(x, y)] = _edge(spec, kernel, x, y, swapped, loss, destination, host)
