@@ -194,6 +194,8 @@ def events_for(device: str) -> tuple[Event, ...]:
     """The guest and device events of a device's invariant proof."""
     if device == "gicv3-its":
         return GICV3_EVENTS + ITS_EVENTS
+    if device == "gicv5-irs":
+        return GICV5_EVENTS
     return GICV3_EVENTS if device == "gicv3" else EVENTS
 
 
@@ -430,3 +432,155 @@ def its_command(m: Machine, name: str, param: object = None) -> None:
     ev = next(e for e in ITS_EVENTS if e.name == name)
     for k, v in ev.fn(m.ops, m.ctx(0, user=False), m.state.glob, m.state.cpu, param).items():
         m.state.glob[k] = v
+
+
+# ---------------------------------------------------------------------------------------
+# GICv5 (device gicv5-irs): what a guest and its devices do to the IRS's interrupts besides
+# the IRS registers. On GICv5 a guest changes an interrupt's state with the CPU interface's
+# system instructions, which the IRS applies to the interrupt's ISTE (spec/gicv5_irs.py:
+# the SPI's ISTE bits 4:0 PENDING, ACTIVE, HM, ENABLE, IRM, FACTS §3.2): GIC CDEN, GIC
+# CDDIS, GIC CDPEND, GIC CDAFF, GICR CDIA (acknowledge), GIC CDDI (deactivate). The
+# instructions and their operands are named as Linux's GICv5 driver names them
+# (arch/arm64/include/asm/sysreg.h GICV5_OP_GIC_CD*, GICV5_GIC_CDPEND_PENDING_MASK BIT(32),
+# GICV5_GIC_CDAFF_IRM_MASK BIT(28); drivers/irqchip/irq-gic-v5.c gicv5_iri_irq_write_pending_state);
+# the architecture specification (Arm IHI 0111) is not in the library (FACTS §7), so what
+# an instruction does to the ISTE is read from those names, and marked "model choice"
+# where it is more. GIC CDEOI (priority drop) changes no ISTE bit: no event.
+# The handling mode is not an event: a guest sets it through IRS_SPI_CFGR, whose write sets
+# KVM's record and the HM together (spec/gicv5_irs.py _spi_cfgr_wr; the invariant keeps
+# spi_config == spi_hm).
+# SPI events have scope "irq" (fn(ops, ctx, fields, param), ``ctx.device`` the IRS's global
+# fields); the LPI's events scope "vm" (fn(ops, ctx, glob, cpus, param)), as the ITS's.
+
+
+def gicv5_cden(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """GIC CDEN (Linux gicv5_iri_irq_unmask, an SPI's irq_unmask: 'gic_insn(cden, CDEN)'):
+    the ISTE's ENABLE is set."""
+    return {"spi_enable": ops.const(1, 1)}
+
+
+def gicv5_cddis(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """GIC CDDIS (an SPI's irq_mask in Linux's driver): the ISTE's ENABLE is cleared."""
+    return {"spi_enable": ops.const(0, 1)}
+
+
+def gicv5_cdpend(ops: Ops, ctx: AccessContext, f: dict[str, Value], pending: Value) -> dict[str, Value]:
+    """GIC CDPEND with its PENDING operand bit (bit 32; Linux
+    gicv5_iri_irq_write_pending_state: 'FIELD_PREP(GICV5_GIC_CDPEND_PENDING_MASK, state)',
+    irq_set_irqchip_state(IRQCHIP_STATE_PENDING)): the ISTE's PENDING becomes that bit.
+    Model choice: for either handling mode (a level-sensitive SPI's line is not state of
+    the model; see ``gicv5_line``)."""
+    return {"spi_pending": pending}
+
+
+def gicv5_cdaff_irm(ops: Ops, ctx: AccessContext, f: dict[str, Value], irm: Value) -> dict[str, Value]:
+    """GIC CDAFF (Linux gicv5_iri_irq_set_affinity) with its IRM operand bit (bit 28,
+    GICV5_GIC_CDAFF_IRM_MASK; Linux writes 0, targeted routing): the ISTE's
+    IRM, 1 for 1-of-N routing (FACTS §3.2, §5). Model choice: the IAFFID it also writes is
+    not modelled (spec/gicv5_irs.py: 'IAFFID bits are not modelled'). A guest that uses it
+    with IRM = 1 is outside the no-one-of-n assumption."""
+    return {"spi_irm": irm}
+
+
+def gicv5_cdia(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """GICR CDIA acknowledges the SPI (Linux's gicv5_handle_irq reads it: the highest priority
+    pending interrupt, or none, GICV5_GICR_CDIA_VALID): it becomes active, and an edge-triggered one (HM 0)
+    leaves the pending state (FACTS §3.2: QEMU's gicv5_activate clears an edge interrupt's
+    pending state on activation; a level-sensitive one stays pending while its line is high).
+    Model choice: the SPI is a candidate only when pending, enabled, not active, and the
+    IRS enabled (IRS_CR0.IRSEN); priorities and targets are not modelled, so any candidate
+    may be the one acknowledged; otherwise nothing changes (CDIA returns no interrupt)."""
+    one = ops.const(1, 1)
+    ok = ops.and_(ops.and_(f["spi_pending"], f["spi_enable"]),
+                  ops.and_(ops.not_(f["spi_active"], 1), ctx.device["irs_enabled"]))
+    level = f["spi_hm"]
+    return {"spi_active": ops.ite(ok, one, f["spi_active"]),
+            "spi_pending": ops.ite(ok, ops.and_(f["spi_pending"], level), f["spi_pending"])}
+
+
+def gicv5_cddi(ops: Ops, ctx: AccessContext, f: dict[str, Value], _: object = None) -> dict[str, Value]:
+    """GIC CDDI deactivates the SPI (Linux gicv5_hwirq_eoi, an SPI's irq_eoi: 'gic_insn(cddi,
+    CDDI)'; the priority drop, GIC CDEOI, is gicv5_handle_irq's): the ISTE's ACTIVE is cleared."""
+    return {"spi_active": ops.const(0, 1)}
+
+
+def gicv5_line(ops: Ops, ctx: AccessContext, f: dict[str, Value], level: Value) -> dict[str, Value]:
+    """A device drives the SPI's line (KVM_IRQ_LINE). The VGICv5's SPI injection is the
+    generic kvm_vgic_inject_irq (vgic.c): vgic_validate_injection lets an edge-triggered
+    interrupt through at level 1 and a level-sensitive one on a change of level, then 'if
+    (irq->config == VGIC_CONFIG_LEVEL) irq->line_level = level; else irq->pending_latch =
+    true;', then the SPI's irq_ops.set_pending_state, vgic_v5_set_spi_pending_state ->
+    vgic_v5_set_irq_pend: 'GIC VDPEND' with irq_is_pending(irq) (the series' vgic-v5.c,
+    commit c9e4010b 'Support SPI injection' in FACTS §2.1's list; not quoted in FACTS):
+    the ISTE's PENDING is set for an edge-triggered SPI at level 1, and follows the level
+    for a level-sensitive one. KVM's record of the handling mode (irq->config,
+    ``spi_config``) decides, not the ISTE's HM (equal in every reachable state).
+    Model choice: the line's level is no field of the model, so every injection into a
+    level-sensitive SPI is taken as a change of level (vgic_validate_injection would drop
+    a repeated level); and a level-sensitive SPI the guest made pending with GIC CDPEND is
+    cleared by a falling line (VDPEND with irq_is_pending = line_level || pending_latch,
+    and KVM's pending_latch never saw the guest's CDPEND)."""
+    edge = ops.not_(f["spi_config"], 1)
+    return {"spi_pending": ops.ite(edge, ops.or_(f["spi_pending"], level), level)}
+
+
+def _lpi_upd(ops: Ops, g: dict[str, Value], new: dict[str, Value]) -> dict[str, Value]:
+    """An instruction on the LPI acts on its ISTE in the host LPI IST; without one (no valid
+    IRS_IST_BASER: spec/gicv5_irs.py lpi_ist) there is no ISTE and nothing changes. Model
+    choice: the architecture's behaviour for an LPI with no ISTE is not in the library; the
+    invariant's 'no LPI state without an LPI IST' says the model's."""
+    return _upd(ops, g["lpi_ist"], g, new)
+
+
+def gicv5_lpi_cden(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """GIC CDEN on the representative LPI (TYPE LPI; Linux gicv5_lpi_irq_unmask): its ISTE's
+    ENABLE is set."""
+    return _lpi_upd(ops, g, {"lpi_enable": ops.const(1, 1)})
+
+
+def gicv5_lpi_cddis(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """GIC CDDIS on the LPI: its ISTE's ENABLE cleared."""
+    return _lpi_upd(ops, g, {"lpi_enable": ops.const(0, 1)})
+
+
+def gicv5_lpi_cdpend(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, pending: Value) -> dict[str, Value]:
+    """GIC CDPEND on the LPI (Linux gicv5_lpi_irq_write_pending_state, how an IPI is sent:
+    gicv5_ipi_send_single retriggers its LPI; or an MSI through an ITS, which the model does
+    not hold): its ISTE's PENDING becomes the operand's PENDING bit."""
+    return _lpi_upd(ops, g, {"lpi_pending": pending})
+
+
+def gicv5_lpi_cdia(ops: Ops, ctx: AccessContext, g: dict[str, Value], cpus: list, _: object = None) -> dict[str, Value]:
+    """GICR CDIA acknowledging the LPI: it leaves the pending state (model choice: an
+    edge-triggered LPI, as Linux's are: gicv5_lpi_config_reset issues GIC CDHM with HM 0; the LPI's ACTIVE bit is not modelled, spec/gicv5_irs.py
+    holds its PENDING and ENABLE only). Only an enabled pending LPI is acknowledged."""
+    ok = ops.and_(g["lpi_pending"], g["lpi_enable"])
+    return _lpi_upd(ops, g, {"lpi_pending": ops.ite(ok, ops.const(0, 1), g["lpi_pending"])})
+
+
+GICV5_EVENTS = (
+    Event("GIC CDEN", "irq", gicv5_cden),
+    Event("GIC CDDIS", "irq", gicv5_cddis),
+    Event("GIC CDPEND", "irq", gicv5_cdpend, "level"),
+    Event("GIC CDAFF IRM", "irq", gicv5_cdaff_irm, "level"),
+    Event("GICR CDIA", "irq", gicv5_cdia),
+    Event("GIC CDDI", "irq", gicv5_cddi),
+    Event("line", "irq", gicv5_line, "level"),
+    Event("GIC CDEN LPI", "vm", gicv5_lpi_cden),
+    Event("GIC CDDIS LPI", "vm", gicv5_lpi_cddis),
+    Event("GIC CDPEND LPI", "vm", gicv5_lpi_cdpend, "level"),
+    Event("GICR CDIA LPI", "vm", gicv5_lpi_cdia),
+)
+
+
+def irs_event(m: Machine, name: str, intid: int = -1, param: object = None) -> None:
+    """Run the GICv5 event ``name`` on a concrete machine: an SPI event on SPI ``intid``, an
+    LPI event (scope "vm") on the representative LPI."""
+    ev = next(e for e in GICV5_EVENTS if e.name == name)
+    if ev.scope == "vm":
+        for k, v in ev.fn(m.ops, m.ctx(0, user=False), m.state.glob, m.state.cpu, param).items():
+            m.state.glob[k] = v
+        return
+    key, f = _irq_fields(m, intid, 0)
+    if f is not None:
+        _apply(m, ev.fn, f, m.ctx(max(key[0], 0), intid, user=False), param)
