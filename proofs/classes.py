@@ -80,13 +80,17 @@ def _strided(spec: DeviceSpec, reg: Register, stride: int, irqs: int, intid: int
     return _WALKS[key].get(intid, ())
 
 
-def signature(spec: DeviceSpec, steps: list[Step], intid: int, irqs: int = 1024) -> tuple:
-    """``irqs``: the interrupt count, which a strided walk's reach depends on."""
+def _rows(spec: DeviceSpec, steps: list[Step]) -> list[tuple[int, Step, Register]]:
+    """The steps a signature looks at (register accesses), with their registers."""
+    return [(n, s, spec.register(s.target)) for n, s in enumerate(steps)
+            if s.action not in ("op", "each") and not s.unmapped]
+
+
+def signature(spec: DeviceSpec, rows: list[tuple[int, Step, Register]], intid: int, irqs: int = 1024) -> tuple:
+    """What every step (``_rows``) does to ``intid``. ``irqs``: the interrupt count, which a
+    strided walk's reach depends on."""
     sig: list[object] = [spec.interrupt_kind(intid)]
-    for n, s in enumerate(steps):
-        if s.action in ("op", "each") or s.unmapped:
-            continue
-        reg = spec.register(s.target)
+    for n, s, reg in rows:
         if s.stride is not None:
             sig.append((n, "stride", _strided(spec, reg, s.stride, irqs, intid)))
             continue
@@ -145,14 +149,14 @@ def class_of(spec: DeviceSpec, save: tuple[Step, ...] | None, restore: tuple[Ste
     hit = _CLASSES.get(key)
     if hit is not None and hit[0] is spec:  # the entry keeps spec alive, so its id is not reused
         return hit[1]
-    steps = _flatten(save) + _flatten(restore)
+    rows = _rows(spec, _flatten(save) + _flatten(restore))
     seen: dict[tuple, int] = {}
     out: dict[int, int] = {}
     # a loop over the interrupts (``each`` of a selector whose domain is "irq") visits them
     # in order, and the last one leaves its selector: no two interrupts are alike then
     by_loop = any(s.action == "each" and spec.selector_domain(s.target) == "irq" for s in (save or ()) + restore)
     for intid in range(max_irqs):
-        out[intid] = intid if by_loop else seen.setdefault(signature(spec, steps, intid, max_irqs), intid)
+        out[intid] = intid if by_loop else seen.setdefault(signature(spec, rows, intid, max_irqs), intid)
     _CLASSES[key] = (spec, out)
     if len(_CLASSES) > _CLASSES_KEPT:
         del _CLASSES[next(iter(_CLASSES))]

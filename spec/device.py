@@ -381,10 +381,20 @@ class DeviceSpec:
     def register(self, name: str) -> Register:
         return self._by_name[name]
 
+    @functools.cached_property
+    def _at(self) -> dict[tuple[str, int], tuple[Register, int] | None]:
+        return {}  # register_at's answers: strided walks ask for the same offsets at every count
+
     def register_at(self, group: str, offset: int) -> tuple[Register, int] | None:
         """The register and word at a byte offset of an attribute group, or None where
         there is none (the kernel then reads zero and ignores writes: vgic_uaccess_read /
         vgic_uaccess_write; an unaligned offset finds no region either, check_region)."""
+        key = (group, offset)
+        if key not in self._at:
+            self._at[key] = self._find_at(group, offset)
+        return self._at[key]
+
+    def _find_at(self, group: str, offset: int) -> tuple[Register, int] | None:
         for reg in self.registers:
             if reg.group == group and reg.offset <= offset < reg.offset + reg.size:
                 if (offset - reg.offset) % reg.unit:
