@@ -265,7 +265,8 @@ class Task:
 def plan(seqs: list[Sequence], budget: solver.Budget) -> list[Task]:
     """Every obligation of ``check`` over the loaded sequences, as jobs, in submission
     order: the longest jobs first (each ordering graph, derived once and checked against
-    every sequence that uses it; then the round trips), so that no long job starts last
+    every sequence that uses it; the CPU register list protocol; then the round trips), so
+    that no long job starts last
     while the other workers sit idle. The output's order does not depend on this one."""
     graph_keys: dict[tuple[str, str, str, str], list[int]] = {}
     for i, s in enumerate(seqs):
@@ -279,6 +280,10 @@ def plan(seqs: list[Sequence], budget: solver.Budget) -> list[Task]:
         tasks.append(Task("graph", f"ordering graph {device} {kernel} {dest}" + (f" {host}" if host else ""),
                           len(idx), job_ordering_graph,
                           (device, kernel, dest, host, tuple(seqs[i].path for i in idx), budget), tuple(idx)))
+    # the CPU register list protocol (arm-cpregs): not a device of spec.devices, no
+    # sequences; its obligations are one job of several seconds, which must not start last
+    tasks.append(Task("cpregs", "arm-cpregs obligations", 1, job_cpregs_obligations, (budget,)))
+    tasks.append(Task("cpregs", "arm-cpregs matrix of the shipped lists", 1, job_cpregs_matrix, ()))
     # a file without a size of its own is proved for all sizes: those are the longest round
     # trips (GICv3's walk every interrupt count), so they go first
     for i in sorted(range(len(seqs)), key=lambda i: seqs[i].cpus is not None or seqs[i].irqs is not None):
@@ -297,9 +302,6 @@ def plan(seqs: list[Sequence], budget: solver.Budget) -> list[Task]:
             for set_reg, clear_reg in pairs(spec):
                 tasks.append(Task("clear-then-set", f"clear-then-set {spec.name} {kernel} {clear_reg.name}/{set_reg.name}",
                                   1, job_clear_then_set, (spec.name, kernel, set_reg.name, clear_reg.name, budget)))
-    # the CPU register list protocol (arm-cpregs): not a device of spec.devices, no sequences
-    tasks.append(Task("cpregs", "arm-cpregs obligations", 1, job_cpregs_obligations, (budget,)))
-    tasks.append(Task("cpregs", "arm-cpregs matrix of the shipped lists", 1, job_cpregs_matrix, ()))
     return tasks
 
 
