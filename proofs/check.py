@@ -116,7 +116,8 @@ def _input_error(e: SequenceError) -> Outcome:
 def job_invariant(device: str, kernel: str, budget: solver.Budget) -> Outcome:
     r = prove_invariant(DEVICES[device], kernel, budget)
     return Outcome(invariant_json(r),
-                   (f"{r.device} invariant (reset + every action)", r.kernel, r.verdict, str(r.actions),
+                   (f"{r.device} invariant (reset + every action)", r.kernel,
+                    r.verdict + (f" ({len(r.found)} documented)" if r.expected and r.matches else ""), str(r.actions),
                     _status(r.matches, r.verdict)),
                    bad=not r.matches and r.verdict != UNKNOWN, unknown=r.verdict == UNKNOWN,
                    detail="" if r.matches else render_invariant(r))

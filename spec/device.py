@@ -366,6 +366,10 @@ class DeviceSpec:
     # the device-wide obligations ``gicproof check`` runs for it (its files' round trips
     # always run): "invariant", "clear-then-set", "graph"
     obligations: tuple[str, ...] = ("invariant", "clear-then-set", "graph")
+    # the invariant obligation's expected breaks, by kernel: "ACTION / CONJUNCT" -> why (a
+    # userspace write that can leave the states the proofs assume: a finding the device
+    # documents, and which its verdicts do not cover); any other break is a mismatch
+    invariant_breaks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # the device's ideal save when a file has no [[save]] (default: read every register):
     # a device with tables in guest memory flushes them and saves the memory first
     ideal_save: tuple[Any, ...] | None = None

@@ -64,6 +64,12 @@ How the state is abstracted (what a verdict covers):
   * **The LPI buffer** (merged only): register ``VGIC_LPI_IST`` (GRP_IST) is the
     representative LPI's entry in the userspace LPI buffer; model choice: the restore's
     one ioctl is the operation (allocation) then the two buffer writes.
+  * **The invariant is an obligation** (``gicproof check``): the reset state satisfies it
+    and every action keeps it, guest actions (the IRS registers' guest accessors and the
+    GICv5 events of models/guest.py) in a running VM (the premise): a guest cannot run
+    before CTRL_INIT. The userspace writes ``INVARIANT_BREAKS`` lists are the exceptions
+    it finds (proposed and simplified: a single write sets one of KVM's two copies of an
+    SPI's handling mode); the verdicts do not cover a source left so. merged has none.
   * **1-of-N.** A guest that has not opted out of 1-of-N selection has IRS_PE_CR0.DPS = 0
     on some PE (SEED L204-L209); ``assume = ["no-one-of-n"]`` restricts the source to
     guests that opted out everywhere (DPS = 1, KVM's value: FACTS §2.6 "reads DPS=1").
@@ -749,6 +755,27 @@ NO_ONE_OF_N = Assumption(
     "(ISTE.IRM = 0): the simplification's premise ('As long as we are happy to say that 1-of-N is not "
     "supported, then this can be removed')", f"{SEED} L204-L209")
 
+# What userspace can do that the invariant excludes (the invariant obligation finds these
+# and no other break; guest actions are taken in a running VM only). KVM's level/edge record
+# of an SPI and its ISTE's HM are two copies of one fact; a complete restore leaves them
+# equal, but each of these single writes sets one copy only, so a VMM that made it on a
+# running VM outside a restore would leave them apart. The verdicts do not cover such a
+# source. The merged ABI has neither write (FACTS §2.6: 'case GICV5_IRS_SPI_CFGR: break;',
+# and its IST restore sets the record from HM).
+_CFGR_BREAK = ("userspace write IRS_SPI_CFGR / KVM's level/edge record is the ISTE's HM",
+               "the userspace IRS_SPI_CFGR write sets KVM's record of the selected SPI, not its ISTE's HM "
+               "(model choice: what the seed's per-SPI loop restores, L211-L213); the IST restore sets both "
+               "(simplified: the record from HM, L213-L215)")
+INVARIANT_BREAKS = {
+    "proposed": dict([
+        _CFGR_BREAK,
+        ("userspace write VGIC_SPI_IST[0] / KVM's level/edge record is the ISTE's HM",
+         "the proposed IST restore sets the ISTE's HM and not KVM's record, which only the per-SPI IRS_SPI_CFGR "
+         "loop after it restores (L211-L213): the gap the simplification closes by extracting the record from "
+         "the IST (L213-L215)")]),
+    "simplified": dict([_CFGR_BREAK]),
+}
+
 # The ideal save: the ISTs (LPI into guest memory, SPI into the buffer), every register
 # (selectors first, as the bulk read has them), each PE's and each SPI's selected register
 # through its selector, then guest memory. It leaves the source's selectors moved (the
@@ -790,7 +817,8 @@ GICV5_IRS = DeviceSpec(
     selectors=("pe", "spi"),
     scope_names={"global": "IRS", "cpu": "PE"},
     selector_domains={"pe": "cpu", "spi": "irq"},
-    obligations=("graph",),
+    obligations=("invariant", "graph"),
+    invariant_breaks=INVARIANT_BREAKS,
     ideal_save=IDEAL_SAVE,
     doc=__doc__ or "",
 ).validate()
