@@ -4,10 +4,11 @@ the IRS MMIO registers (KVM_DEV_ARM_VGIC_GRP_IRS_REGS), the interrupt state tabl
 revisions of the interface.
 
 **Source-only model.** Nothing on this machine runs a GICv5 IRS: no emulator offers one to
-KVM (QEMU 7.2 has no gic-version=5; upstream QEMU's GICv5 is TCG-only and "the KVM-enabled
-codepath is always an error"), and no kernel here has the IRS series (Debian sid's 7.2.13
-has the PPI-only VGICv5). No verdict of this device is confirmed on a kernel; every rule
-is read from the sources below (FACTS §6).
+KVM (QEMU 7.2 has no gic-version=5; the registry's newest, sid's 11.1.3, has a TCG
+``gic-version=x-5`` that "currently supports EL1 only", so no emulated GICv5 host runs
+KVM), and no kernel in the registry has the IRS series (sid's 7.2.13 and experimental's
+7.3~rc7 have the PPI-only VGICv5; the series is queued for 7.4). No verdict of this device
+is confirmed on a kernel; every rule is read from the sources below (FACTS §6, §6b).
 
 Sources:
   SEED  = ../shared/seeds/003_7e2ff99bfc3e01d0.txt, Sascha Bischoff's reply (2026-05-08) to
