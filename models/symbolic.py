@@ -122,21 +122,32 @@ def is_true(cond: Value) -> z3.BoolRef:
 
 
 def free_variables(terms: list[Value]) -> set[str]:
-    """The names of the variables the terms are built from."""
-    seen: set[int] = set()
+    """The names of the variables the terms are built from. Walked through Z3's C API
+    (ast pointers, no Python term objects per node: the wrapper's objects cost more than
+    the walk); the children stay alive through ``terms``, which hold their roots."""
     out: set[str] = set()
-    stack = [t for t in terms if not _num(t)]
+    roots = [t for t in terms if not _num(t) and isinstance(t, z3.ExprRef)]
+    if not roots:
+        return out
+    c = roots[0].ctx.ref()
+    seen: set[int] = set()
+    stack = [t.as_ast() for t in roots]
+    app, uninterpreted = z3.Z3_APP_AST, z3.Z3_OP_UNINTERPRETED
     while stack:
-        t = stack.pop()
-        i = t.get_id()
+        a = stack.pop()
+        i = z3.Z3_get_ast_id(c, a)
         if i in seen:
             continue
         seen.add(i)
-        if z3.is_const(t):
-            if not z3.is_bv_value(t) and not z3.is_true(t) and not z3.is_false(t):
-                out.add(t.decl().name())
+        if z3.Z3_get_ast_kind(c, a) != app:
             continue
-        stack.extend(t.children())
+        n = z3.Z3_get_app_num_args(c, a)
+        if n == 0:
+            d = z3.Z3_get_app_decl(c, a)
+            if z3.Z3_get_decl_kind(c, d) == uninterpreted:
+                out.add(z3.Z3_get_symbol_string(c, z3.Z3_get_decl_name(c, d)))
+            continue
+        stack.extend(z3.Z3_get_app_arg(c, a, k) for k in range(n))
     return out
 
 

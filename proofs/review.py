@@ -28,6 +28,7 @@ from proofs.graph import OrderingGraph, node_of_step
 from proofs.replay import Replay
 from proofs.report import SequenceReport
 from proofs.roundtrip import COUNTEREXAMPLE, PROVED, REFUSED, UNKNOWN
+from proofs.save_order import SaveOrder, save_order
 from spec.devices import DEVICES
 from spec.sequence import Sequence, load
 
@@ -40,6 +41,7 @@ class Review:
     report: SequenceReport
     graph: OrderingGraph
     violated: list[str]
+    save: SaveOrder | None = None  # the file's save steps' constraints (None: no save of its own)
 
     @property
     def constraints(self) -> dict[tuple[str, str], Any]:
@@ -54,7 +56,9 @@ def review(path: str | Path, budget: solver.Budget = solver.DEFAULT_BUDGET, prog
     seq = load(path, DEVICES)
     rep = run_sequence(seq, budget=budget, progress=progress)
     og = graph_for(seq.device, seq.kernel, seq.destination, budget=budget, progress=progress, host=seq.host)
-    return Review(seq, rep, og, violations(og, seq))
+    spec = DEVICES[seq.device]
+    save = save_order(spec, seq, budget) if seq.save is not None else None
+    return Review(seq, rep, og, violations(og, seq), save)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,6 +184,9 @@ def render(rv: Review, against: Review | None = None) -> str:
                      0, 2)
     out.append("")
     out += _ordering(rv)
+    if rv.save is not None and rv.save.pairs:
+        out.append("")
+        out += _save_ordering(rv.save)
     if against is not None:
         out.append("")
         out += _comparison(rv, against)
@@ -220,6 +227,32 @@ def _ordering(rv: Review) -> list[str]:
         out += _para("This sequence violates: " + ", ".join(rv.violated) + ".", 0, 2)
     else:
         out += _para("This sequence respects every constraint.", 0, 2)
+    return out
+
+
+def _save_ordering(so: SaveOrder) -> list[str]:
+    out = ["Ordering constraints of this file's save"]
+    out += _para(f"Derived from the file's save steps with its restore: {so.pairs} pairs of steps one of "
+                 f"which changes state ({so.independent} of them independent by their footprints); each "
+                 "constraint confirmed by a witness in which the other order loses state:", 2, 0)
+    if not so.constraints and not so.conflicts:
+        out += _para("None: the save's steps may run in any order.", 2, 2)
+    for c in so.constraints:
+        out += _para(f"- {c.before} before {c.after}", 2, 4)
+        out += _para(c.reason + ("" if c.replayed else " [witness DID NOT REPLAY]"), 4, 0)
+    if so.conflicts:
+        out += _para("Pairs each of whose orders loses state (no order keeps everything):", 2, 0)
+        for c in so.conflicts:
+            out += _para(f"- {c.before} before {c.after}", 2, 4)
+            out += _para(c.reason + ("" if c.replayed else " [witness DID NOT REPLAY]"), 4, 0)
+    if so.unresolved:
+        out += _para(f"{len(so.unresolved)} pairs unresolved: " + "; ".join(so.unresolved), 2, 2)
+    broken = [f"{c.before} before {c.after}" for c in so.constraints if not c.respected]
+    out.append("")
+    if broken:
+        out += _para("This save violates: " + ", ".join(broken) + ".", 0, 2)
+    elif so.constraints:
+        out += _para("This save respects every constraint.", 0, 2)
     return out
 
 

@@ -1048,6 +1048,14 @@ def as_effect(lc: Lifecycle, name: str, ops: Any, fields: Mapping[str, Any], rel
     from spec.device import Effect as DeviceEffect
 
     used, rows = _table(lc, name, release)
+    # The same flags (the very same values) give the same effect: a device asks for its
+    # "-EBUSY before CTRL_INIT" condition at every register access of a run, and the
+    # flags change only at the lifecycle's few steps. The entry keeps the values (and the
+    # backend) alive, so their ids are not reused while it stands.
+    memo_key = (id(lc), name, release, id(ops), tuple(id(fields[k]) for k in used))
+    hit = _EFFECTS.get(memo_key)
+    if hit is not None:
+        return hit[0]
     one, zero = ops.const(1, 1), ops.const(0, 1)
     fails: dict[str, Any] = {}
     order: list[str] = []
@@ -1070,8 +1078,15 @@ def as_effect(lc: Lifecycle, name: str, ops: Any, fields: Mapping[str, Any], rel
     error = zero
     for e in order:
         error = ops.or_(error, fails[e])
-    return DeviceEffect({k: after[k] for k in written}, error=error if order else None,
-                        errno=" or ".join(order), errnos=tuple((fails[e], e) for e in order))
+    effect = DeviceEffect({k: after[k] for k in written}, error=error if order else None,
+                          errno=" or ".join(order), errnos=tuple((fails[e], e) for e in order))
+    if len(_EFFECTS) > 4096:
+        _EFFECTS.clear()
+    _EFFECTS[memo_key] = (effect, ops, tuple(fields[k] for k in used))
+    return effect
+
+
+_EFFECTS: dict[tuple, tuple[Any, Any, tuple]] = {}
 
 
 __all__ = ["GICV2", "GICV3", "GICV3_ITS", "GICV5", "IGNORED", "as_effect", "Check", "Effect", "Hook", "Invoke", "Lifecycle", "MissingHook",
