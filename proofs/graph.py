@@ -338,9 +338,17 @@ def context_loss(orders: Orders, good: list[Node], bad: list[Node],
                  budget: solver.Budget) -> tuple[str, Loss | None]:
     """Is there a state that ``good`` restores and ``bad`` does not? ("sat", loss) /
     ("unsat", None) / ("unknown", None)."""
-    spec, config, ops = orders.spec, orders.config, orders.ops
     e_good = orders.encode(good)
-    e_bad = orders.encode(bad)
+    return loss_between(orders.spec, orders.ops, orders.config, e_good, orders.encode(bad), budget,
+                        _order_assumptions(orders.spec, orders.ops, e_good))
+
+
+def loss_between(spec: DeviceSpec, ops: SymbolicOps, config: Config, e_good: Encoding, e_bad: Encoding,
+                 budget: solver.Budget, extra: list[Value] | None = None) -> tuple[str, Loss | None]:
+    """Is there a state (under ``e_good``'s assumptions and ``extra``) that ``e_good``
+    restores and ``e_bad`` does not, or that ``e_bad`` refuses and ``e_good`` does not?
+    The two encodings share their source variables (one ``ops``). The smallest such state
+    the solver finds: ("sat", loss) / ("unsat", None) / ("unknown", None)."""
     arch = {f.name for f in spec.fields if f.classification == ARCHITECTURAL}
     conds: list[tuple[Value, str, tuple[str, Any]]] = []
 
@@ -360,7 +368,7 @@ def context_loss(orders: Orders, good: list[Node], bad: list[Node],
             lost_bad = ops.not_(ops.eq(bad_after[where][name], src[name]), 1)
             conds.append((ops.and_(ok_good, lost_bad), name, where))
     refused = ops.and_(e_bad.failed, ops.not_(e_good.failed, 1))
-    ans = solver.minimise(e_good.assumptions + _order_assumptions(spec, ops, e_good),
+    ans = solver.minimise(e_good.assumptions + (extra or []),
                           [solver.any_of([refused] + [c for c, _, _ in conds])],
                           e_good.variables, budget)
     if ans.status != "sat":

@@ -41,10 +41,11 @@ from models.machine import Config, Machine, make_state, run_save_checked
 from models.symbolic import SymbolicOps, free_variables, fresh_symbolic
 from proofs import solver
 from proofs.classes import representatives
+from proofs.graph import loss_between
 from proofs.replay import replay
 from proofs.roundtrip import Encoding, Witness, encode
 from spec.algebra import Value
-from spec.device import ARCHITECTURAL, SAVE_MEMORY, DeviceSpec
+from spec.device import SAVE_MEMORY, DeviceSpec
 from spec.sequence import Sequence, Step
 
 
@@ -168,38 +169,8 @@ def _loss(spec: DeviceSpec, ops: SymbolicOps, good: Encoding, bad: Encoding, con
           budget: solver.Budget) -> tuple[str, Witness | None]:
     """A state ``good`` restores (or does not refuse) and ``bad`` does not: ("sat",
     witness) / ("unsat", None) / ("unknown", None)."""
-    arch = {f.name for f in spec.fields if f.classification == ARCHITECTURAL}
-    conds: list[tuple[Value, str, tuple[str, Any]]] = []
-
-    def scopes(e: Encoding):
-        yield ("global", None), e.source.glob, e.after.glob
-        for c in config.held:
-            yield ("cpu", c), e.source.cpu[c], e.after.cpu[c]
-        for k in e.source.irq:
-            yield ("irq", k), e.source.irq[k], e.after.irq[k]
-
-    bad_after = {where: after for where, _, after in scopes(bad)}
-    for where, src, after in scopes(good):
-        for name in src:
-            if name in arch:
-                conds.append((ops.and_(ops.eq(after[name], src[name]),
-                                       ops.not_(ops.eq(bad_after[where][name], src[name]), 1)), name, where))
-    refused = ops.and_(bad.failed, ops.not_(good.failed, 1))
-    ans = solver.minimise(good.assumptions, [solver.any_of([refused] + [c for c, _, _ in conds])],
-                          good.variables, budget)
-    if ans.status != "sat":
-        return ans.status, None
-    values = {info: ans.assignments.get(v, 0) for v, info in good.var_names.items()}
-    if solver.value_in(ans, refused) == 1:
-        return "sat", Witness("refused", config, ("step", 0), "", values, ans.seconds)
-    for c, name, where in conds:
-        if solver.value_in(ans, c) == 1:
-            width = spec.field_spec(name).width
-            src_v = int(values.get(("src", where[0], where[1], name), 0))
-            bad_v = solver.value_in(ans, bad_after[where][name])
-            lab = f"{name}:{src_v}->{bad_v}" if width == 1 else name
-            return "sat", Witness(lab, config, where, name, values, ans.seconds)
-    return "unknown", None
+    status, loss = loss_between(spec, ops, config, good, bad, budget)
+    return status, loss.witness if loss is not None else None
 
 
 def _constraint(spec: DeviceSpec, seq: Sequence, steps: list[Step], wrong: tuple[int, ...], before: str,

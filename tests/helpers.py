@@ -8,6 +8,8 @@ from collections.abc import Sequence as Seq
 from pathlib import Path
 from typing import TypeVar
 
+from hypothesis.stateful import RuleBasedStateMachine
+
 from spec.devices import DEVICES, SEQUENCES_DIR
 from spec.gicv2 import GICV2
 from spec.sequence import Sequence, load
@@ -101,3 +103,71 @@ def write_variant(tmp_path: Path, base: str, edit, name: str = "variant.toml") -
 
 __all__ = ["GICV2", "DEVICES", "GICV2_DIR", "GOLDEN", "shipped", "write_variant", "no_held_lines", "deep",
            "representatives", "prebuild_graphs"]
+
+
+# --- the stateful differential machines (tests/test_stateful*.py) ---------------------------
+
+def concrete_machine(device: str, kernel: str, cpus: int, irqs: int):
+    """A concrete machine of ``device`` at its reset state."""
+    from models.concrete import CONCRETE
+    from models.machine import Config, Machine, make_state
+
+    spec = DEVICES[device]
+    sem = spec.semantics(kernel)
+    cfg = Config(cpus, irqs)
+    return Machine(spec, sem, cfg, CONCRETE, make_state(spec, sem, cfg, CONCRETE))
+
+
+def migrate_through(m, seq, refused_save_keeps_source: bool = False):
+    """Save ``m`` through ``seq`` (its ideal save when it has none) and restore into a fresh
+    machine of the same size at the file's kernel; the environment (interrupt lines) is
+    carried over. A refused restore raises AssertionError("refused at STEP"); a refused
+    save too, unless ``refused_save_keeps_source`` (a VMM that refuses to save leaves the
+    VM running where it was: ``m`` is returned)."""
+    from models.machine import carry_environment, ideal_save_steps, run_restore, run_save_checked
+
+    spec = m.spec
+    save = run_save_checked(m, seq.save if seq.save is not None else ideal_save_steps(spec))
+    if save.stopped_at is not None:
+        if refused_save_keeps_source:
+            return m
+        raise AssertionError(f"save failed at {save.stopped_at.label(spec)}")
+    dst = concrete_machine(spec.name, seq.kernel, m.config.cpus, m.config.irqs)
+    carry_environment(spec, m.state, dst.state)
+    result = run_restore(dst, seq.restore, save.saved)
+    if result.stopped_at is not None:
+        raise AssertionError(f"refused at {result.stopped_at.label(spec)}")
+    return dst
+
+
+def lost_field_names(path: Path) -> set[str]:
+    """The fields the round trip of the file at ``path`` computed as lost (its ``lost``
+    key: labels like "pe_dps:0->1" or "group:0->1@spi"), which a differential fuzzer does
+    not compare: it checks that nothing *else* is lost."""
+    seq = load(path, DEVICES)
+    return {label.split(":")[0].split("@")[0] for label in seq.lost or ()}
+
+
+class Lockstep(RuleBasedStateMachine):
+    """The base of the stateful differential machines: two identical machines (``a``,
+    ``b``) at the source kernel of the sequence file ``sequence_path()`` names, which
+    the same guest actions drive (``both``) and one of which is migrated through it.
+    Subclasses say ``sequence_path()`` and ``fresh(kernel)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.seq = load(self.sequence_path(), DEVICES)
+        kernel = self.seq.effective_source_kernel
+        self.a = self.fresh(kernel)
+        self.b = self.fresh(kernel)
+        self.migrations = 0
+
+    def sequence_path(self) -> Path:
+        raise NotImplementedError
+
+    def fresh(self, kernel: str):
+        raise NotImplementedError
+
+    def both(self, fn):
+        fn(self.a)
+        fn(self.b)

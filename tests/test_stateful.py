@@ -9,12 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import DEVICES, GICV2, GICV2_DIR, GOLDEN, deep
+from helpers import (
+    GICV2,
+    GICV2_DIR,
+    GOLDEN,
+    Lockstep,
+    concrete_machine,
+    deep,
+    migrate_through,
+)
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
-    RuleBasedStateMachine,
     consumes,
     invariant,
     rule,
@@ -22,17 +29,9 @@ from hypothesis.stateful import (
 )
 
 from models import guest
-from models.concrete import CONCRETE
 from models.machine import (
-    Config,
     Machine,
-    carry_environment,
-    ideal_save_steps,
-    make_state,
-    run_restore,
-    run_save_checked,
 )
-from spec.sequence import load
 
 CPUS, IRQS = 2, 64
 KERNEL = "6.12"
@@ -53,23 +52,14 @@ READS = [(reg, w, cpu) for reg in OBSERVED
 
 
 def fresh_machine(kernel: str = KERNEL) -> Machine:
-    sem = GICV2.semantics(kernel)
-    cfg = Config(CPUS, IRQS)
-    return Machine(GICV2, sem, cfg, CONCRETE, make_state(GICV2, sem, cfg, CONCRETE))
+    return concrete_machine("gicv2", kernel, CPUS, IRQS)
 
 
 def migrate(m: Machine, seq) -> Machine:
     """Save ``m`` through ``seq`` and restore into a fresh destination; the interrupt
-    sources keep driving their lines (environment carried over, see spec.gicv2)."""
-    save = run_save_checked(m, seq.save if seq.save is not None else ideal_save_steps(GICV2))
-    if save.stopped_at is not None:
-        return m  # the VMM refuses to save (a save-side check): the VM runs on where it was
-    saved = save.saved
-    dst = fresh_machine(seq.kernel)
-    carry_environment(GICV2, m.state, dst.state)
-    result = run_restore(dst, seq.restore, saved)
-    assert result.stopped_at is None, f"restore failed at {result.stopped_at}"
-    return dst
+    sources keep driving their lines (environment carried over, see spec.gicv2). A VMM
+    that refuses to save (a save-side check) leaves the VM running where it was."""
+    return migrate_through(m, seq, refused_save_keeps_source=True)
 
 
 def observe(m: Machine) -> tuple:
@@ -81,21 +71,15 @@ def observe(m: Machine) -> tuple:
     return tuple(reads), tuple(cpuif), tuple(taken)
 
 
-class GicComparison(RuleBasedStateMachine):
-    sequence_path = GICV2_DIR / "qemu-with-iidr-6.12.toml"
+class GicComparison(Lockstep):
+    sequence_file = GICV2_DIR / "qemu-with-iidr-6.12.toml"
     lines = True
 
-    def __init__(self):
-        super().__init__()
-        self.seq = load(self.sequence_path, DEVICES)
-        kernel = self.seq.effective_source_kernel
-        self.a = fresh_machine(kernel)
-        self.b = fresh_machine(kernel)
-        self.migrations = 0
+    def sequence_path(self):
+        return self.sequence_file
 
-    def both(self, fn):
-        fn(self.a)
-        fn(self.b)
+    def fresh(self, kernel):
+        return fresh_machine(kernel)
 
     @rule(reg=st.sampled_from(GUEST_REGS), word=st.integers(0, 15), cpu=st.integers(0, CPUS - 1),
           value=st.integers(0, 0xFFFFFFFF))
@@ -195,7 +179,7 @@ def test_sound_sequence_agrees_without_held_lines(path):
     (about 5 s a file); deep: the deep profile's 2000 runs of 80 steps."""
 
     class NoLines(GicComparison):
-        sequence_path = path
+        sequence_file = path
         lines = False
 
     if deep():
@@ -214,7 +198,7 @@ def test_sound_sequence_agrees_without_held_lines(path):
 ])
 def test_lossy_sequences_are_found(name, lines):
     class Lossy(GicComparison):
-        sequence_path = (DATA if name.startswith("graph-order") else GOLDEN if name.startswith("icfgr")
+        sequence_file = (DATA if name.startswith("graph-order") else GOLDEN if name.startswith("icfgr")
                          else GICV2_DIR) / name
 
     Lossy.lines = lines

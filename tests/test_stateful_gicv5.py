@@ -14,11 +14,10 @@ A source-only model: nothing here runs a GICv5 (spec/gicv5_irs.py's docstring)."
 from __future__ import annotations
 
 import pytest
-from helpers import DEVICES, deep
+from helpers import DEVICES, Lockstep, concrete_machine, deep, lost_field_names, migrate_through
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
@@ -27,16 +26,9 @@ from hypothesis.stateful import (
 )
 
 from models import guest
-from models.concrete import CONCRETE
 from models.machine import (
     SPI_BANK,
-    Config,
     Machine,
-    carry_environment,
-    ideal_save_steps,
-    make_state,
-    run_restore,
-    run_save_checked,
 )
 from proofs.invariant import prove_invariant
 from spec.device import ARCHITECTURAL
@@ -75,32 +67,17 @@ LPI_EVENTS = ["GIC CDEN LPI", "GIC CDDIS LPI", "GIC CDPEND LPI", "GICR CDIA LPI"
 
 
 def fresh_machine(kernel: str) -> Machine:
-    sem = IRS.semantics(kernel)
-    cfg = Config(CPUS, SPIS)
-    return Machine(IRS, sem, cfg, CONCRETE, make_state(IRS, sem, cfg, CONCRETE))
+    return concrete_machine("gicv5-irs", kernel, CPUS, SPIS)
 
 
 def migrate(m: Machine, seq) -> Machine:
-    save = run_save_checked(m, seq.save if seq.save is not None else ideal_save_steps(IRS))
-    assert save.stopped_at is None, f"save failed at {save.stopped_at.label(IRS)}"
-    # a fresh destination (every file's destination = "fresh"): an incoming QEMU process whose
-    # restore creates the vCPUs and the VGICv5 itself
-    dst = fresh_machine(seq.kernel)
-    # nothing to carry today (the IRS model has no interrupt line field); kept so that one
-    # added is carried as on the other devices
-    carry_environment(IRS, m.state, dst.state)
-    result = run_restore(dst, seq.restore, save.saved)
-    if result.stopped_at is not None:
-        raise AssertionError(f"refused at {result.stopped_at.label(IRS)}")
-    return dst
+    # a fresh destination (every file's destination = "fresh"): an incoming QEMU process
+    # whose restore creates the vCPUs and the VGICv5 itself
+    return migrate_through(m, seq)
 
 
 def lost_fields(name: str) -> set[str]:
-    """The fields the round trip of ``name`` computed as lost (its ``lost`` key, labels
-    like "pe_dps:0->1"), which the fuzzer does not compare: it checks that nothing *else*
-    is lost."""
-    seq = load(DIR / name, DEVICES)
-    return {label.split(":")[0].split("@")[0] for label in seq.lost or ()}
+    return lost_field_names(DIR / name)
 
 
 def observe(m: Machine, ignored: set[str]) -> tuple:
@@ -121,7 +98,7 @@ def unmet(m: Machine, names) -> list[str]:
             if not all(int(IRS.assumption(name).fn(m.ops, scope, f)) for scope, f in scopes)]
 
 
-class IrsComparison(RuleBasedStateMachine):
+class IrsComparison(Lockstep):
     sequence_name = "simplified-qemu.toml"
     ignored: set[str] = set()
     # a guest that has not opted out of 1-of-N selection: IRS_PE_CR0.DPS = 0 on some PE
@@ -129,17 +106,11 @@ class IrsComparison(RuleBasedStateMachine):
     # assume "no-one-of-n" (the simplification's premise, L206-L209)
     one_of_n = False
 
-    def __init__(self):
-        super().__init__()
-        self.seq = load(DIR / self.sequence_name, DEVICES)
-        kernel = self.seq.effective_source_kernel
-        self.a = fresh_machine(kernel)
-        self.b = fresh_machine(kernel)
-        self.migrations = 0
+    def sequence_path(self):
+        return DIR / self.sequence_name
 
-    def both(self, fn):
-        fn(self.a)
-        fn(self.b)
+    def fresh(self, kernel):
+        return fresh_machine(kernel)
 
     def write(self, reg: str, value: int, cpu: int = 0):
         """A guest write (the table's guest accessor): one access of the register's width

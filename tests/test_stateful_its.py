@@ -9,11 +9,10 @@ state the guest reaches (a fuzzed check of what the proofs assume)."""
 from __future__ import annotations
 
 import pytest
-from helpers import DEVICES, deep
+from helpers import DEVICES, Lockstep, concrete_machine, deep, lost_field_names, migrate_through
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
@@ -21,18 +20,10 @@ from hypothesis.stateful import (
 )
 
 from models import guest
-from models.concrete import CONCRETE
 from models.machine import (
-    Config,
     Machine,
-    carry_environment,
-    ideal_save_steps,
-    make_state,
-    run_restore,
-    run_save_checked,
 )
 from spec.devices import SEQUENCES_DIR
-from spec.sequence import load
 
 ITS = DEVICES["gicv3-its"]
 CPUS, IRQS = 2, 64
@@ -45,27 +36,15 @@ OBSERVED_CPU = ["enable_lpis", "pendbaser"]
 
 
 def fresh_machine(kernel: str) -> Machine:
-    sem = ITS.semantics(kernel)
-    cfg = Config(CPUS, IRQS)
-    return Machine(ITS, sem, cfg, CONCRETE, make_state(ITS, sem, cfg, CONCRETE))
+    return concrete_machine("gicv3-its", kernel, CPUS, IRQS)
 
 
 def migrate(m: Machine, seq) -> Machine:
-    save = run_save_checked(m, seq.save if seq.save is not None else ideal_save_steps(ITS))
-    assert save.stopped_at is None, f"save failed at {save.stopped_at}"
-    dst = fresh_machine(seq.kernel)
-    carry_environment(ITS, m.state, dst.state)
-    result = run_restore(dst, seq.restore, save.saved)
-    if result.stopped_at is not None:
-        raise AssertionError(f"refused at {result.stopped_at.label(ITS)}")
-    return dst
+    return migrate_through(m, seq)
 
 
 def lost_fields(name: str) -> set[str]:
-    """The fields the round trip of ``name`` computed as lost (its ``lost`` key), which the
-    fuzzer does not compare: it checks that nothing *else* is lost."""
-    seq = load(DIR / name, DEVICES)
-    return {label.split(":")[0].split("@")[0] for label in seq.lost or ()}
+    return lost_field_names(DIR / name)
 
 
 def observe(m: Machine, ignored: set[str]) -> tuple:
@@ -74,21 +53,15 @@ def observe(m: Machine, ignored: set[str]) -> tuple:
     return g, c
 
 
-class ItsComparison(RuleBasedStateMachine):
+class ItsComparison(Lockstep):
     sequence_name = "kernel-documented-order-7.1.toml"
     ignored: set[str] = set()
 
-    def __init__(self):
-        super().__init__()
-        self.seq = load(DIR / self.sequence_name, DEVICES)
-        kernel = self.seq.effective_source_kernel
-        self.a = fresh_machine(kernel)
-        self.b = fresh_machine(kernel)
-        self.migrations = 0
+    def sequence_path(self):
+        return DIR / self.sequence_name
 
-    def both(self, fn):
-        fn(self.a)
-        fn(self.b)
+    def fresh(self, kernel):
+        return fresh_machine(kernel)
 
     def write(self, reg: str, value: int, cpu: int = 0):
         r = ITS.register(reg)
