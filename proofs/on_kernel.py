@@ -804,25 +804,8 @@ class WitnessRun:
 
     def _model_loss(self, src: DeviceState, prior: DeviceState) -> tuple[bool, str]:
         """Whether the proof's engine, run from these states, shows the witness's label."""
-        spec, cfg, w = self.spec, self.cfg, self.rep.witness
-        m_src = Machine(spec, self.sem, cfg, CONCRETE, src.copy())
-        save = run_save_checked(m_src, self.save_steps)
-        if save.stopped_at is not None:
-            hit = w.label == f"refused:save:{save.stopped_at.name}"
-            return hit, "" if hit else f"the save stops at {save.stopped_at.name}"
-        m_dst = Machine(spec, self.sem, cfg, CONCRETE, prior.copy())
-        res = run_restore(m_dst, self.seq.restore, save.saved)
-        if w.label.startswith("refused:"):
-            hit = res.stopped_at is not None and w.label == f"refused:{res.stopped_at.name}"
-            return hit, "" if hit else "the restore does not stop there"
-        if res.stopped_at is not None:
-            return False, f"the restore stops at {res.stopped_at.name}"
-        a, b = _field(src, w.where, w.field), _field(m_dst.state, w.where, w.field)
-        if a is None or b is None or a == b:
-            return False, f"{w.field} comes back as {b:#x}" if b is not None else "no such field"
-        if ":" in w.label and f"{a}->{b}" != w.label.split(":")[1].split("@")[0]:
-            return False, f"{w.field} goes {a}->{b}, not {w.label}"
-        return True, ""
+        return model_shows(self.spec, self.sem, self.cfg, self.rep.witness, self.save_steps, self.seq.restore,
+                           src, prior)
 
     def _reveal_and_read(self, p: Program, h: Any, m: Machine, state: DeviceState, side: str) -> None:
         ops = self.parts.reveal(self.spec, state, m, self.cfg)
@@ -1004,6 +987,31 @@ def _slice(reg: Register, acc: Access, where: tuple[str, Any], word: int | None)
     if reg.scope != "irq":
         return word
     return (word >> reg.slice_shift(where[1][1])) & ((1 << reg.bits_per_irq) - 1)
+
+
+def model_shows(spec: DeviceSpec, sem: Any, cfg: Config, w: Any, save_steps: Any, restore_steps: Any,
+                src: DeviceState, prior: DeviceState) -> tuple[bool, str]:
+    """Whether the proof's engine, saving ``src`` through ``save_steps`` and restoring into
+    ``prior`` through ``restore_steps``, shows the witness ``w``'s label (and if not, why):
+    the check that a program built for a real kernel still holds the loss it is to show."""
+    m_src = Machine(spec, sem, cfg, CONCRETE, src.copy())
+    save = run_save_checked(m_src, save_steps)
+    if save.stopped_at is not None:
+        hit = w.label == f"refused:save:{save.stopped_at.name}"
+        return hit, "" if hit else f"the save stops at {save.stopped_at.name}"
+    m_dst = Machine(spec, sem, cfg, CONCRETE, prior.copy())
+    res = run_restore(m_dst, restore_steps, save.saved)
+    if w.label.startswith("refused:"):
+        hit = res.stopped_at is not None and w.label == f"refused:{res.stopped_at.name}"
+        return hit, "" if hit else "the restore does not stop there"
+    if res.stopped_at is not None:
+        return False, f"the restore stops at {res.stopped_at.name}"
+    a, b = _field(src, w.where, w.field), _field(m_dst.state, w.where, w.field)
+    if a is None or b is None or a == b:
+        return False, f"{w.field} comes back as {b:#x}" if b is not None else "no such field"
+    if ":" in w.label and f"{a}->{b}" != w.label.split(":")[1].split("@")[0]:
+        return False, f"{w.field} goes {a}->{b}, not {w.label}"
+    return True, ""
 
 
 def _field(state: DeviceState, where: tuple[str, Any], name: str) -> int | None:

@@ -58,8 +58,6 @@ from models.machine import (
     expand,
     ideal_save_steps,
     make_state,
-    run_restore,
-    run_save_checked,
     saved_key,
     step_value,
 )
@@ -76,6 +74,7 @@ from proofs.on_kernel import (
     WitnessRun,
     _value,
     compare_program,
+    model_shows,
     state_differences,
 )
 from spec.device import DeviceSpec, Register
@@ -481,27 +480,8 @@ class ItsWitnessRun:
         return True
 
     def _model_loss(self, src: DeviceState, prior: DeviceState) -> tuple[bool, str]:
-        spec, cfg, w = self.spec, self.cfg, self.rep.witness
-        m_src = Machine(spec, self.sem, cfg, CONCRETE, src.copy())
-        save = run_save_checked(m_src, self.save_steps)
-        if save.stopped_at is not None:
-            hit = w.label == f"refused:save:{save.stopped_at.name}"
-            return hit, "" if hit else f"the save stops at {save.stopped_at.name}"
-        m_dst = Machine(spec, self.sem, cfg, CONCRETE, prior.copy())
-        res = run_restore(m_dst, self.restore_steps, save.saved)
-        if w.label.startswith("refused:"):
-            hit = res.stopped_at is not None and w.label == f"refused:{res.stopped_at.name}"
-            return hit, "" if hit else "the restore does not stop there"
-        if res.stopped_at is not None:
-            return False, f"the restore stops at {res.stopped_at.name}"
-        scope, key = w.where
-        a, b = ((int(src.cpu[key][w.field]), int(m_dst.state.cpu[key][w.field])) if scope == "cpu"
-                else (int(src.glob[w.field]), int(m_dst.state.glob[w.field])))
-        if a == b:
-            return False, f"{w.field} comes back as {b:#x}"
-        if ":" in w.label and f"{a}->{b}" != w.label.split(":")[1].split("@")[0]:
-            return False, f"{w.field} goes {a}->{b}, not {w.label}"
-        return True, ""
+        return model_shows(self.spec, self.sem, self.cfg, self.rep.witness, self.save_steps, self.restore_steps,
+                           src, prior)
 
     # -- programs ------------------------------------------------------------------------
     def _start(self) -> tuple[Program, Any]:
