@@ -368,24 +368,31 @@ def loss_between(spec: DeviceSpec, ops: SymbolicOps, config: Config, e_good: Enc
             lost_bad = ops.not_(ops.eq(bad_after[where][name], src[name]), 1)
             conds.append((ops.and_(ok_good, lost_bad), name, where))
     refused = ops.and_(e_bad.failed, ops.not_(e_good.failed, 1))
-    ans = solver.minimise(e_good.assumptions + (extra or []),
-                          [solver.any_of([refused] + [c for c, _, _ in conds])],
-                          e_good.variables, budget)
+    assumptions = e_good.assumptions + (extra or [])
+    items = [refused] + [c for c, _, _ in conds]
+    ans = solver.minimise(assumptions, [solver.any_of(items)], e_good.variables, budget)
     if ans.status != "sat":
         return ans.status, None
+    shown = next((i for i, c in enumerate(items) if solver.value_in(ans, c) == 1), None)
+    if shown is None:
+        return "unknown", None
+    # the loss reported is the first in a fixed order that some state shows (refusal, then
+    # the fields scope by scope), not whichever the model happened to show
+    status, first = solver.first_satisfiable(assumptions, items, shown, budget)
+    if status == "sat" and first != shown:
+        again = solver.minimise(assumptions, [items[first]], e_good.variables, budget)
+        if again.status == "sat":
+            ans, shown = again, first
     values = {info: ans.assignments.get(vname, 0) for vname, info in e_good.var_names.items()}
-    if solver.value_in(ans, refused) == 1:
+    if shown == 0:
         w = Witness("refused", config, ("step", 0), "", values, ans.seconds)
         return "sat", Loss("", ("step", 0), w, refused=True)
-    for c, name, where in conds:
-        if solver.value_in(ans, c) == 1:
-            src_v = _lookup(values, "src", where, name)
-            bad_v = solver.value_in(ans, _after_term(e_bad, where, name))
-            width = spec.field_spec(name).width
-            label = f"{name}:{src_v}->{bad_v}" if width == 1 else name
-            w = Witness(label, config, where, name, values, ans.seconds)
-            return "sat", Loss(name, where, w)
-    return "unknown", None
+    _, name, where = conds[shown - 1]
+    src_v = _lookup(values, "src", where, name)
+    bad_v = solver.value_in(ans, _after_term(e_bad, where, name))
+    width = spec.field_spec(name).width
+    label = f"{name}:{src_v}->{bad_v}" if width == 1 else name
+    return "sat", Loss(name, where, Witness(label, config, where, name, values, ans.seconds))
 
 
 def _order_assumptions(spec: DeviceSpec, ops: SymbolicOps, enc: Any) -> list[Value]:

@@ -205,10 +205,17 @@ def _witness(enc: Encoding, diff_group: list[Difference], extra: list[Any], budg
                           enc.variables, budget)
     if ans.status != "sat":
         return ans, None
-    for d in diff_group:
-        if solver.value_in(ans, d.cond) == 1:
-            return ans, d
-    return ans, None
+    shown = next((i for i, d in enumerate(diff_group) if solver.value_in(ans, d.cond) == 1), None)
+    if shown is None:
+        return ans, None
+    # the place shown is the first in the group's fixed order where the loss can happen,
+    # not whichever the model chose (solver.first_satisfiable)
+    status, first = solver.first_satisfiable(enc.assumptions + extra, [d.cond for d in diff_group], shown, budget)
+    if status == "sat" and first != shown:
+        again = solver.minimise(enc.assumptions, extra + [diff_group[first].cond], enc.variables, budget)
+        if again.status == "sat":
+            return again, diff_group[first]
+    return ans, diff_group[shown]
 
 
 def _values(enc: Encoding, ans: solver.Answer) -> dict[tuple[str, str, Any, str], int]:

@@ -186,6 +186,45 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
     return Answer("sat", m, seconds=time.perf_counter() - t0, assignments=_assignments(m))
 
 
+def first_satisfiable(assumptions: list[Any], conds: list[Any], known: int,
+                      budget: Budget = DEFAULT_BUDGET) -> tuple[str, int]:
+    """The smallest ``i <= known`` such that ``assumptions and conds[i]`` is satisfiable,
+    given that ``conds[known]`` is (a model showed it): ("sat", i), or ("unknown", known)
+    when the solver gives up. Which of several conditions a model makes true depends on
+    the model, and Z3's choice of model can depend on what the process did before (its
+    symbol table is shared by every context); the first satisfiable one in a fixed order
+    does not, so a report names the same loss from any process. One query when
+    ``conds[known]`` is already the first (the usual case), else a binary search over the
+    conditions before it, in one solver."""
+    if known == 0:
+        return "sat", 0
+    s = _loaded(assumptions, [], budget)
+
+    def any_sat(lo: int, hi: int) -> Any:
+        s.push()
+        s.add(_as_bool(any_of(conds[lo:hi])))
+        r = _run(s)
+        s.pop()
+        return r
+
+    r = any_sat(0, known)
+    if r == z3.unsat:
+        return "sat", known
+    if r != z3.sat:
+        return "unknown", known
+    lo, hi = 0, known - 1  # the answer is in [lo, hi]: some condition there is satisfiable
+    while lo < hi:
+        mid = (lo + hi) // 2
+        r = any_sat(lo, mid + 1)
+        if r == z3.sat:
+            hi = mid
+        elif r == z3.unsat:
+            lo = mid + 1
+        else:
+            return "unknown", known
+    return "sat", lo
+
+
 def value_in(answer: Answer, term: Any) -> int:
     """The value of a bit-vector term (or 1/0 for a Boolean) in the answer's model."""
     v = answer.model.eval(_as_bool(term) if isinstance(term, z3.BoolRef) else term, model_completion=True)
