@@ -275,13 +275,34 @@ def _comparison(rv: Review, other: Review) -> list[str]:
     out.append("")
     if not removed and not added:
         out += _para("Its interface imposes the same ordering constraints.", 2, 0)
-        return out
     if removed:
         out += _para(f"Constraints it removes ({len(removed)}):", 2, 0)
         out += _edge_lines(a, _sorted_edges(a, removed))
     if added:
         out += _para(f"Constraints it adds ({len(added)}):", 2, 0)
         out += _edge_lines(b, _sorted_edges(b, added))
+    if rv.save is not None and other.save is not None and (rv.save.pairs or other.save.pairs):
+        out += _save_comparison(rv.save, other.save)
+    return out
+
+
+def _save_comparison(mine: SaveOrder, theirs: SaveOrder) -> list[str]:
+    """The save-side constraints one file's save has and the other's has not, by step
+    (line numbers differ between files)."""
+    def by_step(so: SaveOrder) -> dict[tuple[str, str], Any]:
+        return {(c.before.split(" (line")[0], c.after.split(" (line")[0]): c for c in so.constraints}
+
+    a, b = by_step(mine), by_step(theirs)
+    gone, new = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    out = [""]
+    if not gone and not new:
+        return out + _para("Its save has the same ordering constraints.", 2, 0)
+    for title, keys, src in (("Save constraints it removes", gone, a), ("Save constraints it adds", new, b)):
+        if keys:
+            out += _para(f"{title} ({len(keys)}):", 2, 0)
+            for k in keys:
+                out += _para(f"- {k[0]} before {k[1]}", 2, 4)
+                out += _para(src[k].reason, 4, 0)
     return out
 
 

@@ -131,3 +131,15 @@ def test_review_of_each_gicv5_file_is_golden(capsys, request, stem):
     assert " ".join(finding.split()) in text
     assert "the verdict matches" in text
     golden(f"review-gicv5-{stem}", out, request)
+
+
+def test_the_merged_abi_removes_the_memory_after_ist_save_rule(capsys):
+    """The final ABI's IST save writes a userspace buffer, not guest memory (FACTS §2.4):
+    against the simplified save, the one save-side constraint goes, and the restore's
+    restore_memory -> KVM_DEV_ARM_VGIC_GRP_IST_SET with it."""
+    code, out, err = run(capsys, str(GICV5_DIR / "simplified-qemu.toml"), "--against",
+                         str(GICV5_DIR / "merged-qemu.toml"))
+    assert code == 0 and not err
+    text = " ".join(out.split())
+    assert "Save constraints it removes (1): - KVM_DEV_ARM_VGIC_GRP_IST_GET before save_memory" in text
+    assert "Constraints it removes (1): - restore_memory before KVM_DEV_ARM_VGIC_GRP_IST_SET" in text
