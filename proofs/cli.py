@@ -570,9 +570,10 @@ def parser() -> argparse.ArgumentParser:
                                     "(at most 72 columns, no decoration): what was checked and under which "
                                     "assumptions, the verdict, each replayed counterexample as a short scenario "
                                     "with the step that loses the state, the interface's ordering constraints "
-                                    "with their reasons and which the file violates; with --against, how a second "
-                                    "file's verdict and constraints differ (the constraints its interface removes "
-                                    "or adds). Any device's file.",
+                                    "with their reasons and which the file violates, the ordering constraints of "
+                                    "the file's own save steps and which it violates; with --against, how a second "
+                                    "file's verdict and constraints differ (the constraints its interface and its "
+                                    "save remove or add). Any device's file.",
                         epilog="Exit status: as prove (0 PROVED or as the file expects, 1 a counterexample or "
                                "not as expected, 2 bad input, 3 unknown), for the first FILE.")
     rv.add_argument("file", help="the sequence file to review")
