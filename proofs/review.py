@@ -235,7 +235,7 @@ def _save_ordering(so: SaveOrder) -> list[str]:
     out += _para(f"Derived from the file's save steps with its restore: {so.pairs} pairs of steps one of "
                  f"which changes state ({so.independent} of them independent by their footprints); each "
                  "constraint confirmed by a witness in which the other order loses state:", 2, 0)
-    if not so.constraints and not so.conflicts:
+    if not so.constraints and not so.conflicts and not so.unresolved:
         out += _para("None: the save's steps may run in any order.", 2, 2)
     for c in so.constraints:
         out += _para(f"- {c.before} before {c.after}", 2, 4)

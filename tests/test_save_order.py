@@ -78,3 +78,16 @@ def test_a_moved_memory_save_is_a_violation_with_replayed_witnesses():
 def test_a_file_without_a_save_of_its_own_has_nothing_to_order():
     so = constraints(SEQUENCES_DIR / "gicv2" / "qemu-current-6.12.toml")
     assert so.pairs == 0 and not so.constraints
+
+
+def test_a_starved_solver_leaves_pairs_unresolved_not_ordered():
+    """With a budget too small for any query, no constraint is claimed and the review does
+    not say the steps may run in any order."""
+    from proofs import solver
+    from proofs.review import _save_ordering
+
+    seq = load(V5 / "simplified-qemu.toml", DEVICES)
+    so = save_order(DEVICES[seq.device], seq, solver.Budget(rlimit=1))
+    assert so.unresolved and not so.constraints
+    text = " ".join(_save_ordering(so))
+    assert "may run in any order" not in text and "unresolved" in text
