@@ -852,12 +852,7 @@ class WitnessRun:
                 reg = acc.register
                 assert reg is not None
                 want = _word_of(reg, step_value(m, acc, saved))
-                if acc.action == "check":
-                    got = p.add(self.model, h, self._op(acc, None), note + f" (expects {want:#x})")
-                    if _value(got) is not None and _value(got) != want:
-                        got = "check failed"
-                else:
-                    got = p.add(self.model, h, self._op(acc, want), note + f" ({want:#x})")
+                got = add_restore_access(p, self.model, h, self._op, acc, want, note)
             self.restore_ops.append((acc, idx))
             if got != "ok" and not got.startswith("0x"):
                 self.restore_stopped = acc
@@ -870,19 +865,11 @@ class WitnessRun:
     # -- after phase 2 ---------------------------------------------------------------------
     def after_phase2(self, kernel: list[str]) -> None:
         assert self.phase2 is not None
-        if self._compare("phase 2 (destination)", self.phase2, kernel):
+        phase2 = self.phase2
+        if phase2_decided(self.out, phase2, kernel, self.rep.witness, self.restore_stopped,
+                          lambda acc: self._judge_refusal(acc, kernel, phase2, save=False)):
             return
         w = self.rep.witness
-        if w.label.startswith("refused:"):
-            if self.restore_stopped is None:
-                self.out.status, self.out.detail = DISAGREED, "the model's restore did not stop (tool bug)"
-                return
-            self._judge_refusal(self.restore_stopped, kernel, self.phase2, save=False)
-            return
-        if self.restore_stopped is not None:
-            self.out.status = DISAGREED
-            self.out.detail = f"the model's restore stopped at {self.restore_stopped.name} (tool bug)"
-            return
         assert self.phase1 is not None
         pairs = [("source read-back", "final read-back", "")]
         src_rev, dst_rev = f"source {self.parts.revealed}", f"destination {self.parts.revealed}"
@@ -987,6 +974,38 @@ def _slice(reg: Register, acc: Access, where: tuple[str, Any], word: int | None)
     if reg.scope != "irq":
         return word
     return (word >> reg.slice_shift(where[1][1])) & ((1 << reg.bits_per_irq) - 1)
+
+
+def add_restore_access(p: Program, model: Any, h: Any, op_of: Callable[[Access, int | None], Any], acc: Access,
+                       want: int, note: str) -> str:
+    """One restore write, or a restore-side check (the VMM reads and compares: "check
+    failed" when the kernel's word differs), added to a witness program."""
+    if acc.action == "check":
+        got = p.add(model, h, op_of(acc, None), note + f" (expects {want:#x})")
+        return "check failed" if _value(got) is not None and _value(got) != want else got
+    return p.add(model, h, op_of(acc, want), note + f" ({want:#x})")
+
+
+def phase2_decided(out: Outcome, phase2: Program, kernel: list[str], w: Any, restore_stopped: Access | None,
+                   judge_refusal: Callable[[Access], None]) -> bool:
+    """The start of judging a witness's destination run, for every device: the kernel did
+    not run the program as the model says (compare_program), or the witness is a refusal
+    (``judge_refusal`` of the step where the model's restore stopped), or the model's
+    restore stopped where the witness says it should not (a tool bug). True when that
+    decides the outcome."""
+    if compare_program(out, "phase 2 (destination)", phase2, kernel):
+        return True
+    if w.label.startswith("refused:"):
+        if restore_stopped is None:
+            out.status, out.detail = DISAGREED, "the model's restore did not stop (tool bug)"
+        else:
+            judge_refusal(restore_stopped)
+        return True
+    if restore_stopped is not None:
+        out.status = DISAGREED
+        out.detail = f"the model's restore stopped at {restore_stopped.name} (tool bug)"
+        return True
+    return False
 
 
 def model_shows(spec: DeviceSpec, sem: Any, cfg: Config, w: Any, save_steps: Any, restore_steps: Any,

@@ -73,8 +73,10 @@ from proofs.on_kernel import (
     Program,
     WitnessRun,
     _value,
+    add_restore_access,
     compare_program,
     model_shows,
+    phase2_decided,
     state_differences,
 )
 from spec.device import DeviceSpec, Register
@@ -620,12 +622,7 @@ class ItsWitnessRun:
                 reg = acc.register
                 assert reg is not None
                 want = int(step_value(m, acc, saved))
-                if acc.action == "check":
-                    got = p.add(self.model, h, self._op(acc, None), note + f" (expects {want:#x})")
-                    if _value(got) is not None and _value(got) != want:
-                        got = "check failed"
-                else:
-                    got = p.add(self.model, h, self._op(acc, want), note + f" ({want:#x})")
+                got = add_restore_access(p, self.model, h, self._op, acc, want, note)
             self.restore_ops.append((acc, idx))
             if got != "ok" and not got.startswith("0x") and acc.step.on_error != "continue":
                 self.restore_stopped = acc
@@ -640,19 +637,11 @@ class ItsWitnessRun:
             self.delegate.after_phase2(kernel)
             return
         assert self.phase2 is not None and self.phase1 is not None
-        if self._compare("phase 2 (destination)", self.phase2, kernel):
+        phase2 = self.phase2
+        if phase2_decided(self.out, phase2, kernel, self.rep.witness, self.restore_stopped,
+                          lambda acc: self._refusal(acc, False, kernel, phase2)):
             return
         w = self.rep.witness
-        if w.label.startswith("refused:"):
-            if self.restore_stopped is None:
-                self.out.status, self.out.detail = DISAGREED, "the model's restore did not stop (tool bug)"
-                return
-            self._refusal(self.restore_stopped, False, kernel, self.phase2)
-            return
-        if self.restore_stopped is not None:
-            self.out.status = DISAGREED
-            self.out.detail = f"the model's restore stopped at {self.restore_stopped.name} (tool bug)"
-            return
         what = SHOWN[w.field]
         if what.startswith("GICR"):
             scope, key = w.where
