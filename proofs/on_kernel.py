@@ -899,18 +899,7 @@ class WitnessRun:
 
     def _judge_refusal(self, acc: Access, kernel: list[str], p: Program, save: bool) -> None:
         idx = next(i for a, i in (self.saved_from if save else self.restore_ops) if a is acc)
-        label = f"refused:{'save:' if save else ''}{acc.name}"
-        if self.rep.witness.label != label:
-            self.out.status = DISAGREED
-            self.out.detail = f"the migration stops at {label}, not at {self.rep.witness.label}"
-            return
-        self.out.status = CONFIRMED
-        if acc.action == "check":
-            what = "the save-side check fails" if save else "the restore's check fails"
-        else:
-            what = f"the step fails ({kernel[idx]})"
-        self.out.evidence = (f"{p.notes[idx]}: the kernel answered {kernel[idx]}, so {what} "
-                             f"and the migration stops there")
+        judge_refusal(self.out, self.rep.witness, acc, save, idx, kernel, p)
 
     def _compare(self, phase: str, p: Program, kernel: list[str]) -> bool:
         return compare_program(self.out, phase, p, kernel)
@@ -1006,6 +995,22 @@ def phase2_decided(out: Outcome, phase2: Program, kernel: list[str], w: Any, res
         out.detail = f"the model's restore stopped at {restore_stopped.name} (tool bug)"
         return True
     return False
+
+
+def judge_refusal(out: Outcome, w: Any, acc: Access, save: bool, idx: int, kernel: list[str], p: Program) -> None:
+    """A refusal witness against the kernel: the migration must stop at the witness's step
+    (``acc``, the program's op ``idx``); CONFIRMED with the kernel's answer there."""
+    label = f"refused:{'save:' if save else ''}{acc.name}"
+    if w.label != label:
+        out.status = DISAGREED
+        out.detail = f"the migration stops at {label}, not at {w.label}"
+        return
+    out.status = CONFIRMED
+    if acc.action == "check":
+        what = "the save-side check fails" if save else "the restore's check fails"
+    else:
+        what = f"the step fails ({kernel[idx]})"
+    out.evidence = f"{p.notes[idx]}: the kernel answered {kernel[idx]}, so {what} and the migration stops there"
 
 
 def model_shows(spec: DeviceSpec, sem: Any, cfg: Config, w: Any, save_steps: Any, restore_steps: Any,

@@ -63,7 +63,6 @@ from models.machine import (
 )
 from proofs.on_kernel import (
     CONFIRMED,
-    DISAGREED,
     GICV3_PARTS,
     NOT_BUILDABLE,
     NOT_OBSERVABLE,
@@ -75,6 +74,7 @@ from proofs.on_kernel import (
     _value,
     add_restore_access,
     compare_program,
+    judge_refusal,
     model_shows,
     phase2_decided,
     state_differences,
@@ -712,14 +712,7 @@ class ItsWitnessRun:
         idx = next((i for a, i in ops if a is acc), None)
         if idx is None:  # a save operation
             idx = max(i for i, n in enumerate(p.notes) if n.startswith(f"save line {acc.step.line}"))
-        label = f"refused:{'save:' if save else ''}{acc.name}"
-        if self.rep.witness.label != label:
-            self.out.status = DISAGREED
-            self.out.detail = f"the migration stops at {label}, not at {self.rep.witness.label}"
-            return
-        self.out.status = CONFIRMED
-        self.out.evidence = (f"{p.notes[idx]}: the kernel answered {kernel[idx]}, so the step fails and the "
-                             "migration stops there")
+        judge_refusal(self.out, self.rep.witness, acc, save, idx, kernel, p)
 
     def _compare(self, phase: str, p: Program, kernel: list[str]) -> bool:
         return compare_program(self.out, phase, p, kernel)
