@@ -125,11 +125,17 @@ def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Reg
         return m, assumptions
 
     m, assumptions = run(True)
+    # what a witness shows: the interrupt's fields before the writes, and the value written.
+    # They are the least (in this order, from their reset values) that show the loss, so a
+    # witness is the same from any process (solver.minimise_canonical)
+    reset = _machine(spec, kernel, intid, CONCRETE).state.irq[key]
+    preferred = [(fv("irq", key, nm, spec.field_spec(nm).width), int(reset[nm])) for nm in reset] + [(v, 0)]
     vac = solver.satisfiable(assumptions, budget)
     if vac.status != "sat":
         return KindResult(kind, intid, UNKNOWN, reason="assumptions unsatisfiable (vacuous)"
                           if vac.status == "unsat" else vac.reason)
-    ans = solver.check(assumptions, [ops.not_(ops.eq(m.state.irq[key][fname], v), 1)], budget)
+    ans = solver.minimise_canonical(assumptions, [ops.not_(ops.eq(m.state.irq[key][fname], v), 1)],
+                                    preferred, budget)
     if ans.status == "unknown":
         return KindResult(kind, intid, UNKNOWN, reason=ans.reason)
     kr = KindResult(kind, intid, PROVED if ans.status == "unsat" else COUNTEREXAMPLE)
@@ -149,7 +155,8 @@ def _prove_kind(spec: DeviceSpec, kernel: str, set_reg: Register, clear_reg: Reg
         kr.witness_result = mc0.state.irq[key][fname]
         kr.replayed = kr.witness_result != value0
     m2, assumptions2 = run(False)
-    alone = solver.check(assumptions2, [ops.not_(ops.eq(m2.state.irq[key][fname], v), 1)], budget)
+    alone = solver.minimise_canonical(assumptions2, [ops.not_(ops.eq(m2.state.irq[key][fname], v), 1)],
+                                      preferred, budget)
     kr.set_alone_status = alone.status
     if alone.status == "unknown":
         kr.reason = f"set view alone: {alone.reason}"

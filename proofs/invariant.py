@@ -276,7 +276,7 @@ def prove_invariant(spec: DeviceSpec, kernel: str, budget: solver.Budget = solve
                 broken = ops.not_(c, 1)
                 candidates.append((a, where, name, ops.and_(running, broken) if by_guest else broken, data))
         while candidates:
-            ans = solver.check(assumptions, [solver.any_of([c[3] for c in candidates])], budget)
+            ans = solver.check(assumptions, [solver.any_of([c[3] for c in candidates])], budget, canonical=True)
             res.queries += 1
             if ans.status == "unsat":
                 break

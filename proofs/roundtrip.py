@@ -201,8 +201,7 @@ def encode(spec: DeviceSpec, seq: Sequence, config: Config, destination: str,
 
 
 def _witness(enc: Encoding, diff_group: list[Difference], extra: list[Any], budget: solver.Budget) -> tuple[solver.Answer, Difference | None]:
-    ans = solver.minimise(enc.assumptions, extra + [solver.any_of([d.cond for d in diff_group])],
-                          enc.variables, budget)
+    ans = solver.check(enc.assumptions, extra + [solver.any_of([d.cond for d in diff_group])], budget)
     if ans.status != "sat":
         return ans, None
     shown = next((i for i, d in enumerate(diff_group) if solver.value_in(ans, d.cond) == 1), None)
@@ -211,10 +210,13 @@ def _witness(enc: Encoding, diff_group: list[Difference], extra: list[Any], budg
     # the place shown is the first in the group's fixed order where the loss can happen,
     # not whichever the model chose (solver.first_satisfiable)
     status, first = solver.first_satisfiable(enc.assumptions + extra, [d.cond for d in diff_group], shown, budget)
-    if status == "sat" and first != shown:
-        again = solver.minimise(enc.assumptions, extra + [diff_group[first].cond], enc.variables, budget)
-        if again.status == "sat":
-            return again, diff_group[first]
+    if status != "sat":
+        return ans, diff_group[shown]
+    # the witness shown is the least state, in a fixed order, that shows that loss there
+    # (solver.minimise_canonical): the same from any process
+    canon = solver.minimise_canonical(enc.assumptions, extra + [diff_group[first].cond], enc.variables, budget)
+    if canon.status == "sat":
+        return canon, diff_group[first]
     return ans, diff_group[shown]
 
 

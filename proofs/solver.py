@@ -118,9 +118,11 @@ def _run(s: z3.Solver, *literals: Any) -> Any:
 
 
 def check(assumptions: list[Any], query: list[Any], budget: Budget = DEFAULT_BUDGET,
-          logic: str | None = DEFAULT_LOGIC) -> Answer:
+          logic: str | None = DEFAULT_LOGIC, canonical: bool = False) -> Answer:
     """Is ``assumptions and query`` satisfiable? Conditions are 1-bit vectors or Booleans.
-    ``logic=None``: Z3's general solver (quantifiers, arrays, integers)."""
+    ``logic=None``: Z3's general solver (quantifiers, arrays, integers). ``canonical``: a
+    model that is shown (a witness) has every bit-vector variable, in name order, at its
+    smallest value (``minimise`` towards 0), so that it does not depend on the process."""
     s = _loaded(assumptions, query, budget, logic)
     t0 = time.perf_counter()
     r = _run(s)
@@ -129,6 +131,12 @@ def check(assumptions: list[Any], query: list[Any], budget: Budget = DEFAULT_BUD
         return Answer("unsat", seconds=dt)
     if r == z3.sat:
         m = s.model()
+        if canonical:
+            names = sorted((d for d in m.decls() if d.arity() == 0 and z3.is_bv_sort(d.range())), key=str)
+            smallest = minimise_canonical(assumptions, query, [(d(), 0) for d in names], budget, logic)
+            if smallest.status == "sat":
+                return Answer("sat", smallest.model, seconds=time.perf_counter() - t0,
+                              assignments=smallest.assignments)
         return Answer("sat", m, seconds=dt, assignments=_assignments(m))
     return Answer("unknown", reason=s.reason_unknown() or "unknown", seconds=dt)
 
@@ -183,6 +191,84 @@ def minimise(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any
         s.add(lit)
     # the final model (on a timeout here, the first model: still a witness, just not minimal)
     m = s.model() if _run(s) == z3.sat else first
+    return Answer("sat", m, seconds=time.perf_counter() - t0, assignments=_assignments(m))
+
+
+def minimise_canonical(assumptions: list[Any], query: list[Any], preferred: list[tuple[Any, int]],
+                       budget: Budget = DEFAULT_BUDGET, logic: str | None = DEFAULT_LOGIC) -> Answer:
+    """The lexicographically least model of ``assumptions and query`` in ``preferred``'s
+    order: each variable keeps its preferred value if it can (given the earlier ones), else
+    takes the smallest value it can. Unlike ``minimise``, whose result depends on the
+    solver's first model, this one depends on the formulas only: Z3's choice among models
+    can depend on what the process did before (its symbol table is shared by every
+    context), and a witness that is shown must be the same from any process. Cost: about
+    log2(len(preferred)) queries per variable that cannot keep its value, plus one per
+    bit of its value; the variables that can are fixed together."""
+    s = _loaded(assumptions, query, budget, logic)
+    t0 = time.perf_counter()
+    every = [var == value for var, value in preferred]
+    rest = list(preferred)
+    gave_up = False
+    while rest and not gave_up:
+        lits = every[len(every) - len(rest):]
+        r = _run(s, *lits)
+        if r == z3.sat:
+            for lit in lits:
+                s.add(lit)
+            break
+        if r != z3.unsat:
+            break
+        # the shortest prefix of lits that cannot all hold ends at the latest literal of
+        # an unsat core at the most (with no core, the formula itself is unsat)
+        at = {lit.get_id(): i for i, lit in enumerate(lits)}
+        core = [at[c.get_id()] for c in s.unsat_core() if c.get_id() in at]
+        if not core:
+            break
+        lo, hi = 1, max(core) + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            r = _run(s, *lits[:mid])
+            if r == z3.unsat:
+                hi = mid
+            elif r == z3.sat:
+                lo = mid + 1
+            else:
+                gave_up = True
+                break
+        if gave_up:
+            break
+        for lit in lits[:lo - 1]:
+            s.add(lit)
+        var, _ = rest[lo - 1]
+        if z3.is_bv(var):
+            if _run(s) != z3.sat:
+                break
+            # the smallest value var can take lies in [0, its value in a model]
+            small, top = 0, s.model().eval(var, model_completion=True).as_long()
+            while small < top:
+                mid = (small + top) // 2
+                s.push()
+                s.add(z3.ULE(var, mid))
+                r = _run(s)
+                s.pop()
+                if r == z3.sat:
+                    top = mid
+                elif r == z3.unsat:
+                    small = mid + 1
+                else:
+                    gave_up = True
+                    break
+            if not gave_up:
+                s.add(var == small)
+        rest = rest[lo:]
+    r = _run(s)
+    if r != z3.sat:
+        # unsat only when the query itself is (no literal was kept that could not hold);
+        # unknown when the budget ran out
+        status = "unsat" if r == z3.unsat else "unknown"
+        return Answer(status, reason=s.reason_unknown() if status == "unknown" else "",
+                      seconds=time.perf_counter() - t0)
+    m = s.model()
     return Answer("sat", m, seconds=time.perf_counter() - t0, assignments=_assignments(m))
 
 
