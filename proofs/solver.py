@@ -16,7 +16,9 @@ query the suite makes (see the figure there).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import z3
@@ -208,8 +210,7 @@ def minimise_canonical(assumptions: list[Any], query: list[Any], preferred: list
     t0 = time.perf_counter()
     every = [var == value for var, value in preferred]
     rest = list(preferred)
-    gave_up = False
-    while rest and not gave_up:
+    while rest:
         lits = every[len(every) - len(rest):]
         r = _run(s, *lits)
         if r == z3.sat:
@@ -224,18 +225,8 @@ def minimise_canonical(assumptions: list[Any], query: list[Any], preferred: list
         core = [at[c.get_id()] for c in s.unsat_core() if c.get_id() in at]
         if not core:
             break
-        lo, hi = 1, max(core) + 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            r = _run(s, *lits[:mid])
-            if r == z3.unsat:
-                hi = mid
-            elif r == z3.sat:
-                lo = mid + 1
-            else:
-                gave_up = True
-                break
-        if gave_up:
+        lo = _least(1, max(core) + 1, partial(_prefix_unsat, s, lits))
+        if lo is None:
             break
         for lit in lits[:lo - 1]:
             s.add(lit)
@@ -243,23 +234,11 @@ def minimise_canonical(assumptions: list[Any], query: list[Any], preferred: list
         if z3.is_bv(var):
             if _run(s) != z3.sat:
                 break
-            # the smallest value var can take lies in [0, its value in a model]
-            small, top = 0, s.model().eval(var, model_completion=True).as_long()
-            while small < top:
-                mid = (small + top) // 2
-                s.push()
-                s.add(z3.ULE(var, mid))
-                r = _run(s)
-                s.pop()
-                if r == z3.sat:
-                    top = mid
-                elif r == z3.unsat:
-                    small = mid + 1
-                else:
-                    gave_up = True
-                    break
-            if not gave_up:
-                s.add(var == small)
+            # the smallest value var can take: a larger bound can only be easier
+            small = _least(0, s.model().eval(var, model_completion=True).as_long(), partial(_bound_sat, s, var))
+            if small is None:
+                break
+            s.add(var == small)
         rest = rest[lo:]
     r = _run(s)
     if r != z3.sat:
@@ -270,6 +249,44 @@ def minimise_canonical(assumptions: list[Any], query: list[Any], preferred: list
                       seconds=time.perf_counter() - t0)
     m = s.model()
     return Answer("sat", m, seconds=time.perf_counter() - t0, assignments=_assignments(m))
+
+
+def _answer(r: Any, wanted: Any) -> bool | None:
+    """A solver result as the predicate of a search: None when the solver gave up."""
+    return None if r not in (z3.sat, z3.unsat) else r == wanted
+
+
+def _run_with(s: z3.Solver, cond: Any) -> Any:
+    s.push()
+    s.add(cond)
+    r = _run(s)
+    s.pop()
+    return r
+
+
+def _prefix_unsat(s: z3.Solver, lits: list[Any], k: int) -> bool | None:
+    """Whether the first ``k`` literals cannot all hold (fewer can only be easier)."""
+    return _answer(_run(s, *lits[:k]), z3.unsat)
+
+
+def _bound_sat(s: z3.Solver, var: Any, v: int) -> bool | None:
+    """Whether ``var`` can be at most ``v`` (a larger bound can only be easier)."""
+    return _answer(_run_with(s, z3.ULE(var, v)), z3.sat)
+
+
+def _least(lo: int, hi: int, holds: Callable[[int], bool | None]) -> int | None:
+    """The least x in [lo, hi] for which ``holds`` (monotone, and true at ``hi``) is true,
+    by binary search; None when ``holds`` cannot tell (the solver gave up)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        h = holds(mid)
+        if h is None:
+            return None
+        if h:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def first_satisfiable(assumptions: list[Any], conds: list[Any], known: int,
