@@ -14,7 +14,7 @@ shown as a counterexample.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,12 +64,12 @@ class Replay:
             bank, intid = key
             kind = self.spec_kind
             return f"{kind.upper()} {intid}" + (f" (banked, cpu{bank})" if bank >= 0 else "")
-        if scope in self.scope_names:
-            return f"{self.scope_names[scope]}" + (f" {key}" if scope == "cpu" else "")
+        if scope in ("cpu", "global") and self.scope_label is not None:
+            return self.scope_label(scope, key)
         return f"step {key}"
 
     spec_kind: str = ""
-    scope_names: Mapping[str, str] = field(default_factory=lambda: {"global": "distributor", "cpu": "CPU interface"})
+    scope_label: Callable[[str, Any], str] | None = None  # the device's (DeviceSpec.scope_label)
     in_save: bool = False  # the failing step is a save step
 
 
@@ -140,7 +140,7 @@ def replay_at(spec: DeviceSpec, seq: Sequence, w: Witness, destination: str, cfg
     save = run_save_checked(m_src, save_steps)
     accesses = expand(spec, seq.restore, cfg)
     rep = Replay(w, False, cfg, src, prior, dst, accesses)
-    rep.scope_names = spec.scope_names
+    rep.scope_label = spec.scope_label
     if w.where[0] == "irq":
         rep.spec_kind = spec.interrupt_kind(w.where[1][1])
     if save.stopped_at is not None:
